@@ -1,0 +1,104 @@
+"""Settings: one pydantic-settings class, prefix ``WINWIN_`` (CONTRACT.md, Configuration).
+
+Secrets are ``SecretStr``. In dev mode (the default for the embedded setup) a secret key
+and an API token are generated once into ``.winwin/`` so that restarts keep pseudonyms and
+tokens stable; outside dev mode placeholder or missing secrets are refused.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "changethis", "dev"}
+STATE_DIR = Path(os.environ.get("WINWIN_STATE_DIR", ".winwin"))
+
+
+class Settings(BaseSettings):
+    """Every knob of WINWIN, read from the environment (``WINWIN_*``)."""
+
+    model_config = SettingsConfigDict(env_prefix="WINWIN_", extra="ignore")
+
+    env: str = Field(default="dev", description="dev | production")
+    database_url: str = f"sqlite:///./{STATE_DIR.as_posix()}/winwin.db"
+    kafka_bootstrap: str = ""
+    kafka_partitions: int | None = None
+    kafka_security_protocol: str = "PLAINTEXT"
+    kafka_sasl_mechanism: str | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: str | None = None
+    public_base_url: str = "http://127.0.0.1:8000"
+    secret_key: SecretStr = SecretStr("")
+    api_token: SecretStr = SecretStr("")
+    sendgrid_api_key: SecretStr = SecretStr("")
+    sendgrid_api_host: str = "https://api.sendgrid.com"
+    sendgrid_webhook_public_key: str = ""
+    sendgrid_from: str = "outreach@example.org"
+    link_allowed_hosts: str = ""
+    attribution_window_days: int = 30
+    timezone: str = "UTC"
+    frequency_cap: str = "3/7d"
+    state_dir: Path = STATE_DIR
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _strip_slash(cls, v: str) -> str:
+        return v.rstrip("/")
+
+    @model_validator(mode="after")
+    def _secrets(self) -> Settings:
+        if self.env == "dev":
+            if not self.secret_key.get_secret_value():
+                self.secret_key = SecretStr(_dev_secret(self.state_dir, "secret_key"))
+            if not self.api_token.get_secret_value():
+                self.api_token = SecretStr(_dev_secret(self.state_dir, "api_token"))
+            return self
+        for name in ("secret_key", "api_token"):
+            value = getattr(self, name).get_secret_value()
+            if value.lower() in PLACEHOLDER_SECRETS or len(value) < 16:
+                raise ValueError(
+                    f"WINWIN_{name.upper()} must be set to a real secret (16+ chars) "
+                    f"outside dev mode"
+                )
+        return self
+
+    @property
+    def embedded_kafka(self) -> bool:
+        return not self.kafka_bootstrap
+
+    @property
+    def partitions(self) -> int:
+        if self.kafka_partitions:
+            return self.kafka_partitions
+        return 2 if self.embedded_kafka else 8
+
+    @property
+    def allowed_hosts(self) -> set[str]:
+        return {h.strip().lower() for h in self.link_allowed_hosts.split(",") if h.strip()}
+
+    @property
+    def sendgrid_enabled(self) -> bool:
+        return bool(self.sendgrid_api_key.get_secret_value())
+
+
+def _dev_secret(state_dir: Path, name: str) -> str:
+    """Read or create a per-checkout dev secret, so restarts keep pseudonyms stable."""
+    path = state_dir / name
+    if path.exists():
+        return path.read_text().strip()
+    state_dir.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(32)
+    path.write_text(value)
+    path.chmod(0o600)
+    return value
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
