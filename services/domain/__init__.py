@@ -1,0 +1,98 @@
+"""WINWIN's domain: the pure model and rules, with no infrastructure imports.
+
+Stages and the stage map, reporting periods, attribution models, pseudonyms, audience
+filters, run-chart rules and the engagement event contract. Everything here is plain
+Python (dataclasses, enums, functions) and is safe to call from the API, the stream
+agents and the reports alike.
+"""
+
+from services.domain.attribution import (
+    DEFAULT_HALF_LIFE_DAYS,
+    DEFAULT_MODEL,
+    DEFAULT_WINDOW_DAYS,
+    NO_VALUE,
+    UNATTRIBUTED,
+    Credit,
+    Dimension,
+    Model,
+    Touch,
+    attribute,
+    attribute_all,
+    credited_keys,
+    eligible_touches,
+)
+from services.domain.audience import (
+    EVERYONE,
+    Audience,
+    AudienceError,
+    attribute_value,
+    parse_audience,
+)
+from services.domain.events import (
+    CHANNELS,
+    EventError,
+    NormalisedEvent,
+    check_event,
+    format_timestamp,
+    parse_timestamp,
+)
+from services.domain.periods import (
+    PeriodKind,
+    next_period,
+    parse_period,
+    period_bounds,
+    period_label,
+    period_of,
+    period_range,
+    period_start,
+)
+from services.domain.pseudonyms import is_pseudonym, pseudonymise, visitor_ref
+from services.domain.runcharts import growth_factor, median, shift_signals, trend_signals
+from services.domain.stages import DEFAULT_STAGE_MAP, Stage, StageMap, StageMapError, implied
+
+__all__ = [
+    "CHANNELS",
+    "DEFAULT_HALF_LIFE_DAYS",
+    "DEFAULT_MODEL",
+    "DEFAULT_STAGE_MAP",
+    "DEFAULT_WINDOW_DAYS",
+    "EVERYONE",
+    "NO_VALUE",
+    "UNATTRIBUTED",
+    "Audience",
+    "AudienceError",
+    "Credit",
+    "Dimension",
+    "EventError",
+    "Model",
+    "NormalisedEvent",
+    "PeriodKind",
+    "Stage",
+    "StageMap",
+    "StageMapError",
+    "Touch",
+    "attribute",
+    "attribute_all",
+    "attribute_value",
+    "check_event",
+    "credited_keys",
+    "eligible_touches",
+    "format_timestamp",
+    "growth_factor",
+    "implied",
+    "is_pseudonym",
+    "median",
+    "next_period",
+    "parse_audience",
+    "parse_period",
+    "parse_timestamp",
+    "period_bounds",
+    "period_label",
+    "period_of",
+    "period_range",
+    "period_start",
+    "pseudonymise",
+    "shift_signals",
+    "trend_signals",
+    "visitor_ref",
+]

@@ -1,0 +1,205 @@
+"""Attribution of stage events to the touches that preceded them.
+
+A *touch* is an exposure of a person to a campaign (an email sent, a tracked click, a
+toolkit link visit). A stage event by person P at time t credits P's touches in the
+window ``(t - window, t]``: a touch exactly ``window`` before the event is out, a touch
+at the event's own time is in. The credits of one event always sum to 1; with no touch
+in the window the whole credit goes to ``unattributed`` (a credit with ``touch=None``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+__all__ = [
+    "DEFAULT_HALF_LIFE_DAYS",
+    "DEFAULT_MODEL",
+    "DEFAULT_WINDOW_DAYS",
+    "NO_VALUE",
+    "UNATTRIBUTED",
+    "Credit",
+    "Dimension",
+    "Model",
+    "Touch",
+    "attribute",
+    "attribute_all",
+    "credited_keys",
+    "eligible_touches",
+]
+
+DEFAULT_WINDOW_DAYS = 30
+DEFAULT_HALF_LIFE_DAYS = 7.0
+UNATTRIBUTED = "unattributed"
+"""Key of the credit of events with no touch in the window."""
+NO_VALUE = "(none)"
+"""Key for a touch that has no value for the grouping dimension (e.g. no messenger)."""
+
+_SECONDS_PER_DAY = 86_400.0
+
+
+@dataclass(frozen=True)
+class Touch:
+    """One exposure of a person to a campaign."""
+
+    touch_id: str
+    campaign_id: str
+    channel: str | None
+    messenger_id: str | None
+    occurred_at: datetime
+
+
+class Model(StrEnum):
+    """An attribution model; the value is its public name."""
+
+    LAST_TOUCH = "last_touch"
+    FIRST_TOUCH = "first_touch"
+    LINEAR = "linear"
+    TIME_DECAY = "time_decay"
+    POSITION_BASED = "position_based"
+
+
+DEFAULT_MODEL = Model.LAST_TOUCH
+
+
+@dataclass(frozen=True)
+class Credit:
+    """The share (``weight``, 0..1) of one event credited to a touch.
+
+    ``touch is None`` means the event is unattributed.
+    """
+
+    touch: Touch | None
+    weight: float
+
+
+class Dimension(StrEnum):
+    """What credits are grouped by in attribution reports."""
+
+    CAMPAIGN = "campaign"
+    CHANNEL = "channel"
+    MESSENGER = "messenger"
+
+
+def eligible_touches(
+    event_time: datetime,
+    touches: Iterable[Touch],
+    window_days: float = DEFAULT_WINDOW_DAYS,
+) -> list[Touch]:
+    """The touches in ``(event_time - window, event_time]``, oldest first.
+
+    Ties in time are ordered by ``touch_id`` so that results are deterministic; a
+    ``touch_id`` seen twice (at-least-once delivery) is kept once.
+    """
+    if window_days <= 0:
+        raise ValueError(f"window_days must be positive, got {window_days!r}")
+    opens = event_time - timedelta(days=window_days)
+    unique: dict[str, Touch] = {}
+    for touch in sorted(touches, key=lambda t: (t.occurred_at, t.touch_id)):
+        if opens < touch.occurred_at <= event_time:
+            unique.setdefault(touch.touch_id, touch)
+    return list(unique.values())
+
+
+def attribute(
+    event_time: datetime,
+    touches: Iterable[Touch],
+    model: Model | str = DEFAULT_MODEL,
+    window_days: float = DEFAULT_WINDOW_DAYS,
+    half_life_days: float = DEFAULT_HALF_LIFE_DAYS,
+) -> list[Credit]:
+    """Credits of one stage event at ``event_time`` under ``model``.
+
+    Only touches with a positive weight are returned (in touch order); with no
+    eligible touch the answer is ``[Credit(None, 1.0)]``. Weights sum to 1.
+    """
+    model = Model(model)
+    if half_life_days <= 0:
+        raise ValueError(f"half_life_days must be positive, got {half_life_days!r}")
+    eligible = eligible_touches(event_time, touches, window_days)
+    return _credit(event_time, eligible, model, half_life_days)
+
+
+def attribute_all(
+    event_time: datetime,
+    touches: Iterable[Touch],
+    window_days: float = DEFAULT_WINDOW_DAYS,
+    half_life_days: float = DEFAULT_HALF_LIFE_DAYS,
+) -> dict[Model, list[Credit]]:
+    """Credits of one stage event under every model (the stream computes all five)."""
+    if half_life_days <= 0:
+        raise ValueError(f"half_life_days must be positive, got {half_life_days!r}")
+    eligible = eligible_touches(event_time, touches, window_days)
+    return {model: _credit(event_time, eligible, model, half_life_days) for model in Model}
+
+
+def _credit(
+    event_time: datetime, eligible: Sequence[Touch], model: Model, half_life_days: float
+) -> list[Credit]:
+    if not eligible:
+        return [Credit(None, 1.0)]
+    if len(eligible) == 1:
+        return [Credit(eligible[0], 1.0)]
+    if model is Model.LAST_TOUCH:
+        return [Credit(eligible[-1], 1.0)]
+    if model is Model.FIRST_TOUCH:
+        return [Credit(eligible[0], 1.0)]
+    if model is Model.LINEAR:
+        weights = [1.0] * len(eligible)
+    elif model is Model.TIME_DECAY:
+        weights = _decay_weights(event_time, eligible, half_life_days)
+    else:
+        weights = _position_weights(len(eligible))
+    total = math.fsum(weights)
+    return [Credit(touch, w / total) for touch, w in zip(eligible, weights, strict=True)]
+
+
+def _decay_weights(
+    event_time: datetime, eligible: Sequence[Touch], half_life_days: float
+) -> list[float]:
+    # Measured from the most recent touch rather than the event: the same ratios
+    # after normalisation, but the largest weight is 1 so nothing underflows to 0
+    # however long the window.
+    ages = [(event_time - t.occurred_at).total_seconds() / _SECONDS_PER_DAY for t in eligible]
+    youngest = min(ages)
+    return [2.0 ** (-(age - youngest) / half_life_days) for age in ages]
+
+
+def _position_weights(count: int) -> list[float]:
+    if count == 2:
+        return [0.5, 0.5]
+    middle = 0.2 / (count - 2)
+    return [0.4] + [middle] * (count - 2) + [0.4]
+
+
+def credited_keys(
+    credits: Iterable[Credit], dimension: Dimension | str = Dimension.CAMPAIGN
+) -> dict[str, float]:
+    """Sum credit weights per campaign, channel or messenger.
+
+    An unattributed credit goes to :data:`UNATTRIBUTED` (``"unattributed"``). A touch
+    without a value for the dimension (a touch with no channel or no messenger) goes
+    to :data:`NO_VALUE` (``"(none)"``): it *was* attributed, just not to any channel or
+    messenger, so it is kept apart from the unattributed events.
+    """
+    dimension = Dimension(dimension)
+    sums: dict[str, float] = {}
+    for credit in credits:
+        key = _key_of(credit.touch, dimension)
+        sums[key] = sums.get(key, 0.0) + credit.weight
+    return sums
+
+
+def _key_of(touch: Touch | None, dimension: Dimension) -> str:
+    if touch is None:
+        return UNATTRIBUTED
+    if dimension is Dimension.CAMPAIGN:
+        value: str | None = touch.campaign_id
+    elif dimension is Dimension.CHANNEL:
+        value = touch.channel
+    else:
+        value = touch.messenger_id
+    return NO_VALUE if value is None else value

@@ -1,0 +1,180 @@
+"""The rules for one engagement event posted to ``POST /api/v1/events``.
+
+:func:`check_event` applies the contract's rules to one decoded JSON object and returns a
+:class:`NormalisedEvent`, or raises :class:`EventError` whose message starts with the
+field at fault (``"occurred_at: more than 5 minutes in the future"``). The person
+reference is returned as given; pseudonymising it is the caller's next step.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+__all__ = [
+    "CHANNELS",
+    "FUTURE_TOLERANCE",
+    "MAX_PROPERTIES_BYTES",
+    "EventError",
+    "NormalisedEvent",
+    "check_event",
+    "format_timestamp",
+    "parse_timestamp",
+]
+
+CHANNELS = frozenset({"email", "social", "toolkit", "web"})
+FUTURE_TOLERANCE = timedelta(minutes=5)
+MAX_PROPERTIES_BYTES = 4096
+
+_TYPE = re.compile(r"[a-z0-9_.-]+")
+_RFC3339 = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})",
+    flags=re.ASCII,
+)
+_REQUIRED = ("event_id", "type", "occurred_at", "person_ref")
+_OPTIONAL_IDS = ("campaign_id", "messenger_id", "resource_id")
+_FIELDS = frozenset({*_REQUIRED, *_OPTIONAL_IDS, "channel", "properties"})
+
+
+class EventError(ValueError):
+    """An event that breaks the contract; the message starts with the field name."""
+
+    def __init__(self, field_name: str, problem: str) -> None:
+        super().__init__(f"{field_name}: {problem}")
+        self.field = field_name
+        self.problem = problem
+
+
+@dataclass(frozen=True)
+class NormalisedEvent:
+    """An accepted engagement event. ``occurred_at`` is timezone-aware UTC.
+
+    ``properties`` is a fresh copy (a plain JSON object); ``properties_json`` is its
+    compact serialisation, the form that was measured against the 4 KB limit.
+    """
+
+    event_id: str
+    type: str
+    occurred_at: datetime
+    person_ref: str
+    campaign_id: str | None = None
+    channel: str | None = None
+    messenger_id: str | None = None
+    resource_id: str | None = None
+    properties: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    properties_json: str = "{}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form, ``occurred_at`` as RFC 3339 UTC with a ``Z``."""
+        return {
+            "event_id": self.event_id,
+            "type": self.type,
+            "occurred_at": format_timestamp(self.occurred_at),
+            "person_ref": self.person_ref,
+            "campaign_id": self.campaign_id,
+            "channel": self.channel,
+            "messenger_id": self.messenger_id,
+            "resource_id": self.resource_id,
+            "properties": json.loads(self.properties_json),
+        }
+
+
+def format_timestamp(moment: datetime) -> str:
+    """RFC 3339 in UTC with ``Z``, microseconds only when there are some."""
+    text = moment.astimezone(UTC).isoformat()
+    return text.removesuffix("+00:00") + "Z"
+
+
+def parse_timestamp(text: str, field_name: str = "occurred_at") -> datetime:
+    """Parse an RFC 3339 date-time with a time zone (``Z`` or ``±HH:MM``) to aware UTC."""
+    if not isinstance(text, str) or not _RFC3339.fullmatch(text):
+        raise EventError(
+            field_name, "must be an RFC 3339 date-time with a time zone, e.g. 2017-08-14T10:00:00Z"
+        )
+    try:
+        moment = datetime.fromisoformat(text.upper())
+    except ValueError:
+        raise EventError(field_name, f"{text!r} is not a real date-time") from None
+    return moment.astimezone(UTC)
+
+
+def check_event(raw: Mapping[str, Any], now: datetime) -> NormalisedEvent:
+    """Check one event against the contract; ``now`` is the aware time of arrival."""
+    if not isinstance(raw, Mapping):
+        raise EventError("event", "must be an object")
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("now must be timezone-aware")
+    unknown = sorted(str(key) for key in raw if key not in _FIELDS)
+    if unknown:
+        raise EventError(unknown[0], "unknown field")
+    for name in _REQUIRED:
+        if raw.get(name) is None:
+            raise EventError(name, "is required")
+
+    event_id = _text(raw, "event_id", 100)
+    event_type = _text(raw, "type", 100)
+    if not _TYPE.fullmatch(event_type):
+        raise EventError("type", "may hold only a-z, 0-9, '_', '.' and '-'")
+    occurred_at = parse_timestamp(raw["occurred_at"])
+    if occurred_at > now.astimezone(UTC) + FUTURE_TOLERANCE:
+        raise EventError("occurred_at", "more than 5 minutes in the future")
+    person_ref = _text(raw, "person_ref", 200)
+    if not person_ref.strip():
+        raise EventError("person_ref", "must not be blank")
+
+    ids = {name: _optional_text(raw, name, 100) for name in _OPTIONAL_IDS}
+    channel = _optional_text(raw, "channel", 100)
+    if channel is not None and channel not in CHANNELS:
+        raise EventError("channel", "must be one of email, social, toolkit, web")
+    properties, properties_json = _properties(raw.get("properties"))
+    return NormalisedEvent(
+        event_id=event_id,
+        type=event_type,
+        occurred_at=occurred_at,
+        person_ref=person_ref,
+        campaign_id=ids["campaign_id"],
+        channel=channel,
+        messenger_id=ids["messenger_id"],
+        resource_id=ids["resource_id"],
+        properties=properties,
+        properties_json=properties_json,
+    )
+
+
+def _text(raw: Mapping[str, Any], name: str, max_chars: int) -> str:
+    value = raw.get(name)
+    if not isinstance(value, str):
+        raise EventError(name, "must be a string")
+    if not value:
+        raise EventError(name, "must not be empty")
+    if len(value) > max_chars:
+        raise EventError(name, f"longer than {max_chars} characters")
+    return value
+
+
+def _optional_text(raw: Mapping[str, Any], name: str, max_chars: int) -> str | None:
+    if raw.get(name) is None:
+        return None
+    return _text(raw, name, max_chars)
+
+
+def _properties(value: object) -> tuple[dict[str, Any], str]:
+    if value is None:
+        return {}, "{}"
+    if not isinstance(value, Mapping):
+        raise EventError("properties", "must be an object")
+    try:
+        text = json.dumps(dict(value), separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError) as error:
+        raise EventError("properties", f"must be plain JSON ({error})") from None
+    size = len(text.encode("utf-8"))
+    if size > MAX_PROPERTIES_BYTES:
+        raise EventError(
+            "properties", f"{size} bytes serialised, more than {MAX_PROPERTIES_BYTES} (4 KB)"
+        )
+    copy: dict[str, Any] = json.loads(text)
+    return copy, text
