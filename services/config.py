@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     attribution_window_days: int = 30
     timezone: str = "UTC"
     frequency_cap: str = "3/7d"
+    topic_prefix: str = Field(
+        default="", description="prepended to every topic and the consumer group (tests, shared clusters)"
+    )
     state_dir: Path = STATE_DIR
 
     @field_validator("public_base_url")

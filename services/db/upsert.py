@@ -1,0 +1,46 @@
+"""Bulk idempotent writes that work on SQLite and PostgreSQL alike."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Table
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+
+def _insert(session: Session, table: Table):  # type: ignore[no-untyped-def]
+    dialect = session.get_bind().dialect.name
+    return (postgresql if dialect == "postgresql" else sqlite).insert(table)
+
+
+def insert_ignore(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """INSERT ... ON CONFLICT DO NOTHING, in one executemany."""
+    if rows:
+        session.execute(_insert(session, table).on_conflict_do_nothing(), list(rows))
+
+
+def insert_new(session: Session, table: Table, rows: Sequence[dict[str, Any]], key: str) -> set[Any]:
+    """Insert rows whose ``key`` is new; return the keys that were actually inserted.
+
+    This is how the ingest ledger and the stream sink tell a first delivery from a
+    duplicate or a re-delivery, in one round trip per batch.
+    """
+    if not rows:
+        return set()
+    stmt = _insert(session, table).on_conflict_do_nothing().returning(table.c[key])
+    result = session.execute(stmt, list(rows))
+    return {row[0] for row in result}
+
+
+def upsert(session: Session, table: Table, rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> None:
+    """INSERT ... ON CONFLICT (keys) DO UPDATE SET every other column."""
+    if not rows:
+        return
+    stmt = _insert(session, table)
+    cols = [c for c in rows[0] if c not in keys]
+    stmt = stmt.on_conflict_do_update(
+        index_elements=list(keys), set_={c: stmt.excluded[c] for c in cols}
+    )
+    session.execute(stmt, list(rows))
