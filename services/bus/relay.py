@@ -1,0 +1,115 @@
+"""The outbox relay: publishes committed outbox rows to Kafka as envelopes.
+
+At least once: rows are deleted only after the broker acknowledged every envelope
+(acks=all). A crash between publish and delete publishes them again; every consumer is
+idempotent (event ids, touch ids are unique keys in the sinks). While Kafka is down the
+rows simply wait in SQL — that is the durable spool.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import defaultdict
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from services.bus import topics
+from services.bus.envelopes import pack
+from services.bus.producer import ensure_topics, make_producer
+from services.config import Settings
+from services.db.models import OutboxMessage
+
+log = logging.getLogger(__name__)
+
+
+class Relay:
+    """Moves outbox rows to Kafka. ``run()`` loops until ``stop()``."""
+
+    def __init__(self, settings: Settings, sessions: sessionmaker[Session], batch_rows: int = 500):
+        self.settings = settings
+        self.sessions = sessions
+        self.batch_rows = batch_rows
+        self._stop = threading.Event()
+        self._producer: Any = None
+        self._partitions: dict[str, int] = {}
+        self.published_records = 0
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def run(self) -> None:
+        idle = 0.02
+        while not self._stop.is_set():
+            try:
+                moved = self.publish_once()
+            except Exception as exc:  # noqa: BLE001 - Kafka or DB down: keep rows, retry
+                log.warning("relay: publish failed, will retry: %s", exc)
+                self._reset()
+                self._stop.wait(1.0)
+                continue
+            if moved == 0:
+                self._stop.wait(idle)
+                idle = min(idle * 2, 0.1)
+            else:
+                idle = 0.02
+        self._reset()
+
+    def publish_once(self) -> int:
+        """Publish one batch of outbox rows; return the number of records published."""
+        with self.sessions() as session, session.begin():
+            stmt = select(OutboxMessage).order_by(OutboxMessage.id).limit(self.batch_rows)
+            if session.get_bind().dialect.name == "postgresql":
+                stmt = stmt.with_for_update(skip_locked=True)
+            rows = session.scalars(stmt).all()
+            if not rows:
+                return 0
+            by_topic: dict[str, list[dict[str, Any]]] = defaultdict(list)
+            for row in rows:
+                by_topic[row.topic].extend(row.records)
+            count = self._send(by_topic)
+            session.execute(delete(OutboxMessage).where(OutboxMessage.id.in_([r.id for r in rows])))
+        self.published_records += count
+        return count
+
+    def _send(self, by_topic: dict[str, list[dict[str, Any]]]) -> int:
+        producer = self._ensure_producer()
+        futures = []
+        count = 0
+        for topic, records in by_topic.items():
+            for env in pack(records, self._partitions[topic]):
+                name = topics.physical(topic, self.settings.topic_prefix)
+                futures.append(producer.send(name, value=env.value, key=env.key, partition=env.partition))
+                count += env.count
+        producer.flush(timeout=30)
+        for future in futures:
+            future.get(timeout=30)  # raises if any envelope was not acknowledged
+        return count
+
+    def _ensure_producer(self) -> Any:
+        if self._producer is None:
+            self._partitions = ensure_topics(self.settings)
+            self._producer = make_producer(self.settings)
+        return self._producer
+
+    def _reset(self) -> None:
+        if self._producer is not None:
+            try:
+                self._producer.close(timeout=5)
+            except Exception:  # noqa: BLE001
+                pass
+            self._producer = None
+
+
+def drain(relay: Relay, timeout: float = 30.0) -> int:
+    """Publish until the outbox is empty (tests, CLI one-shots). Returns records moved."""
+    total, deadline = 0, time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        moved = relay.publish_once()
+        total += moved
+        if moved == 0:
+            return total
+    raise TimeoutError("outbox not drained in time")
