@@ -1,0 +1,226 @@
+"""Recomputing read models from stored events and touches.
+
+Two cases: an attribution window other than the stream's (credits for it are computed
+on first use and kept, so later queries reuse them) and a stage-map change (every
+stored event is re-staged and the facts rebuilt). Both run inside the caller's
+transaction, in batches with bulk statements, and are idempotent.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import Table, delete, func, select, update
+from sqlalchemy.orm import Session
+
+from services.analytics.stage_map import save_stage_map
+from services.db import models
+from services.db.upsert import insert_ignore
+from services.domain.attribution import UNATTRIBUTED, Touch, attribute_all
+from services.domain.periods import PeriodKind, period_of
+from services.domain.stages import Stage, StageMap, implied
+
+__all__ = ["BATCH", "apply_stage_map", "ensure_window"]
+
+log = logging.getLogger(__name__)
+BATCH = 2000  # events per round trip
+IN_CHUNK = 900  # IN-list size per query
+NO_TOUCH = "-"  # the sink's touch_id of an unattributed credit
+
+
+def ensure_window(
+    session: Session, window_days: int, timezone: str = "UTC", refresh: bool = False
+) -> int:
+    """Credit, for ``window_days``, every counted stage event that has no credit for it.
+
+    Returns the number of events attributed. Finding them is an anti-join walked in
+    event-id order, so events stored since the last call are picked up cheaply.
+
+    Limitation: the stream re-attributes events when a touch arrives late only for its
+    own window. For other windows an event credited before such a touch keeps its
+    credits; ``refresh=True`` drops this window's credits and recomputes them all.
+    """
+    if window_days <= 0:
+        raise ValueError(f"window_days must be positive, got {window_days!r}")
+    C, E = models.Credit, models.EngagementEvent
+    if refresh:
+        session.execute(delete(C).where(C.window_days == window_days))
+    credited = select(C.event_id).where(C.event_id == E.event_id, C.window_days == window_days)
+    done, after = 0, ""
+    while True:
+        stmt = (
+            select(E.event_id, E.person, E.occurred_at, E.stage)
+            .where(E.event_id > after, E.stage.is_not(None), E.bot.is_(False), ~credited.exists())
+            .order_by(E.event_id)
+            .limit(BATCH)
+        )
+        events = [
+            {
+                "event_id": r.event_id,
+                "person": r.person,
+                "occurred_at": _utc(r.occurred_at),
+                "stage": r.stage,
+            }
+            for r in session.execute(stmt)
+        ]
+        if not events:
+            break
+        touches = _touches_of(session, events, window_days)
+        rows = [
+            row
+            for e in events
+            for row in credit_rows(e, touches.get(e["person"], []), window_days, timezone)
+        ]
+        for chunk in _chunks(rows, BATCH * 2):
+            insert_ignore(session, cast(Table, C.__table__), chunk)
+        done += len(events)
+        after = events[-1]["event_id"]
+    if done:
+        log.info("attributed %d events for a %d-day window", done, window_days)
+    return done
+
+
+def credit_rows(
+    event: dict[str, Any], touches: Sequence[Touch], window_days: int, timezone: str
+) -> list[dict[str, Any]]:
+    """The ``credits`` rows of one stage event under every model, as the sink writes them."""
+    at = event["occurred_at"]
+    labels = {k.value: period_of(at, k, timezone) for k in PeriodKind}
+    rows = []
+    for model, credits in attribute_all(at, touches, window_days).items():
+        for credit in credits:
+            t = credit.touch
+            rows.append(
+                {
+                    "event_id": event["event_id"],
+                    "model": model.value,
+                    "window_days": window_days,
+                    "touch_id": t.touch_id if t else NO_TOUCH,
+                    "campaign_id": t.campaign_id if t else UNATTRIBUTED,
+                    "channel": t.channel if t else None,
+                    "messenger_id": t.messenger_id if t else None,
+                    "weight": credit.weight,
+                    "stage": event["stage"],
+                    "person": event["person"],
+                    "occurred_at": at,
+                    **labels,
+                }
+            )
+    return rows
+
+
+def _touches_of(
+    session: Session, events: list[dict[str, Any]], window_days: int
+) -> dict[str, list[Touch]]:
+    """Each person's touches that can fall in the window of one of their events."""
+    T = models.Touch
+    span: dict[str, tuple[datetime, datetime]] = {}
+    for e in events:
+        lo, hi = span.get(e["person"], (e["occurred_at"], e["occurred_at"]))
+        span[e["person"]] = (min(lo, e["occurred_at"]), max(hi, e["occurred_at"]))
+    window = timedelta(days=window_days)
+    found: dict[str, list[Touch]] = defaultdict(list)
+    for chunk in _chunks(sorted(span), IN_CHUNK):
+        lo = min(span[p][0] for p in chunk) - window
+        hi = max(span[p][1] for p in chunk)
+        stmt = select(
+            T.touch_id, T.person, T.campaign_id, T.channel, T.messenger_id, T.occurred_at
+        ).where(T.person.in_(chunk), T.occurred_at > lo, T.occurred_at <= hi)
+        for r in session.execute(stmt):
+            found[r.person].append(
+                Touch(r.touch_id, r.campaign_id, r.channel, r.messenger_id, _utc(r.occurred_at))
+            )
+    return found
+
+
+def apply_stage_map(
+    session: Session, stage_map: StageMap, timezone: str = "UTC", window_days: int = 30
+) -> dict[str, int]:
+    """Save ``stage_map`` and make every read model agree with it.
+
+    Re-stages stored events (one bulk UPDATE per stage), rebuilds ``stage_facts`` and
+    brings credits in line: credits of events that no longer count are deleted, the
+    stage label of the others is rewritten (attribution does not depend on the stage),
+    and newly counted events are attributed for ``window_days`` (the stream's window;
+    other windows fill in on their next query). The stream reloads the map within
+    seconds; events it stages with the old map meanwhile are fixed by applying the map
+    again.
+    """
+    E, C = models.EngagementEvent, models.Credit
+    save_stage_map(session, stage_map)
+    changed = 0
+    for stage in Stage:
+        for chunk in _chunks(sorted(stage_map.types_of(stage)), IN_CHUNK):
+            stmt = (
+                update(E)
+                .where(E.type.in_(chunk), (E.stage.is_(None)) | (E.stage != stage.value))
+                .values(stage=stage.value)
+            )
+            changed += _count(session.execute(stmt))
+    unmapped = update(E).where(E.stage.is_not(None)).values(stage=None)
+    if stage_map.event_types:
+        unmapped = unmapped.where(E.type.not_in(sorted(stage_map.event_types)))
+    changed += _count(session.execute(unmapped))
+
+    not_counted = select(E.event_id).where((E.stage.is_(None)) | E.bot.is_(True))
+    deleted = _count(session.execute(delete(C).where(C.event_id.in_(not_counted))))
+    current = select(E.stage).where(E.event_id == C.event_id).scalar_subquery()
+    restaged = _count(session.execute(update(C).where(C.stage != current).values(stage=current)))
+    added = ensure_window(session, window_days, timezone)
+    facts = rebuild_stage_facts(session, timezone)
+    return {
+        "events": changed,
+        "stage_facts": facts,
+        "credits_deleted": deleted,
+        "credits_restaged": restaged,
+        "events_attributed": added,
+    }
+
+
+def rebuild_stage_facts(session: Session, timezone: str = "UTC") -> int:
+    """Delete and re-derive every (period, stage, person) fact; returns how many."""
+    E, F = models.EngagementEvent, models.StageFact
+    session.execute(delete(F))
+    after = ""
+    while True:
+        stmt = (
+            select(E.event_id, E.person, E.occurred_at, E.stage)
+            .where(E.event_id > after, E.stage.is_not(None), E.bot.is_(False))
+            .order_by(E.event_id)
+            .limit(BATCH * 5)
+        )
+        rows = session.execute(stmt).all()
+        if not rows:
+            break
+        facts: set[tuple[str, str, str, str]] = set()
+        for r in rows:
+            at = _utc(r.occurred_at)
+            labels = [(kind.value, period_of(at, kind, timezone)) for kind in PeriodKind]
+            for stage in implied(Stage(r.stage)):
+                facts.update((kind, label, stage.value, r.person) for kind, label in labels)
+        rows_out = [
+            {"period_kind": k, "period": p, "stage": s, "person": who} for k, p, s, who in facts
+        ]
+        for chunk in _chunks(rows_out, BATCH * 5):
+            insert_ignore(session, cast(Table, F.__table__), chunk)
+        after = rows[-1].event_id
+    return session.execute(select(func.count()).select_from(F)).scalar_one()
+
+
+def _count(result: Any) -> int:
+    """Rows an UPDATE or DELETE touched."""
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _utc(moment: datetime) -> datetime:
+    """SQLite returns naive datetimes; everything stored is UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

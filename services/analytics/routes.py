@@ -1,0 +1,139 @@
+"""Analytics API: stage metrics, attribution, and the stage map (CONTRACT.md, HTTP).
+
+Endpoints are plain ``def``: FastAPI runs them in its thread pool, so SQL work never
+blocks the event loop. Bad parameters answer 422 with ``{"detail": [{"field", "error"}]}``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
+
+from fastapi import APIRouter, Body, HTTPException, Path, Query, Request
+
+from services.analytics import metrics
+from services.analytics.metrics import QueryError
+from services.analytics.recompute import apply_stage_map, ensure_window
+from services.analytics.stage_map import load_stage_map
+from services.auth import Authorized
+from services.bootstrap import Container
+from services.domain.attribution import DEFAULT_MODEL, Dimension, Model
+from services.domain.periods import PeriodKind
+from services.domain.stages import StageMap, StageMapError
+
+router = APIRouter(tags=["analytics"])
+T = TypeVar("T")
+
+From = Annotated[str | None, Query(alias="from", description="YYYY-MM or YYYY-MM-DD")]
+To = Annotated[str | None, Query(alias="to", description="inclusive; YYYY-MM or YYYY-MM-DD")]
+WindowDays = Annotated[int | None, Query(ge=1, le=3650, description="default: the stream's")]
+
+
+def _container(request: Request) -> Container:
+    return request.app.state.container  # type: ignore[no-any-return]
+
+
+def _answer(compute: Callable[[], T]) -> T:
+    try:
+        return compute()
+    except QueryError as exc:
+        raise HTTPException(422, [{"field": exc.field, "error": str(exc)}]) from None
+
+
+def _credits_ready(c: Container, window_days: int | None) -> int:
+    """The window to answer for; credits for a non-stream window are computed first."""
+    window = window_days or c.settings.attribution_window_days
+    if window != c.settings.attribution_window_days:
+        with c.sessions() as session, session.begin():
+            ensure_window(session, window, c.settings.timezone)
+    return window
+
+
+@router.get("/api/v1/metrics/stages")
+def get_stage_metrics(
+    request: Request,
+    _: Authorized,
+    start: Annotated[str, Query(alias="from", description="YYYY-MM for months, else a date")],
+    end: Annotated[str, Query(alias="to", description="inclusive")],
+    period: PeriodKind = PeriodKind.MONTH,
+    baseline: str | None = None,
+    campaign_id: str | None = None,
+    channel: str | None = None,
+    messenger_id: str | None = None,
+) -> dict[str, Any]:
+    """Unique people aware / using / producing per period, growth, median and signals."""
+    c = _container(request)
+    with c.sessions() as session:
+        return _answer(
+            lambda: metrics.stage_metrics(
+                session,
+                period,
+                start,
+                end,
+                baseline,
+                campaign_id=campaign_id,
+                channel=channel,
+                messenger_id=messenger_id,
+                window_days=c.settings.attribution_window_days,
+            )
+        )
+
+
+@router.get("/api/v1/attribution")
+def get_attribution(
+    request: Request,
+    _: Authorized,
+    start: From = None,
+    end: To = None,
+    model: Model = DEFAULT_MODEL,
+    window_days: WindowDays = None,
+    group_by: Dimension = Dimension.CAMPAIGN,
+) -> dict[str, Any]:
+    """Credits per campaign, channel or messenger and stage (``unattributed`` included)."""
+    c = _container(request)
+    _answer(lambda: metrics.day_bounds(start, end))  # 422 before any recomputation
+    window = _credits_ready(c, window_days)
+    with c.sessions() as session:
+        return _answer(lambda: metrics.attribution(session, model, window, start, end, group_by))
+
+
+@router.get("/api/v1/campaigns/{campaign_id}/attribution")
+def get_campaign_attribution(
+    request: Request,
+    _: Authorized,
+    campaign_id: Annotated[str, Path(max_length=40)],
+    model: Model = DEFAULT_MODEL,
+    window_days: WindowDays = None,
+    period: PeriodKind = PeriodKind.MONTH,
+) -> list[dict[str, Any]]:
+    """One campaign's credits per period and stage."""
+    c = _container(request)
+    window = _credits_ready(c, window_days)
+    with c.sessions() as session:
+        return _answer(
+            lambda: metrics.campaign_attribution(session, campaign_id, model, window, period)
+        )
+
+
+@router.get("/api/v1/stage-map")
+def get_stage_map(request: Request, _: Authorized) -> dict[str, list[str]]:
+    """The event types that count for each stage."""
+    with _container(request).sessions() as session:
+        return load_stage_map(session).to_dict()
+
+
+@router.put("/api/v1/stage-map")
+def put_stage_map(
+    request: Request, _: Authorized, body: Annotated[dict[str, Any], Body()]
+) -> dict[str, Any]:
+    """Replace the stage map and recompute stages, facts and credits before answering."""
+    try:
+        stage_map = StageMap.from_dict(body)
+    except StageMapError as exc:
+        raise HTTPException(422, [{"field": "body", "error": str(exc)}]) from None
+    c = _container(request)
+    with c.sessions() as session, session.begin():
+        counts = apply_stage_map(
+            session, stage_map, c.settings.timezone, c.settings.attribution_window_days
+        )
+    return {**stage_map.to_dict(), "recomputed": counts, "done": True}

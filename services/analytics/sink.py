@@ -1,0 +1,284 @@
+"""The attribution sink: turns a batch of engagement and touch records into SQL facts.
+
+One batch, one transaction, a handful of round trips whatever its size. Every write is
+keyed (event id, touch id, (event, model, window, touch), (period, stage, person)), so a
+batch delivered twice — a worker killed before it committed its Kafka offsets, a
+rebalance — inserts nothing the second time: the stream is at-least-once, the counts are
+exactly-once (DESIGN.md, Reliability rules).
+
+Touches and stage events arrive on two topics, so a touch may be processed after an
+event it should have been credited with. Such a late touch re-attributes that person's
+stage events in ``[touch, touch + window)``: credits are replaced, never added to.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, delete, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from services.analytics.stage_map import load_stage_map
+from services.db import models
+from services.db.upsert import insert_ignore, insert_new
+from services.domain.attribution import UNATTRIBUTED, Touch, attribute_all
+from services.domain.periods import PeriodKind, period_of
+from services.domain.stages import Stage, StageMap, implied
+
+log = logging.getLogger(__name__)
+CHUNK = 900  # IN-list size per query (SQLite's variable limit is far above this)
+NO_TOUCH = "-"
+
+
+def parse_time(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+@dataclass
+class BatchResult:
+    """What one batch changed: new events and touches, and the credits written."""
+
+    new_events: int = 0
+    duplicates: int = 0
+    new_touches: int = 0
+    credits: list[dict[str, Any]] = field(default_factory=list)
+
+
+class AttributionSink:
+    """Writes engagement and touch records idempotently and attributes stage events."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        window_days: int = 30,
+        timezone: str = "UTC",
+        stage_map_ttl: float = 2.0,
+    ):
+        self.sessions = sessions
+        self.window_days = window_days
+        self.window = timedelta(days=window_days)
+        self.timezone = timezone
+        self._stage_map: StageMap | None = None
+        self._stage_map_at = 0.0
+        self._stage_map_ttl = stage_map_ttl
+
+    def stage_map(self, session: Session) -> StageMap:
+        now = time.monotonic()
+        if self._stage_map is None or now - self._stage_map_at > self._stage_map_ttl:
+            self._stage_map = load_stage_map(session)
+            self._stage_map_at = now
+        return self._stage_map
+
+    def write(
+        self, events: Sequence[dict[str, Any]], touches: Sequence[dict[str, Any]]
+    ) -> BatchResult:
+        result = BatchResult()
+        with self.sessions() as session, session.begin():
+            stage_map = self.stage_map(session)
+            new_events = self._insert_events(session, events, stage_map, result)
+            derived = [
+                _touch_from_event(e) for e in new_events if e["campaign_id"] and not e["bot"]
+            ]
+            new_touches = self._insert_touches(
+                session, [*map(_touch_row, touches), *derived], result
+            )
+            stage_events = [e for e in new_events if e["stage"] and not e["bot"]]
+            self._insert_stage_facts(session, stage_events)
+            late = self._events_after(session, new_touches, {e["event_id"] for e in stage_events})
+            result.credits = self._attribute(session, stage_events, late)
+        return result
+
+    # -- steps ---------------------------------------------------------------------
+
+    def _insert_events(
+        self,
+        session: Session,
+        records: Sequence[dict[str, Any]],
+        stage_map: StageMap,
+        result: BatchResult,
+    ) -> list[dict[str, Any]]:
+        rows: dict[str, dict[str, Any]] = {}
+        for r in records:
+            if r["event_id"] in rows:
+                continue
+            stage = stage_map.stage_of(r["type"])
+            rows[r["event_id"]] = {
+                "event_id": r["event_id"],
+                "type": r["type"],
+                "occurred_at": parse_time(r["occurred_at"]),
+                "person": r["person"],
+                "campaign_id": r.get("campaign_id"),
+                "channel": r.get("channel"),
+                "messenger_id": r.get("messenger_id"),
+                "resource_id": r.get("resource_id"),
+                "stage": stage.value if stage else None,
+                "bot": bool(r.get("bot", False)),
+                "bot_reason": r.get("bot_reason"),
+                "properties": r.get("properties") or {},
+            }
+        new_ids = insert_new(
+            session, models.EngagementEvent.__table__, list(rows.values()), "event_id"
+        )
+        result.new_events += len(new_ids)
+        result.duplicates += len(records) - len(new_ids)
+        return [row for eid, row in rows.items() if eid in new_ids]
+
+    def _insert_touches(
+        self, session: Session, rows: Sequence[dict[str, Any]], result: BatchResult
+    ) -> list[dict[str, Any]]:
+        unique = {r["touch_id"]: r for r in rows}
+        new_ids = insert_new(session, models.Touch.__table__, list(unique.values()), "touch_id")
+        result.new_touches += len(new_ids)
+        return [r for tid, r in unique.items() if tid in new_ids]
+
+    def _insert_stage_facts(self, session: Session, stage_events: Iterable[dict[str, Any]]) -> None:
+        facts = set()
+        for e in stage_events:
+            labels = [period_of(e["occurred_at"], kind, self.timezone) for kind in PeriodKind]
+            for stage in implied(Stage(e["stage"])):
+                for kind, label in zip(PeriodKind, labels, strict=True):
+                    facts.add((kind.value, label, stage.value, e["person"]))
+        insert_ignore(
+            session,
+            models.StageFact.__table__,
+            [{"period_kind": k, "period": p, "stage": s, "person": who} for k, p, s, who in facts],
+        )
+
+    def _events_after(
+        self, session: Session, new_touches: Sequence[dict[str, Any]], exclude: set[str]
+    ) -> list[dict[str, Any]]:
+        """Stored stage events that a late touch falls into the window of."""
+        if not new_touches:
+            return []
+        span: dict[str, tuple[datetime, datetime]] = {}
+        for t in new_touches:
+            lo, hi = span.get(t["person"], (t["occurred_at"], t["occurred_at"]))
+            span[t["person"]] = (min(lo, t["occurred_at"]), max(hi, t["occurred_at"]))
+        E = models.EngagementEvent
+        found: list[dict[str, Any]] = []
+        for chunk in _chunks(list(span), CHUNK):
+            lo = min(span[p][0] for p in chunk)
+            hi = max(span[p][1] for p in chunk) + self.window
+            stmt = select(E.event_id, E.person, E.occurred_at, E.stage).where(
+                E.person.in_(chunk),
+                E.stage.is_not(None),
+                E.bot.is_(False),
+                E.occurred_at >= lo,
+                E.occurred_at < hi,
+            )
+            for row in session.execute(stmt):
+                first, last = span[row.person]
+                t = _aware(row.occurred_at)
+                if row.event_id not in exclude and first <= t < last + self.window:
+                    found.append(
+                        {
+                            "event_id": row.event_id,
+                            "person": row.person,
+                            "occurred_at": t,
+                            "stage": row.stage,
+                        }
+                    )
+        return found
+
+    def _attribute(
+        self, session: Session, fresh: list[dict[str, Any]], late: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        events = fresh + late
+        if not events:
+            return []
+        touches = self._touches_of(session, events)
+        if late:
+            C = models.Credit
+            for chunk in _chunks([e["event_id"] for e in late], CHUNK):
+                session.execute(
+                    delete(C).where(C.event_id.in_(chunk), C.window_days == self.window_days)
+                )
+        rows = [row for e in events for row in self._credit_rows(e, touches.get(e["person"], []))]
+        insert_ignore(session, models.Credit.__table__, rows)
+        return rows
+
+    def _touches_of(self, session: Session, events: list[dict[str, Any]]) -> dict[str, list[Touch]]:
+        T = models.Touch
+        by_person: dict[str, list[Touch]] = defaultdict(list)
+        persons = sorted({e["person"] for e in events})
+        lo = min(e["occurred_at"] for e in events) - self.window
+        hi = max(e["occurred_at"] for e in events)
+        for chunk in _chunks(persons, CHUNK):
+            stmt = select(
+                T.touch_id, T.person, T.campaign_id, T.channel, T.messenger_id, T.occurred_at
+            ).where(and_(T.person.in_(chunk), T.occurred_at > lo, T.occurred_at <= hi))
+            for r in session.execute(stmt):
+                by_person[r.person].append(
+                    Touch(
+                        r.touch_id, r.campaign_id, r.channel, r.messenger_id, _aware(r.occurred_at)
+                    )
+                )
+        return by_person
+
+    def _credit_rows(self, event: dict[str, Any], touches: list[Touch]) -> list[dict[str, Any]]:
+        at = event["occurred_at"]
+        labels = {k.value: period_of(at, k, self.timezone) for k in PeriodKind}
+        rows = []
+        for model, credits in attribute_all(at, touches, self.window_days).items():
+            for credit in credits:
+                t = credit.touch
+                rows.append(
+                    {
+                        "event_id": event["event_id"],
+                        "model": model.value,
+                        "window_days": self.window_days,
+                        "touch_id": t.touch_id if t else NO_TOUCH,
+                        "campaign_id": t.campaign_id if t else UNATTRIBUTED,
+                        "channel": t.channel if t else None,
+                        "messenger_id": t.messenger_id if t else None,
+                        "weight": credit.weight,
+                        "stage": event["stage"],
+                        "person": event["person"],
+                        "occurred_at": at,
+                        **labels,
+                    }
+                )
+        return rows
+
+
+def _touch_row(r: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "touch_id": r["touch_id"],
+        "person": r["person"],
+        "campaign_id": r["campaign_id"],
+        "channel": r.get("channel"),
+        "messenger_id": r.get("messenger_id"),
+        "kind": r["kind"],
+        "occurred_at": parse_time(r["occurred_at"]),
+    }
+
+
+def _touch_from_event(e: dict[str, Any]) -> dict[str, Any]:
+    """An event carrying a campaign is also an exposure to it (a click, a toolkit visit)."""
+    return {
+        "touch_id": f"e:{e['event_id']}",
+        "person": e["person"],
+        "campaign_id": e["campaign_id"],
+        "channel": e["channel"],
+        "messenger_id": e["messenger_id"],
+        "kind": e["type"],
+        "occurred_at": e["occurred_at"],
+    }
+
+
+def _aware(moment: datetime) -> datetime:
+    """SQLite returns naive datetimes; everything stored is UTC."""
+    from datetime import UTC
+
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

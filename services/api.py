@@ -1,0 +1,111 @@
+"""FastAPI app assembly: health, the routers of each area, and the lifecycle."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse
+from sqlalchemy import select
+
+from services.bootstrap import Container, bootstrap
+from services.config import Settings
+from services.db.models import WorkerHeartbeat
+
+log = logging.getLogger(__name__)
+HEARTBEAT_FRESH = timedelta(seconds=10)
+
+
+def create_app(container: Container | None = None, settings: Settings | None = None) -> FastAPI:
+    """The HTTP app. ``container`` lets tests and ``winwin up`` share wiring."""
+    from services.analytics.routes import router as analytics_router
+    from services.campaigns.routes import router as campaigns_router
+    from services.analytics.dashboard import router as dashboard_router
+    from services.tracking.routes import router as tracking_router
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        c = app.state.container
+        c.gatherer.start()
+        app.state.kafka = KafkaProbe(c.settings)
+        app.state.kafka.start()
+        yield
+        app.state.kafka.stop()
+        c.gatherer.stop()
+
+    app = FastAPI(title="WINWIN", version="0.1.0", lifespan=lifespan,
+                  description="Outreach and attribution engine for a Collaborative Learning Health System.")
+    app.state.container = container or bootstrap(settings)
+    app.include_router(tracking_router)
+    app.include_router(campaigns_router)
+    app.include_router(analytics_router)
+    app.include_router(dashboard_router)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [{"field": ".".join(str(p) for p in e["loc"][1:]) or "body", "error": e["msg"]} for e in exc.errors()]
+        return JSONResponse({"detail": errors}, status_code=422)
+
+    @app.get("/healthz", tags=["health"])
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"])
+    def readyz(request: Request) -> JSONResponse:
+        c: Container = request.app.state.container
+        kafka_ok = request.app.state.kafka.ok
+        worker_ok = _worker_consuming(c)
+        ready = kafka_ok and worker_ok
+        body = {"status": "ready" if ready else "not ready", "kafka": kafka_ok, "stream_worker": worker_ok}
+        return JSONResponse(body, status_code=200 if ready else 503)
+
+    @app.get("/metrics", tags=["health"], response_class=PlainTextResponse)
+    def metrics() -> PlainTextResponse:
+        from services.analytics.prometheus import exposition
+
+        return PlainTextResponse(exposition(), media_type="text/plain; version=0.0.4")
+
+    return app
+
+
+def _worker_consuming(c: Container) -> bool:
+    since = datetime.now(UTC) - HEARTBEAT_FRESH
+    with c.sessions() as session:
+        rows = session.execute(select(WorkerHeartbeat.seen_at, WorkerHeartbeat.info)).all()
+    for seen_at, info in rows:
+        seen = seen_at if seen_at.tzinfo else seen_at.replace(tzinfo=UTC)
+        if seen >= since and (info or {}).get("assigned_partitions", 0) > 0:
+            return True
+    return False
+
+
+class KafkaProbe:
+    """Checks in the background whether Kafka answers (``/readyz`` must not block)."""
+
+    def __init__(self, settings: Settings, interval: float = 3.0):
+        self.settings = settings
+        self.interval = interval
+        self.ok = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="kafka-probe", daemon=True)
+
+    def start(self) -> None:
+        if self.settings.kafka_bootstrap:
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        from services.bus.producer import kafka_reachable
+
+        while not self._stop.is_set():
+            started = time.monotonic()
+            self.ok = kafka_reachable(self.settings)
+            self._stop.wait(max(0.0, self.interval - (time.monotonic() - started)))

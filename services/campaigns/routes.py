@@ -1,0 +1,297 @@
+"""Staff objects: contacts, resources, messengers, templates, campaigns, the local outbox."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse
+from pydantic import BaseModel, EmailStr, Field, field_validator
+from sqlalchemy import select
+
+from services.auth import Authorized
+from services.bootstrap import Container
+from services.campaigns.contacts import save_contacts
+from services.campaigns.rendering import TemplateProblem
+from services.db.models import Campaign, Contact, Messenger, Resource, Template
+from services.db.upsert import upsert
+from services.domain.audience import AudienceError, parse_audience
+from services.ids import new_id
+
+router = APIRouter(tags=["staff"])
+Channel = Literal["email", "social", "toolkit"]
+
+
+def _c(request: Request) -> Container:
+    return request.app.state.container  # type: ignore[no-any-return]
+
+
+# --- contacts ------------------------------------------------------------------------
+
+
+class ConsentIn(BaseModel):
+    email: Literal["confirmed", "unconfirmed", "unsubscribed"] = "unconfirmed"
+
+
+class ContactIn(BaseModel):
+    external_id: str = Field(min_length=1, max_length=200)
+    email: EmailStr | None = None
+    name: str | None = Field(default=None, max_length=200)
+    role: str | None = Field(default=None, max_length=50)
+    language: str | None = Field(default=None, max_length=20)
+    attributes: dict[str, Any] = Field(default_factory=dict)
+    tags: list[str] = Field(default_factory=list)
+    needs: list[str] = Field(default_factory=list)
+    consent: ConsentIn | None = None
+
+
+@router.post("/api/v1/contacts")
+def post_contacts(items: list[ContactIn], request: Request, _: Authorized) -> dict[str, int]:
+    if not 1 <= len(items) <= 1000:
+        raise HTTPException(422, "body: 1 to 1000 contacts per request")
+    c = _c(request)
+    with c.sessions() as session, session.begin():
+        created, updated = save_contacts(
+            session, c.settings.secret_key.get_secret_value().encode(),
+            [i.model_dump(exclude_unset=True) for i in items],
+        )
+    return {"created": created, "updated": updated}
+
+
+@router.get("/api/v1/contacts")
+def get_contacts(request: Request, _: Authorized, limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0)) -> list[dict[str, Any]]:
+    with _c(request).sessions() as session:
+        rows = session.scalars(select(Contact).order_by(Contact.id).limit(limit).offset(offset)).all()
+        return [
+            {"external_id": r.external_id, "email": r.email, "name": r.name, "role": r.role, "language": r.language,
+             "attributes": r.attributes, "tags": r.tags, "needs": r.needs, "consent": {"email": r.email_consent}}
+            for r in rows
+        ]
+
+
+# --- resources & messengers ------------------------------------------------------------
+
+
+class ResourceIn(BaseModel):
+    id: str | None = Field(default=None, max_length=100)
+    title: str = Field(min_length=1, max_length=300)
+    url: str = Field(max_length=2000, pattern=r"^https?://")
+    kind: str = Field(min_length=1, max_length=50)
+    topics: list[str] = Field(default_factory=list)
+
+
+class MessengerIn(BaseModel):
+    id: str | None = Field(default=None, max_length=100)
+    name: str = Field(min_length=1, max_length=200)
+    role: str = Field(min_length=1, max_length=50)
+
+
+@router.post("/api/v1/resources", status_code=201)
+def post_resource(body: ResourceIn, request: Request, _: Authorized) -> dict[str, Any]:
+    row = body.model_dump() | {"id": body.id or new_id()}
+    with _c(request).sessions() as session, session.begin():
+        upsert(session, Resource.__table__, [row], ["id"])
+    return row
+
+
+@router.get("/api/v1/resources")
+def get_resources(request: Request, _: Authorized) -> list[dict[str, Any]]:
+    with _c(request).sessions() as session:
+        return [{"id": r.id, "title": r.title, "url": r.url, "kind": r.kind, "topics": r.topics}
+                for r in session.scalars(select(Resource).order_by(Resource.id))]
+
+
+@router.post("/api/v1/messengers", status_code=201)
+def post_messenger(body: MessengerIn, request: Request, _: Authorized) -> dict[str, Any]:
+    row = body.model_dump() | {"id": body.id or new_id()}
+    with _c(request).sessions() as session, session.begin():
+        upsert(session, Messenger.__table__, [row], ["id"])
+    return row
+
+
+@router.get("/api/v1/messengers")
+def get_messengers(request: Request, _: Authorized) -> list[dict[str, Any]]:
+    with _c(request).sessions() as session:
+        return [{"id": m.id, "name": m.name, "role": m.role} for m in session.scalars(select(Messenger).order_by(Messenger.id))]
+
+
+# --- templates -----------------------------------------------------------------------
+
+
+class TemplateIn(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    channel: Channel = "email"
+    subject: str | None = Field(default=None, max_length=1000)
+    html: str | None = Field(default=None, max_length=500_000)
+    text: str = Field(max_length=500_000)
+
+
+class PreviewIn(BaseModel):
+    subject: str | None = None
+    html: str | None = None
+    text: str
+    channel: Channel = "email"
+    context: dict[str, Any] | None = None
+
+
+@router.post("/api/v1/templates", status_code=201)
+def post_template(body: TemplateIn, request: Request, _: Authorized) -> dict[str, Any]:
+    c = _c(request)
+    if body.channel == "email" and not body.subject:
+        raise HTTPException(422, "subject: required for email templates")
+    try:
+        c.renderer.check(body.subject, body.html, body.text, channel=body.channel)
+    except TemplateProblem as exc:
+        raise HTTPException(422, f"template does not render: {exc}") from None
+    row = body.model_dump() | {"id": new_id()}
+    with c.sessions() as session, session.begin():
+        session.add(Template(**row))
+    return row
+
+
+@router.post("/api/v1/templates/preview")
+def preview_template(body: PreviewIn, request: Request, _: Authorized) -> dict[str, Any]:
+    from services.campaigns.rendering import sample_context
+
+    c = _c(request)
+    context = sample_context(body.channel) | (body.context or {})
+    try:
+        rendered = c.renderer.render(body.subject, body.html, body.text, context)
+    except TemplateProblem as exc:
+        raise HTTPException(422, f"template does not render: {exc}") from None
+    return {"subject": rendered.subject, "html": rendered.html, "text": rendered.text}
+
+
+# --- campaigns -----------------------------------------------------------------------
+
+
+class CampaignIn(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    channel: Channel
+    template_id: str
+    audience: dict[str, Any] | None = None
+    resources: list[str] = Field(default_factory=list)
+    messengers: list[str] = Field(default_factory=list)
+    platforms: list[Literal["x", "linkedin", "facebook", "instagram"]] | None = None
+    send_at: datetime | None = None
+
+    @field_validator("send_at")
+    @classmethod
+    def _aware(cls, v: datetime | None) -> datetime | None:
+        return v.replace(tzinfo=UTC) if v and v.tzinfo is None else v
+
+
+class ScheduleIn(BaseModel):
+    send_at: datetime | None = None
+
+
+def campaign_view(session: Any, campaign: Campaign) -> dict[str, Any]:
+    from services.campaigns.dispatch import progress
+
+    return {
+        "id": campaign.id, "name": campaign.name, "channel": campaign.channel, "template_id": campaign.template_id,
+        "audience": campaign.audience, "resources": campaign.resources, "messengers": campaign.messengers,
+        "platforms": campaign.platforms, "send_at": campaign.send_at.isoformat() if campaign.send_at else None,
+        "status": campaign.status, "progress": progress(session, campaign.id),
+    }
+
+
+@router.post("/api/v1/campaigns", status_code=201)
+def post_campaign(body: CampaignIn, request: Request, _: Authorized) -> dict[str, Any]:
+    c = _c(request)
+    try:
+        parse_audience(body.audience)
+    except AudienceError as exc:
+        raise HTTPException(422, f"audience: {exc}") from None
+    with c.sessions() as session, session.begin():
+        template = session.get(Template, body.template_id)
+        if template is None:
+            raise HTTPException(422, f"template_id: unknown template {body.template_id!r}")
+        if template.channel != body.channel:
+            raise HTTPException(422, f"template_id: a {template.channel} template cannot serve a {body.channel} campaign")
+        known = set(session.scalars(select(Resource.id).where(Resource.id.in_(body.resources))))
+        if missing := [r for r in body.resources if r not in known]:
+            raise HTTPException(422, f"resources: unknown resource ids {missing}")
+        platforms = body.platforms or (["x", "linkedin", "facebook", "instagram"] if body.channel == "social" else [])
+        campaign = Campaign(
+            id=new_id(), name=body.name, channel=body.channel, template_id=body.template_id,
+            audience=body.audience, resources=body.resources, messengers=body.messengers,
+            platforms=platforms, send_at=body.send_at, status="draft",
+        )
+        session.add(campaign)
+        session.flush()
+        return campaign_view(session, campaign)
+
+
+@router.get("/api/v1/campaigns")
+def list_campaigns(request: Request, _: Authorized) -> list[dict[str, Any]]:
+    with _c(request).sessions() as session:
+        return [campaign_view(session, x) for x in session.scalars(select(Campaign).order_by(Campaign.created_at.desc()))]
+
+
+@router.get("/api/v1/campaigns/{campaign_id}")
+def get_campaign(campaign_id: str, request: Request, _: Authorized) -> dict[str, Any]:
+    with _c(request).sessions() as session:
+        campaign = session.get(Campaign, campaign_id)
+        if campaign is None:
+            raise HTTPException(404, "campaign not found")
+        return campaign_view(session, campaign)
+
+
+@router.post("/api/v1/campaigns/{campaign_id}/schedule")
+def schedule_campaign(campaign_id: str, request: Request, _: Authorized, body: ScheduleIn | None = None) -> dict[str, Any]:
+    c = _c(request)
+    with c.sessions() as session, session.begin():
+        campaign = session.get(Campaign, campaign_id)
+        if campaign is None:
+            raise HTTPException(404, "campaign not found")
+        if campaign.status not in ("draft", "scheduled"):
+            raise HTTPException(409, f"campaign is {campaign.status}; only draft or scheduled campaigns can be scheduled")
+        send_at = (body.send_at if body and body.send_at else None) or campaign.send_at or c.now()
+        campaign.send_at = send_at if send_at.tzinfo else send_at.replace(tzinfo=UTC)
+        campaign.status = "scheduled"
+        return campaign_view(session, campaign)
+
+
+@router.post("/api/v1/campaigns/{campaign_id}/cancel")
+def cancel_campaign(campaign_id: str, request: Request, _: Authorized) -> dict[str, Any]:
+    with _c(request).sessions() as session, session.begin():
+        campaign = session.get(Campaign, campaign_id)
+        if campaign is None:
+            raise HTTPException(404, "campaign not found")
+        if campaign.status == "sent":
+            raise HTTPException(409, "campaign already sent")
+        campaign.status = "cancelled"
+        return campaign_view(session, campaign)
+
+
+# --- the local outbox (no SendGrid key) ----------------------------------------------
+
+
+@router.get("/api/v1/outbox")
+def get_outbox(request: Request, _: Authorized, campaign_id: str | None = None, limit: int = Query(100, ge=1, le=1000)) -> list[dict[str, Any]]:
+    from services.campaigns.outbox_store import list_outbox
+
+    c = _c(request)
+    if c.settings.sendgrid_enabled:
+        raise HTTPException(404, "the local outbox is off: emails go to SendGrid")
+    with c.sessions() as session:
+        return list_outbox(session, campaign_id=campaign_id, limit=limit)
+
+
+@router.get("/outbox", include_in_schema=False, response_class=HTMLResponse)
+def outbox_page(request: Request, _: Authorized) -> str:
+    from html import escape
+
+    items = get_outbox(request, None, None, 50)
+    rows = "".join(
+        f"<tr><td>{escape(m['created_at'] or '')}</td><td>{escape(m['to'])}</td><td>{escape(m['subject'])}</td>"
+        f"<td><details><summary>text</summary><pre>{escape(m['text'])}</pre></details></td></tr>"
+        for m in items
+    )
+    return (
+        "<!doctype html><meta charset=utf-8><title>WINWIN local outbox</title>"
+        "<style>body{font:14px system-ui;margin:2rem}td{border-bottom:1px solid #ddd;padding:.3rem;vertical-align:top}</style>"
+        f"<h1>Local outbox</h1><p>Emails that would have gone to SendGrid (latest 50).</p><table>{rows}</table>"
+    )

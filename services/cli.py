@@ -1,0 +1,170 @@
+"""The ``winwin`` command. ``winwin --help`` and ``winwin COMMAND --help`` teach each part.
+
+Errors are one line on stderr; exit status 2 for bad usage or input, 1 for a failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from pydantic import ValidationError
+
+from services.errors import UsageError
+
+EPILOG = """\
+Typical session:
+  winwin demo                         # everything on this machine, dashboard URL printed
+  winwin up --port 8000               # api + stream worker + dispatcher + relay
+  winwin report stages --from 2017-08 --to 2018-07 --format csv
+
+Configuration comes from WINWIN_* environment variables (see README, Configuration).
+With WINWIN_KAFKA_BOOTSTRAP empty, `up` and `demo` start an embedded Kafka-protocol
+broker on loopback; with WINWIN_DATABASE_URL unset, SQLite in ./.winwin/.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="winwin", description="WINWIN: outreach and attribution engine for a learning health network.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    demo = sub.add_parser("demo", help="run a seeded demo network with simulated recipients",
+                          description="Start everything on the embedded default, seed a small network "
+                          "(resources, messengers, families), send an email campaign and simulate recipients "
+                          "opening, clicking, using and contributing while the dashboard counts them.")
+    demo.add_argument("--headless", action="store_true", help="no dashboard: print a summary and exit")
+    demo.add_argument("--duration", type=float, default=None, metavar="SECONDS",
+                      help="how long to simulate (default: until Ctrl-C; 30 with --headless)")
+    demo.add_argument("--port", type=int, default=8000, help="HTTP port (default 8000)")
+    demo.add_argument("--families", type=int, default=3000, help="synthetic families to seed (default 3000)")
+
+    up = sub.add_parser("up", help="run api + stream worker + dispatcher + relay under one supervisor")
+    up.add_argument("--port", type=int, default=8000, help="HTTP port (default 8000)")
+
+    api = sub.add_parser("api", help="run the HTTP API and public tracking endpoints only")
+    api.add_argument("--port", type=int, default=8000)
+    api.add_argument("--host", default="127.0.0.1")
+    sub.add_parser("worker", help="run one stream worker (Faust): validate, dedupe, attribute, sink")
+    sub.add_parser("dispatcher", help="run the campaign dispatcher (renders and sends due campaigns)")
+    sub.add_parser("relay", help="run the outbox relay (SQL outbox -> Kafka)")
+
+    db = sub.add_parser("db", help="database schema")
+    db_sub = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
+    db_sub.add_parser("upgrade", help="apply migrations up to the newest schema (idempotent)")
+
+    contacts = sub.add_parser("contacts", help="contacts")
+    c_sub = contacts.add_subparsers(dest="contacts_command", metavar="ACTION", required=True)
+    imp = c_sub.add_parser("import", help="import contacts from a CSV file",
+                           description="Columns: external_id (required), email, name, role, language, "
+                           "consent_email (confirmed|unconfirmed|unsubscribed), tags (;-separated); "
+                           "any other column becomes an attribute.")
+    imp.add_argument("file", metavar="FILE.csv")
+
+    report = sub.add_parser("report", help="stage and attribution reports (table, CSV, JSON, PNG)")
+    r_sub = report.add_subparsers(dest="report_command", metavar="REPORT", required=True)
+    stages = r_sub.add_parser("stages", help="unique people aware/use/produce per month, growth, run-chart signals")
+    stages.add_argument("--from", dest="start", required=True, metavar="YYYY-MM")
+    stages.add_argument("--to", dest="end", required=True, metavar="YYYY-MM")
+    stages.add_argument("--baseline", metavar="YYYY-MM", help="default: --from")
+    _output_args(stages)
+    attribution = r_sub.add_parser("attribution", help="credited events and people per campaign/channel/messenger")
+    attribution.add_argument("--campaign", metavar="ID")
+    attribution.add_argument("--model", default="last_touch",
+                             choices=["last_touch", "first_touch", "linear", "time_decay", "position_based"])
+    attribution.add_argument("--window-days", type=int, default=None)
+    attribution.add_argument("--group-by", default="campaign", choices=["campaign", "channel", "messenger"])
+    _output_args(attribution)
+    return p
+
+
+def _output_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--format", default="table", choices=["table", "csv", "json", "png"])
+    p.add_argument("--out", metavar="FILE", help="write to FILE instead of stdout (required for png)")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return dispatch(args) or 0
+    except UsageError as exc:
+        print(f"winwin: {exc}", file=sys.stderr)
+        return 2
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        print(f"winwin: configuration: {'.'.join(map(str, first['loc']))}: {first['msg']}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # noqa: BLE001 - one clear line, not a traceback
+        logging.getLogger("winwin").debug("failure", exc_info=True)
+        print(f"winwin: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+
+
+def dispatch(args: argparse.Namespace) -> int | None:
+    from services import roles
+    from services.config import get_settings
+
+    settings = get_settings()
+    match args.command:
+        case "demo":
+            from services.demo import run_demo
+
+            duration = args.duration if args.duration is not None else (30.0 if args.headless else None)
+            return run_demo(settings, port=args.port, headless=args.headless, duration=duration, families=args.families)
+        case "up":
+            return _up(settings, args.port)
+        case "api":
+            roles.run_api(settings, args.port, args.host)
+        case "worker":
+            _need_kafka(settings)
+            roles.run_worker(settings)
+        case "relay":
+            _need_kafka(settings)
+            roles.run_relay(settings)
+        case "dispatcher":
+            roles.run_dispatcher(settings)
+        case "db":
+            from services.db.migrate import upgrade
+
+            upgrade(settings.database_url)
+            print("database is at the newest schema")
+        case "contacts":
+            from services.campaigns.importer import import_csv
+
+            return import_csv(settings, args.file)
+        case "report":
+            from services.analytics.reports import run_report
+
+            return run_report(settings, args)
+    return None
+
+
+def _need_kafka(settings) -> None:  # type: ignore[no-untyped-def]
+    if not settings.kafka_bootstrap:
+        raise UsageError("WINWIN_KAFKA_BOOTSTRAP is empty: set it, or use `winwin up` to start the embedded broker")
+
+
+def _up(settings, port: int) -> int:  # type: ignore[no-untyped-def]
+    import time
+
+    from services.roles import Supervisor
+
+    with Supervisor(settings, port=port) as sup:
+        print(f"WINWIN is up: {settings.public_base_url}/  (API token: {settings.api_token.get_secret_value()})")
+        print(f"logs in {sup.log_dir}; Ctrl-C stops everything")
+        while (dead := sup.check()) is None:
+            time.sleep(0.5)
+        print(f"winwin: the {dead} role stopped; shutting down (see {sup.log_dir}/{dead}.log)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

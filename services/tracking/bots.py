@@ -1,0 +1,42 @@
+"""Telling people from machines. Machine hits still get their redirect or pixel; their
+events are kept, flagged with the reason, and count for nothing (DESIGN.md)."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+
+from starlette.requests import Request
+
+# Link scanners and prefetchers that follow every link in a message.
+SCANNERS = re.compile(
+    r"bot\b|crawler|spider|slurp|preview|scanner|safelinks|barracuda|mimecast|proofpoint|"
+    r"forcepoint|symantec|trendmicro|sophos|fireeye|urldefense|curl/|wget/|python-requests|"
+    r"httpx|go-http-client|java/|okhttp|headlesschrome|phantomjs|facebookexternalhit|"
+    r"twitterbot|linkedinbot|slackbot|whatsapp|skypeuripreview",
+    re.IGNORECASE,
+)
+# Image proxies that fetch the pixel for the reader (opens by a machine, not a person).
+IMAGE_PROXIES = re.compile(r"googleimageproxy|yahoomailproxy|ggpht\.com|outlook-ios-image", re.I)
+TOO_SOON = timedelta(seconds=2)
+
+
+def bot_reason(request: Request, sent_at: datetime | None, now: datetime, pixel: bool = False) -> str | None:
+    """Why this hit looks automated, or None for a person."""
+    if request.method == "HEAD":
+        return "head-request"
+    agent = request.headers.get("user-agent", "")
+    if not agent:
+        return "no-user-agent"
+    if SCANNERS.search(agent):
+        return "scanner-user-agent"
+    if pixel and IMAGE_PROXIES.search(agent):
+        return "image-proxy"
+    if sent_at is not None:
+        if sent_at.tzinfo is None:
+            from datetime import UTC
+
+            sent_at = sent_at.replace(tzinfo=UTC)
+        if now - sent_at < TOO_SOON:
+            return "within-seconds-of-delivery"
+    return None

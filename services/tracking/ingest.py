@@ -1,0 +1,180 @@
+"""Accepting engagement: the ingest ledger and the outbox, in one transaction.
+
+``POST /api/v1/events`` and the public tracking endpoints both end here. An event is
+*accepted* once its id is in the ledger and its pseudonymised record is in the outbox,
+committed together; the relay then carries it to Kafka. Kafka being down delays
+delivery, never acceptance.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from services.bus import topics
+from services.bus.outbox import enqueue
+from services.db.models import AcceptedEvent, Campaign
+from services.db.upsert import insert_new
+from services.domain.events import EventError, NormalisedEvent, check_event, format_timestamp
+from services.domain.pseudonyms import pseudonymise
+
+log = logging.getLogger(__name__)
+MAX_EVENTS = 1000
+
+
+@dataclass
+class IngestResult:
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+
+
+class Ingest:
+    """Validates, pseudonymises, deduplicates and spools engagement events."""
+
+    def __init__(self, sessions: sessionmaker[Session], secret: bytes, now: Callable[[], datetime] | None = None):
+        self.sessions = sessions
+        self.secret = secret
+        self.now = now or (lambda: datetime.now(UTC))
+
+    def person(self, person_ref: str) -> str:
+        return pseudonymise(self.secret, person_ref)
+
+    def accept(self, items: Sequence[Any]) -> IngestResult:
+        """The contract's ``POST /api/v1/events`` semantics for a list of 1..1000 items."""
+        result = IngestResult()
+        now = self.now()
+        valid: list[tuple[int, NormalisedEvent]] = []
+        for index, raw in enumerate(items):
+            try:
+                if not isinstance(raw, dict):
+                    raise EventError("(item)", "must be a JSON object")
+                valid.append((index, check_event(raw, now)))
+            except EventError as exc:
+                result.rejected.append({"index": index, "error": str(exc)})
+        with self.sessions() as session, session.begin():
+            valid = self._known_campaigns(session, valid, result)
+            records = [self._record(e) for _, e in valid]
+            self._spool(session, records, result)
+        return result
+
+    def record(self, records: Sequence[dict[str, Any]]) -> IngestResult:
+        """Spool server-made records (clicks, opens, webhooks) with unique event ids."""
+        result = IngestResult()
+        with self.sessions() as session, session.begin():
+            self._spool(session, records, result)
+        return result
+
+    def _spool(self, session: Session, records: Sequence[dict[str, Any]], result: IngestResult) -> None:
+        ids = [{"event_id": r["event_id"]} for r in records]
+        new = insert_new(session, AcceptedEvent.__table__, ids, "event_id")
+        fresh, seen = [], set()
+        for r in records:
+            if r["event_id"] in new and r["event_id"] not in seen:
+                seen.add(r["event_id"])
+                fresh.append(r)
+        enqueue(session, topics.ENGAGEMENT, fresh)
+        result.accepted += len(fresh)
+        result.duplicates += len(records) - len(fresh)
+
+    def _known_campaigns(
+        self, session: Session, valid: list[tuple[int, NormalisedEvent]], result: IngestResult
+    ) -> list[tuple[int, NormalisedEvent]]:
+        wanted = {e.campaign_id for _, e in valid if e.campaign_id}
+        if not wanted:
+            return valid
+        known = set(session.scalars(select(Campaign.id).where(Campaign.id.in_(wanted))))
+        kept = []
+        for index, e in valid:
+            if e.campaign_id and e.campaign_id not in known:
+                result.rejected.append({"index": index, "error": f"campaign_id: unknown campaign {e.campaign_id!r}"})
+            else:
+                kept.append((index, e))
+        result.rejected.sort(key=lambda r: r["index"])
+        return kept
+
+    def _record(self, e: NormalisedEvent) -> dict[str, Any]:
+        record: dict[str, Any] = {
+            "event_id": e.event_id,
+            "type": e.type,
+            "occurred_at": format_timestamp(e.occurred_at),
+            "person": self.person(e.person_ref),
+            "source": "api",
+            "properties": e.properties,
+        }
+        for name in ("campaign_id", "channel", "messenger_id", "resource_id"):
+            value = getattr(e, name)
+            if value is not None:
+                record[name] = value
+        return record
+
+
+class Gatherer:
+    """Collects single events from hot endpoints (redirects, pixels) for a few
+    milliseconds and spools them in one transaction: one SQL round trip per flush,
+    not per click."""
+
+    def __init__(self, ingest: Ingest, max_delay: float = 0.005, max_batch: int = 500):
+        self.ingest = ingest
+        self.max_delay = max_delay
+        self.max_batch = max_batch
+        self._queue: queue.Queue[dict[str, Any]] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="gatherer", daemon=True)
+        self._thread.start()
+
+    def add(self, record: dict[str, Any]) -> None:
+        self._queue.put(record)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(10)
+        while batch := self._drain(0):
+            self._flush(batch)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            batch = self._drain(0.1)
+            if batch:
+                self._flush(batch)
+
+    def _drain(self, wait: float) -> list[dict[str, Any]]:
+        """The first record (waiting up to ``wait``), then whatever arrives within
+        ``max_delay`` of it, up to ``max_batch``."""
+        try:
+            first = self._queue.get(timeout=wait) if wait else self._queue.get_nowait()
+        except queue.Empty:
+            return []
+        batch = [first]
+        deadline = time.monotonic() + self.max_delay
+        while len(batch) < self.max_batch and (remaining := deadline - time.monotonic()) > 0:
+            try:
+                batch.append(self._queue.get(timeout=remaining))
+            except queue.Empty:
+                break
+        return batch
+
+    def _flush(self, batch: list[dict[str, Any]]) -> None:
+        while batch:
+            try:
+                self.ingest.record(batch)
+                return
+            except Exception:  # noqa: BLE001 - the database is the spool; keep trying
+                log.exception("could not spool %d tracking events; retrying", len(batch))
+                if self._stop.wait(1.0):
+                    self.ingest.record(batch)
+                    return
+

@@ -1,0 +1,193 @@
+"""Engagement in: ``POST /api/v1/events``, tracked links, and the public endpoints
+recipients hit (/r redirect, /o open pixel, /u unsubscribe, SendGrid webhooks)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import secrets
+from typing import Any
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from pydantic import BaseModel, Field
+
+from services.auth import Authorized
+from services.bootstrap import Container
+from services.db.models import Link
+from services.domain.events import format_timestamp
+from services.domain.pseudonyms import visitor_ref
+from services.ids import new_id
+from services.tracking import consent, webhooks
+from services.tracking.bots import bot_reason
+from services.tracking.links import LinkError, create_link, lookup_link, lookup_send
+
+log = logging.getLogger(__name__)
+router = APIRouter()
+MAX_BODY = 2 * 1024 * 1024
+VISITOR_COOKIE = "ww_vid"
+PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
+NO_REFERRER = {"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
+
+
+def _container(request: Request) -> Container:
+    return request.app.state.container  # type: ignore[no-any-return]
+
+
+async def read_json(request: Request, limit: int = MAX_BODY) -> Any:
+    body = await request.body()
+    if len(body) > limit:
+        raise HTTPException(413, f"request body larger than {limit} bytes")
+    try:
+        return json.loads(body)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise HTTPException(422, f"body: not valid JSON ({exc})") from None
+
+
+@router.post("/api/v1/events", status_code=202, tags=["engagement"])
+async def post_events(request: Request, _: Authorized) -> dict[str, Any]:
+    """Accept 1-1000 engagement events; duplicates (by ``event_id``) are not counted twice."""
+    items = await read_json(request)
+    if not isinstance(items, list) or not items:
+        raise HTTPException(422, "body: must be a JSON array of 1 to 1000 event objects")
+    if len(items) > 1000:
+        raise HTTPException(422, f"body: {len(items)} events; at most 1000 per request")
+    if not all(isinstance(item, dict) for item in items):
+        raise HTTPException(422, "body: every item must be a JSON object")
+    c = _container(request)
+    result = await _run(request, c.ingest.accept, items)
+    return {"accepted": result.accepted, "duplicates": result.duplicates, "rejected": result.rejected}
+
+
+class LinkIn(BaseModel):
+    destination: str = Field(max_length=2000)
+    campaign_id: str | None = Field(default=None, max_length=40)
+    channel: str | None = Field(default=None, pattern="^(email|social|toolkit|web)$")
+    messenger_id: str | None = Field(default=None, max_length=100)
+    resource_id: str | None = Field(default=None, max_length=100)
+
+
+@router.post("/api/v1/links", status_code=201, tags=["links"])
+def post_link(body: LinkIn, request: Request, _: Authorized) -> dict[str, str]:
+    c = _container(request)
+    try:
+        with c.sessions() as session, session.begin():
+            link = create_link(session, c.settings, **body.model_dump())
+    except LinkError as exc:
+        raise HTTPException(422, str(exc)) from None
+    token = c.tokens.sign("r", link.id)
+    return {"id": link.id, "token": token, "url": f"{c.settings.public_base_url}/r/{token}"}
+
+
+@router.api_route("/r/{token}", methods=["GET", "HEAD"], include_in_schema=False)
+def redirect(token: str, request: Request) -> Response:
+    """302 to the stored destination; the click is recorded (flagged if a bot)."""
+    c = _container(request)
+    claims = c.tokens.verify(token, "r")
+    link: Link | None = lookup_link(c, claims.ref) if claims else None
+    send = lookup_send(c, claims.send_id) if claims and claims.send_id and link else None
+    if link is None or (claims and claims.send_id and send is None):
+        return HTMLResponse(NOT_FOUND_PAGE, status_code=404, headers=NO_REFERRER)
+    vid, new_visitor = request.cookies.get(VISITOR_COOKIE), False
+    if send is None and (not vid or len(vid) > 64 or not vid.replace("-", "").replace("_", "").isalnum()):
+        vid, new_visitor = secrets.token_urlsafe(16), True
+    person = send.person if send else c.ingest.person(visitor_ref(vid or ""))
+    reason = bot_reason(request, sent_at=send.sent_at if send else None, now=c.now())
+    c.gatherer.add({
+        "event_id": f"click:{new_id()}", "type": "link.click", "occurred_at": format_timestamp(c.now()),
+        "person": person, "campaign_id": link.campaign_id, "send_id": send.id if send else None,
+        "channel": link.channel or ("email" if send else None), "messenger_id": link.messenger_id,
+        "resource_id": link.resource_id, "link_id": link.id, "bot": reason is not None,
+        "bot_reason": reason, "source": "redirect", "properties": {},
+    })
+    destination = link.destination
+    if vid and send is None and urlsplit(destination).hostname in c.settings.allowed_hosts:
+        destination = _with_param(destination, VISITOR_COOKIE, vid)
+    response = RedirectResponse(destination, status_code=302, headers=NO_REFERRER)
+    if new_visitor and vid:
+        response.set_cookie(VISITOR_COOKIE, vid, max_age=365 * 86400, samesite="lax", httponly=True,
+                            secure=c.settings.public_base_url.startswith("https"))
+    return response
+
+
+@router.get("/o/{token}.gif", include_in_schema=False)
+def open_pixel(token: str, request: Request) -> Response:
+    c = _container(request)
+    claims = c.tokens.verify(token, "o")
+    send = lookup_send(c, claims.ref) if claims else None
+    if send is not None:
+        reason = bot_reason(request, sent_at=send.sent_at, now=c.now(), pixel=True)
+        c.gatherer.add({
+            "event_id": f"open:{new_id()}", "type": "email.open", "occurred_at": format_timestamp(c.now()),
+            "person": send.person, "campaign_id": send.campaign_id, "send_id": send.id, "channel": "email",
+            "bot": reason is not None, "bot_reason": reason, "source": "pixel", "properties": {},
+        })
+    return Response(PIXEL, media_type="image/gif", headers=NO_REFERRER)
+
+
+@router.get("/u/{token}", include_in_schema=False)
+def preferences(token: str, request: Request) -> Response:
+    """The preference page: shows the choice, changes nothing (link scanners GET it)."""
+    c = _container(request)
+    claims = c.tokens.verify(token, "u")
+    if not claims or lookup_send(c, claims.ref) is None:
+        return HTMLResponse(NOT_FOUND_PAGE, status_code=404, headers=NO_REFERRER)
+    return HTMLResponse(PREFERENCES_PAGE.replace("{action}", f"/u/{token}"), headers=NO_REFERRER)
+
+
+@router.post("/u/{token}", include_in_schema=False)
+def unsubscribe(token: str, request: Request) -> Response:
+    """RFC 8058 one-click unsubscribe: idempotent, 200."""
+    c = _container(request)
+    claims = c.tokens.verify(token, "u")
+    send = lookup_send(c, claims.ref) if claims else None
+    if send is None:
+        return HTMLResponse(NOT_FOUND_PAGE, status_code=404, headers=NO_REFERRER)
+    consent.unsubscribe(c, send)
+    return HTMLResponse(UNSUBSCRIBED_PAGE, headers=NO_REFERRER)
+
+
+@router.post("/webhooks/sendgrid/events", include_in_schema=False)
+async def sendgrid_events(request: Request) -> Response:
+    c = _container(request)
+    body = await request.body()
+    if len(body) > 8 * MAX_BODY:
+        return JSONResponse({"error": "body too large"}, status_code=413)
+    if not webhooks.signature_ok(c.settings, request.headers, body):
+        return JSONResponse({"error": "signature verification failed"}, status_code=403)
+    try:
+        items = json.loads(body)
+        if not isinstance(items, list):
+            raise ValueError("not a JSON array")
+    except (UnicodeDecodeError, ValueError) as exc:
+        return JSONResponse({"error": f"body: {exc}"}, status_code=400)
+    result = await _run(request, webhooks.ingest_events, c, items)
+    return JSONResponse(result)
+
+
+async def _run(request: Request, fn: Any, *args: Any) -> Any:
+    from starlette.concurrency import run_in_threadpool
+
+    return await run_in_threadpool(fn, *args)
+
+
+def _with_param(url: str, name: str, value: str) -> str:
+    parts = urlsplit(url)
+    query = f"{parts.query}&" if parts.query else ""
+    return urlunsplit(parts._replace(query=query + urlencode({name: value})))
+
+
+_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width,initial-scale=1"><meta name="referrer" content="no-referrer">
+<title>{title}</title><style>body{{font:16px/1.5 system-ui,sans-serif;max-width:36rem;margin:4rem auto;padding:0 1rem;color:#1b1b1b}}
+button{{font:inherit;padding:.6rem 1.2rem;border-radius:.4rem;border:1px solid #555;background:#0b5;color:#fff;cursor:pointer}}</style>
+</head><body>{body}</body></html>"""
+NOT_FOUND_PAGE = _PAGE.format(title="Link not found", body="<h1>This link is not valid</h1><p>It may have been mistyped or changed.</p>")
+PREFERENCES_PAGE = _PAGE.format(
+    title="Email preferences",
+    body='<h1>Email preferences</h1><p>You receive outreach emails from the network.</p>'
+    '<form method="post" action="{action}"><button type="submit">Unsubscribe from these emails</button></form>',
+).replace("{{action}}", "{action}")
+UNSUBSCRIBED_PAGE = _PAGE.format(title="Unsubscribed", body="<h1>You are unsubscribed</h1><p>You will not receive these emails any more.</p>")

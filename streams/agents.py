@@ -1,0 +1,127 @@
+"""The attribution agent: decode envelopes → validate → sink → emit credits.
+
+Thin on purpose (STYLE.md): validation rules live in ``schemas/``, attribution in
+``services/domain``, persistence in ``services/analytics/sink.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+import os
+import socket
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any
+
+import faust
+
+import schemas
+from services.analytics.sink import AttributionSink
+from services.bus import envelopes, topics
+from services.bus.envelopes import EnvelopeError
+from services.db.models import WorkerHeartbeat
+from services.db.upsert import upsert
+
+log = logging.getLogger(__name__)
+BATCH_MESSAGES = 200  # envelopes per SQL transaction (each carries up to 500 records)
+
+
+def install(app: faust.App, sink: AttributionSink, partitions: dict[str, int], prefix: str = "") -> None:
+    """Register the agent and the heartbeat timer on ``app``."""
+
+    def topic(*names: str) -> Any:
+        physical = [topics.physical(n, prefix) for n in names]
+        return app.topic(*physical, key_serializer="raw", value_serializer="raw")
+
+    source = topic(topics.ENGAGEMENT, topics.TOUCHES)
+    deadletter = topic(topics.DEADLETTER)
+    credits_topic = topic(topics.CREDITS)
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sink")
+    worker_id = f"{socket.gethostname()}:{os.getpid()}"
+    stats = {"events": 0, "duplicates": 0, "dead": 0, "batches": 0}
+
+    @app.agent(source, name="attribute")
+    async def attribute(stream: faust.StreamT) -> None:
+        loop = asyncio.get_running_loop()
+        async for batch in stream.take_events(BATCH_MESSAGES, within=0.05):
+            engagement, touch_records, dead = split(batch, prefix)
+            if dead:
+                await _send_all(deadletter, dead)
+                stats["dead"] += len(dead)
+            result = await loop.run_in_executor(executor, sink.write, engagement, touch_records)
+            stats["events"] += result.new_events
+            stats["duplicates"] += result.duplicates
+            stats["batches"] += 1
+            if result.credits:
+                await _send_all(credits_topic, _credit_envelopes(result.credits, partitions[topics.CREDITS]))
+
+    @app.timer(interval=2.0)
+    async def heartbeat() -> None:
+        assigned = len(app.consumer.assignment()) if app.consumer else 0
+        info = stats | {"assigned_partitions": assigned}
+        row = {"worker_id": worker_id, "seen_at": datetime.now(UTC), "info": info}
+
+        def beat() -> None:
+            with sink.sessions() as session, session.begin():
+                upsert(session, WorkerHeartbeat.__table__, [row], ["worker_id"])
+
+        await asyncio.get_running_loop().run_in_executor(executor, beat)
+
+
+def split(
+    batch: list[Any], prefix: str = ""
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[tuple[bytes, bytes, None]]]:
+    """Sort a batch's records by topic; anything invalid becomes a dead letter."""
+    engagement: list[dict[str, Any]] = []
+    touch_records: list[dict[str, Any]] = []
+    dead: list[tuple[bytes, bytes, None]] = []
+    for event in batch:
+        msg = event.message
+        raw = msg.value if isinstance(msg.value, bytes) else event.value
+        try:
+            records = envelopes.decode(raw)
+        except EnvelopeError as exc:
+            dead.append(_dead_letter(msg, None, raw, str(exc)))
+            continue
+        name = topics.logical(msg.topic, prefix)
+        schema = topics.RECORD_SCHEMA[name]
+        into = engagement if name == topics.ENGAGEMENT else touch_records
+        for index, record in enumerate(records):
+            error = schemas.errors_of(schema, record)
+            if error is None:
+                into.append(record)
+            else:
+                original = json.dumps(record, separators=(",", ":")).encode()
+                dead.append(_dead_letter(msg, index, original, error))
+    return engagement, touch_records, dead
+
+
+def _dead_letter(msg: Any, index: int | None, original: bytes, error: str) -> tuple[bytes, bytes, None]:
+    payload = {
+        "error": error,
+        "source_topic": msg.topic,
+        "source_partition": msg.partition,
+        "source_offset": msg.offset,
+        "record_index": index,
+        "original_b64": base64.b64encode(original).decode(),
+        "failed_at": datetime.now(UTC).isoformat(),
+    }
+    log.warning("dead letter from %s[%s]@%s: %s", msg.topic, msg.partition, msg.offset, error)
+    return (msg.key or b"", json.dumps(payload).encode(), None)
+
+
+def _credit_envelopes(credits: list[dict[str, Any]], partitions: int) -> list[tuple[bytes, bytes, int]]:
+    records = [
+        {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in c.items() if k not in ("month", "week", "day")}
+        for c in credits
+    ]
+    return [(e.key, e.value, e.partition) for e in envelopes.pack(records, partitions)]
+
+
+async def _send_all(topic: Any, messages: list[tuple[bytes, bytes, int | None]]) -> None:
+    """Send and wait for the broker's acknowledgement of every message."""
+    pending = [await topic.send(key=k, value=v, partition=p) for k, v, p in messages]
+    await asyncio.gather(*pending)
