@@ -65,6 +65,37 @@ def build_parser() -> argparse.ArgumentParser:
                            "any other column becomes an attribute.")
     imp.add_argument("file", metavar="FILE.csv")
 
+    campaign = sub.add_parser("campaign", help="create, list, schedule and cancel campaigns")
+    k_sub = campaign.add_subparsers(dest="campaign_command", metavar="ACTION", required=True)
+    create = k_sub.add_parser("create", help="create a campaign (and its template) from a YAML file",
+                              description="FILE.yaml holds the fields of POST /api/v1/campaigns; `template:` may "
+                              "hold an inline template {name, subject, html, text} instead of template_id.")
+    create.add_argument("file", metavar="FILE.yaml")
+    k_sub.add_parser("list", help="list campaigns with status and sending progress")
+    sched = k_sub.add_parser("schedule", help="schedule a draft campaign")
+    sched.add_argument("id", metavar="ID")
+    sched.add_argument("--at", metavar="ISO8601", help="when to send (default: now)")
+    cancel = k_sub.add_parser("cancel", help="cancel a campaign that is not sent yet")
+    cancel.add_argument("id", metavar="ID")
+
+    toolkit = sub.add_parser("toolkit", help="trusted-messenger toolkits")
+    t_sub = toolkit.add_subparsers(dest="toolkit_command", metavar="ACTION", required=True)
+    build = t_sub.add_parser("build", help="build toolkit pages, QR codes and flyers as ZIP files")
+    build.add_argument("campaign_id", metavar="CAMPAIGN_ID")
+    build.add_argument("--messenger", metavar="ID", help="only this messenger (default: all of the campaign)")
+    build.add_argument("--out", metavar="DIR", required=True)
+
+    dead = sub.add_parser("deadletters", help="inspect and replay the dead-letter topic")
+    d_sub = dead.add_subparsers(dest="deadletters_command", metavar="ACTION", required=True)
+    d_sub.add_parser("list", help="show dead letters: source, offset, error")
+    replay = d_sub.add_parser("replay", help="re-process dead letters (after a fix) through the normal path")
+    replay.add_argument("--dry-run", action="store_true", help="only say what would be replayed")
+
+    bench = sub.add_parser("bench", help="benchmarks, each against a baseline measured in the same run")
+    bench.add_argument("what", choices=["pipeline", "latency", "redirect", "dispatch", "all"])
+    bench.add_argument("--json", action="store_true", help="machine-readable results (figure, baseline, ratio)")
+    bench.add_argument("--events", type=int, default=None, help="pipeline: number of events (default 200000)")
+
     report = sub.add_parser("report", help="stage and attribution reports (table, CSV, JSON, PNG)")
     r_sub = report.add_subparsers(dest="report_command", metavar="REPORT", required=True)
     stages = r_sub.add_parser("stages", help="unique people aware/use/produce per month, growth, run-chart signals")
@@ -140,6 +171,22 @@ def dispatch(args: argparse.Namespace) -> int | None:
             from services.campaigns.importer import import_csv
 
             return import_csv(settings, args.file)
+        case "campaign":
+            from services.campaigns.cli import run_campaign_command
+
+            return run_campaign_command(settings, args)
+        case "toolkit":
+            from services.campaigns.toolkits import build_command
+
+            return build_command(settings, args)
+        case "deadletters":
+            from services.tracking.replay import deadletters_command
+
+            return deadletters_command(settings, args)
+        case "bench":
+            from services.bench import run_bench
+
+            return run_bench(settings, args)
         case "report":
             from services.analytics.reports import run_report
 

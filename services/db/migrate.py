@@ -17,6 +17,7 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
-def upgrade(url: str, revision: str = "head") -> None:
-    """Bring the database at ``url`` to ``revision`` (idempotent)."""
+def upgrade(url: str, revision: str = "heads") -> None:
+    """Bring the database at ``url`` to ``revision`` (idempotent). Features add their
+    tables as branches from the initial schema, so the default is every head."""
     command.upgrade(alembic_config(url), revision)

@@ -14,7 +14,8 @@ import pytest
 from services.analytics import metrics
 from services.analytics.reports import run_report
 from services.analytics.sink import AttributionSink
-from services.errors import UsageError, build_parser
+from services.cli import build_parser
+from services.errors import UsageError
 from services.config import Settings
 from tests.unit.analytics.conftest import event, person, touch
 
