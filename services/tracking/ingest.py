@@ -26,6 +26,7 @@ from services.db.models import AcceptedEvent, Campaign
 from services.db.upsert import insert_new
 from services.domain.events import EventError, NormalisedEvent, check_event, format_timestamp
 from services.domain.pseudonyms import pseudonymise
+from services.tracking.bots import SCANNERS
 
 log = logging.getLogger(__name__)
 MAX_EVENTS = 1000
@@ -65,6 +66,7 @@ class Ingest:
             valid = self._known_campaigns(session, valid, result)
             records = [self._record(e) for _, e in valid]
             self._spool(session, records, result)
+        _observe(result)
         return result
 
     def record(self, records: Sequence[dict[str, Any]]) -> IngestResult:
@@ -72,7 +74,18 @@ class Ingest:
         result = IngestResult()
         with self.sessions() as session, session.begin():
             self._spool(session, records, result)
+        _observe(result)
         return result
+
+    def spool(self, session: Session, records: Sequence[dict[str, Any]]) -> IngestResult:
+        """``record`` inside the caller's transaction; ``observe`` it once committed."""
+        result = IngestResult()
+        self._spool(session, records, result)
+        return result
+
+    @staticmethod
+    def observe(result: IngestResult) -> None:
+        _observe(result)
 
     def _spool(self, session: Session, records: Sequence[dict[str, Any]], result: IngestResult) -> None:
         ids = [{"event_id": r["event_id"]} for r in records]
@@ -111,11 +124,32 @@ class Ingest:
             "source": "api",
             "properties": e.properties,
         }
+        reason = _machine_reason(e.properties)
+        if reason:
+            record |= {"bot": True, "bot_reason": reason}
         for name in ("campaign_id", "channel", "messenger_id", "resource_id"):
             value = getattr(e, name)
             if value is not None:
                 record[name] = value
         return record
+
+
+def _observe(result: IngestResult) -> None:
+    """Count a committed ingest in the Prometheus counters (``/metrics``)."""
+    from services.analytics import prometheus
+
+    prometheus.EVENTS_ACCEPTED.inc(result.accepted)
+    prometheus.EVENTS_DUPLICATE.inc(result.duplicates)
+    prometheus.EVENTS_REJECTED.inc(len(result.rejected))
+
+
+def _machine_reason(properties: dict[str, Any]) -> str | None:
+    """The network's site may pass the visitor's user agent; scanners and crawlers are
+    kept and flagged, not counted (DESIGN.md, Measurement semantics)."""
+    agent = properties.get("user_agent")
+    if isinstance(agent, str) and SCANNERS.search(agent):
+        return "scanner-user-agent"
+    return None
 
 
 class Gatherer:
