@@ -43,14 +43,36 @@ def run_relay(settings: Settings) -> None:
     relay.run()
 
 
-def run_dispatcher(settings: Settings) -> None:
-    from services.bootstrap import bootstrap
+def due_work(container):  # type: ignore[no-untyped-def]
+    """Everything the dispatcher role does on each tick: email campaigns, toolkits
+    (and the other channels as they land). Each step takes ``now``."""
+    from functools import partial
+
     from services.campaigns.dispatch import Dispatcher, make_sender
+    from services.campaigns.toolkits import build_due
+
+    return [
+        ("email", Dispatcher(container, make_sender(container)).dispatch_due),
+        ("toolkits", partial(build_due, container)),
+    ]
+
+
+def run_dispatcher(settings: Settings, poll: float = 1.0) -> None:
+    from services.bootstrap import bootstrap
 
     container = bootstrap(settings)
     stop = threading.Event()
     _stop_on_signals(stop.set)
-    Dispatcher(container, make_sender(container)).run(stop)
+    steps = due_work(container)
+    while not stop.is_set():
+        for name, step in steps:
+            if stop.is_set():
+                break
+            try:
+                step(container.now())
+            except Exception:  # noqa: BLE001 - the role keeps running; the next tick retries
+                log.exception("%s: dispatch step failed; retrying", name)
+        stop.wait(poll)
 
 
 def _stop_on_signals(callback) -> None:  # type: ignore[no-untyped-def]

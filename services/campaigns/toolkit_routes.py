@@ -1,0 +1,201 @@
+"""Toolkit endpoints: the staff list ``GET /api/v1/campaigns/{id}/toolkits`` and the
+messenger's public page ``GET /t/{token}`` with its flyer, QR codes and share button.
+
+A page view records ``toolkit.opened`` and a share ``toolkit.shared`` (campaign,
+messenger, channel ``toolkit``), the visitor identified by the ``ww_vid`` cookie exactly
+as on ``/r``; automated hits are recorded flagged, and count for nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi.responses import HTMLResponse
+from starlette.concurrency import run_in_threadpool
+
+from services.auth import Authorized
+from services.bootstrap import Container
+from services.campaigns import toolkit_pages as pages
+from services.campaigns.toolkits import ToolkitError, ToolkitView, ensure_toolkits, load_toolkit
+from services.domain.events import format_timestamp
+from services.domain.pseudonyms import visitor_ref
+from services.ids import new_id
+from services.tracking.bots import bot_reason
+from services.tracking.routes import NOT_FOUND_PAGE, VISITOR_COOKIE
+
+router = APIRouter()
+PRIVATE = {
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+    "X-Robots-Tag": "noindex, nofollow",
+}
+QR_HEADERS = {
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "private, max-age=86400",
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'",
+}
+MAX_SHARE_BODY = 2048
+VIA = {"sms", "whatsapp", "email", "social", "print", "other"}
+
+
+def _c(request: Request) -> Container:
+    return request.app.state.container  # type: ignore[no-any-return]
+
+
+@router.get("/api/v1/campaigns/{campaign_id}/toolkits", tags=["staff"])
+def get_toolkits(campaign_id: str, request: Request, _: Authorized) -> list[dict[str, Any]]:
+    """Each messenger's toolkit: page URL and tracked links with their QR codes (built on first ask)."""
+    c = _c(request)
+    try:
+        views = ensure_toolkits(c, campaign_id)
+    except ToolkitError as exc:
+        status = 404 if str(exc).startswith("unknown campaign") else 409
+        raise HTTPException(status, str(exc)) from None
+    base = c.settings.public_base_url
+    return [
+        {
+            "messenger_id": v.messenger["id"],
+            "token": v.token,
+            "url": f"{base}/t/{v.token}",
+            "links": [
+                {
+                    "resource_id": x.resource_id,
+                    "url": x.url,
+                    "qr_svg_url": f"{base}/t/{v.token}/qr/{x.resource_id}.svg",
+                    "qr_png_url": f"{base}/t/{v.token}/qr/{x.resource_id}.png",
+                }
+                for x in v.links
+            ],
+        }
+        for v in views
+    ]
+
+
+def _toolkit(c: Container, token: str) -> ToolkitView | None:
+    claims = c.tokens.verify(token, "t")
+    view = load_toolkit(c, claims.ref) if claims else None
+    return view if view is not None and view.campaign_status != "cancelled" else None
+
+
+def _not_found() -> HTMLResponse:
+    return HTMLResponse(NOT_FOUND_PAGE, status_code=404, headers=PRIVATE)
+
+
+def _csp(nonce: str) -> str:
+    return (
+        f"default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; script-src 'nonce-{nonce}'; "
+        "connect-src 'self'; form-action 'none'; base-uri 'none'; frame-ancestors 'none'"
+    )
+
+
+def _record(
+    c: Container, request: Request, view: ToolkitView, kind: str, response: Response, **props: Any
+) -> None:
+    """Queue a toolkit event for the visitor (cookie ``ww_vid``, set when missing)."""
+    vid = request.cookies.get(VISITOR_COOKIE)
+    if not vid or len(vid) > 64 or not vid.replace("-", "").replace("_", "").isalnum():
+        vid = secrets.token_urlsafe(16)
+        response.set_cookie(
+            VISITOR_COOKIE,
+            vid,
+            max_age=365 * 86400,
+            samesite="lax",
+            httponly=True,
+            secure=c.settings.public_base_url.startswith("https"),
+        )
+    reason = bot_reason(request, sent_at=None, now=c.now())
+    c.gatherer.add(
+        {
+            "event_id": f"toolkit:{new_id()}",
+            "type": kind,
+            "occurred_at": format_timestamp(c.now()),
+            "person": c.ingest.person(visitor_ref(vid)),
+            "campaign_id": view.campaign_id,
+            "channel": "toolkit",
+            "messenger_id": view.messenger["id"],
+            "resource_id": None,
+            "link_id": None,
+            "send_id": None,
+            "bot": reason is not None,
+            "bot_reason": reason,
+            "source": "toolkit",
+            "properties": props,
+        }
+    )
+
+
+@router.get("/t/{token}", include_in_schema=False)
+def toolkit_page(token: str, request: Request) -> Response:
+    """The messenger's private page; records ``toolkit.opened``."""
+    c = _c(request)
+    view = _toolkit(c, token)
+    if view is None:
+        return _not_found()
+    nonce = secrets.token_urlsafe(12)
+    html = pages.page_html(
+        c.renderer,
+        view,
+        qr_prefix=f"/t/{token}/qr/",
+        flyer_href=f"/t/{token}/flyer",
+        shared_url=f"/t/{token}/shared",
+        nonce=nonce,
+    )
+    response = HTMLResponse(html, headers=PRIVATE | {"Content-Security-Policy": _csp(nonce)})
+    _record(c, request, view, "toolkit.opened", response)
+    return response
+
+
+@router.get("/t/{token}/flyer", include_in_schema=False)
+def toolkit_flyer(token: str, request: Request) -> Response:
+    """The printable one-page flyer (print stylesheet; the browser saves it as PDF too)."""
+    c = _c(request)
+    view = _toolkit(c, token)
+    if view is None:
+        return _not_found()
+    nonce = secrets.token_urlsafe(12)
+    html = pages.flyer_html(c.renderer, view, qr_prefix=f"/t/{token}/qr/", nonce=nonce)
+    return HTMLResponse(html, headers=PRIVATE | {"Content-Security-Policy": _csp(nonce)})
+
+
+@router.post("/t/{token}/shared", include_in_schema=False)
+async def toolkit_shared(token: str, request: Request) -> Response:
+    """The messenger shared a message (copy or share button): records ``toolkit.shared``.
+
+    Body (optional, JSON, any content type, as ``navigator.sendBeacon`` sends it):
+    ``{"via": "sms|whatsapp|email|social|print|other"}``.
+    """
+    c = _c(request)
+    view = await run_in_threadpool(_toolkit, c, token)
+    if view is None:
+        return _not_found()
+    body = await request.body()
+    via = "other"
+    if body and len(body) <= MAX_SHARE_BODY:
+        try:
+            given = json.loads(body).get("via")
+            via = given if given in VIA else "other"
+        except (ValueError, AttributeError):
+            pass
+    response = Response(status_code=204, headers=PRIVATE)
+    _record(c, request, view, "toolkit.shared", response, via=via)
+    return response
+
+
+@router.get("/t/{token}/qr/{name}", include_in_schema=False)
+def toolkit_qr(token: str, name: str, request: Request) -> Response:
+    """A QR code of one of the messenger's tracked links: ``{resource_id}.svg`` or ``.png``."""
+    c = _c(request)
+    resource_id, dot, ext = name.rpartition(".")
+    if not dot or ext not in ("svg", "png"):
+        raise HTTPException(404, "QR codes are .svg or .png")
+    view = _toolkit(c, token)
+    link = next((x for x in view.links if x.resource_id == resource_id), None) if view else None
+    if link is None:
+        return _not_found()
+    if ext == "svg":
+        return Response(pages.qr_svg(link.url), media_type="image/svg+xml", headers=QR_HEADERS)
+    return Response(pages.qr_png(link.url), media_type="image/png", headers=QR_HEADERS)

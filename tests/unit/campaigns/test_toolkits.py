@@ -1,0 +1,262 @@
+"""Toolkits on SQLite without Kafka: building, the page, QR codes, events, ZIPs, build_due."""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+import segno
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from services.api import create_app
+from services.bootstrap import bootstrap
+from services.campaigns.toolkits import build_command, build_due, ensure_toolkits, split_messages
+from services.config import Settings
+from services.db.migrate import upgrade
+from services.db.models import Campaign, Link, OutboxMessage
+from services.db.models_toolkits import Toolkit
+from services.errors import UsageError
+
+TOKEN = "unit-test-api-token-0123456789"
+BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36"
+TEXT = """Please share: {{ campaign.name }}
+--- sms ---
+Hi! {{ messenger.name }} here. Diet tips: {{ resources[0].url }}
+--- whatsapp ---
+*{{ campaign.name }}* {% for r in resources %}{{ r.title }}: {{ r.url }} {% endfor %}
+--- email ---
+Dear friend,
+{% for r in resources %}{{ r.title }}: {{ r.url }}
+{% endfor %}More: {{ track("https://network.example.org/about") }}
+{{ messenger.name }}"""
+
+
+def settings_for(tmp_path: Path, **extra: Any) -> Settings:
+    url = f"sqlite:///{tmp_path / 'toolkits.db'}"
+    upgrade(url)
+    return Settings(
+        env="dev",
+        database_url=url,
+        secret_key="unit-secret-0123456789abcdef",
+        api_token=TOKEN,
+        public_base_url="http://testserver",
+        state_dir=tmp_path / "state",
+        **extra,
+    )
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> Iterator[TestClient]:
+    app = create_app(bootstrap(settings_for(tmp_path)))
+    with TestClient(app, headers={"Authorization": f"Bearer {TOKEN}", "User-Agent": BROWSER}) as c:
+        yield c
+
+
+def make_campaign(client: TestClient, messengers: list[str] | None = None, **template: Any) -> str:
+    for rid, title in (("diet", "Diet tips"), ("school", "School plan")):
+        r = client.post(
+            "/api/v1/resources",
+            json={
+                "id": rid,
+                "title": title,
+                "kind": "guide",
+                "url": f"https://network.example.org/{rid}",
+            },
+        )
+        assert r.status_code == 201, r.text
+    for mid, name in (("m1", "Ana Leader"), ("m2", "Dr. Bo <Clinic>"), ("m3", "Cy Advocate")):
+        assert (
+            client.post(
+                "/api/v1/messengers", json={"id": mid, "name": name, "role": "parent"}
+            ).status_code
+            == 201
+        )
+    body = {"name": "Diet toolkit", "channel": "toolkit", "text": TEXT} | template
+    tpl = client.post("/api/v1/templates", json=body)
+    assert tpl.status_code == 201, tpl.text
+    camp = client.post(
+        "/api/v1/campaigns",
+        json={
+            "name": "Diet month & more",
+            "channel": "toolkit",
+            "template_id": tpl.json()["id"],
+            "resources": ["diet", "school"],
+            "messengers": messengers or ["m1", "m2", "m3"],
+        },
+    )
+    assert camp.status_code == 201, camp.text
+    return str(camp.json()["id"])
+
+
+def outbox_records(client: TestClient) -> list[dict[str, Any]]:
+    c = client.app.state.container  # type: ignore[attr-defined]
+    c.gatherer.stop()  # flush what the page views queued
+    c.gatherer.start()
+    with c.sessions() as s:
+        return [r for rows in s.scalars(select(OutboxMessage.records)) for r in rows]
+
+
+def test_split_messages_uses_the_common_text_for_kinds_without_a_section() -> None:
+    assert split_messages("Hello\n--- SMS ---\nshort\n") == {
+        "sms": "short",
+        "whatsapp": "Hello",
+        "email": "Hello",
+        "social": "Hello",
+    }
+    assert split_messages("--- email ---\nonly mail") == {"email": "only mail"}
+    assert split_messages("") == {}
+
+
+def test_toolkits_are_built_once_with_each_messengers_own_links(client: TestClient) -> None:
+    cid = make_campaign(client)
+    first = client.get(f"/api/v1/campaigns/{cid}/toolkits")
+    assert first.status_code == 200, first.text
+    kits = first.json()
+    assert [k["messenger_id"] for k in kits] == ["m1", "m2", "m3"]
+    assert client.get(f"/api/v1/campaigns/{cid}/toolkits").json() == kits  # idempotent
+    urls = [link["url"] for k in kits for link in k["links"]]
+    assert len(set(urls)) == 6 and all(u.startswith("http://testserver/r/") for u in urls)
+    assert kits[0]["url"] == f"http://testserver/t/{kits[0]['token']}"
+    assert kits[0]["links"][0]["qr_svg_url"] == f"{kits[0]['url']}/qr/diet.svg"
+    c = client.app.state.container  # type: ignore[attr-defined]
+    with c.sessions() as s:
+        links = s.scalars(select(Link).where(Link.campaign_id == cid)).all()
+    assert {(x.channel, x.messenger_id) for x in links} == {
+        ("toolkit", m) for m in ("m1", "m2", "m3")
+    }
+    assert len(links) == 9  # two resources and one track() URL per messenger
+    assert client.get("/api/v1/campaigns/nope/toolkits").status_code == 404
+    assert (
+        client.get(
+            f"/api/v1/campaigns/{cid}/toolkits", headers={"Authorization": "Bearer x"}
+        ).status_code
+        == 401
+    )
+
+
+def test_page_shows_messages_qr_codes_and_records_the_visit(client: TestClient) -> None:
+    cid = make_campaign(client)
+    kit = client.get(f"/api/v1/campaigns/{cid}/toolkits").json()[1]
+    page = client.get(f"/t/{kit['token']}")
+    assert page.status_code == 200
+    html = page.text
+    assert "Dr. Bo &lt;Clinic&gt;" in html and "<Clinic>" not in html
+    assert kit["links"][0]["url"] in html and "Open in WhatsApp" in html and "Copy" in html
+    assert "/flyer" in html and page.headers["referrer-policy"] == "no-referrer"
+    assert "nonce-" in page.headers["content-security-policy"] and "ww_vid" in page.cookies
+    svg = client.get(f"/t/{kit['token']}/qr/diet.svg")
+    assert svg.headers["content-type"] == "image/svg+xml"
+    expected = io.BytesIO()
+    segno.make_qr(kit["links"][0]["url"], error="m").save(
+        expected, kind="svg", scale=8, border=4, title=kit["links"][0]["url"]
+    )
+    assert svg.content == expected.getvalue()
+    png = client.get(f"/t/{kit['token']}/qr/diet.png")
+    assert png.content.startswith(b"\x89PNG")
+    assert client.get(f"/t/{kit['token']}/qr/unknown.svg").status_code == 404
+    flyer = client.get(f"/t/{kit['token']}/flyer")
+    assert "@media print" in flyer.text and "@page" in flyer.text and "qr/school.svg" in flyer.text
+    assert (
+        client.post(f"/t/{kit['token']}/shared", content=b'{"via": "whatsapp"}').status_code == 204
+    )
+    assert client.get(f"/t/{kit['token']}x").status_code == 404
+    records = outbox_records(client)
+    kinds = {r["type"]: r for r in records}
+    opened, shared = kinds["toolkit.opened"], kinds["toolkit.shared"]
+    assert (
+        opened["campaign_id"] == cid
+        and opened["messenger_id"] == "m2"
+        and opened["channel"] == "toolkit"
+    )
+    assert re.fullmatch(r"p[0-9a-f]{32}", opened["person"]) and opened["bot"] is False
+    assert shared["person"] == opened["person"] and shared["properties"] == {"via": "whatsapp"}
+
+
+def test_a_bot_view_is_flagged_and_a_cancelled_campaigns_page_is_gone(client: TestClient) -> None:
+    cid = make_campaign(client)
+    kit = client.get(f"/api/v1/campaigns/{cid}/toolkits").json()[0]
+    assert (
+        client.get(f"/t/{kit['token']}", headers={"User-Agent": "WhatsApp/2.23"}).status_code == 200
+    )
+    assert [r["bot"] for r in outbox_records(client) if r["type"] == "toolkit.opened"] == [True]
+    assert client.post(f"/api/v1/campaigns/{cid}/cancel").status_code == 200
+    assert client.get(f"/t/{kit['token']}").status_code == 404
+
+
+def test_build_due_builds_scheduled_toolkit_campaigns_and_marks_them_sent(
+    client: TestClient,
+) -> None:
+    cid = make_campaign(client, messengers=["m1", "m3", "ghost"])
+    later = datetime.now(UTC) + timedelta(hours=1)
+    assert (
+        client.post(
+            f"/api/v1/campaigns/{cid}/schedule", json={"send_at": later.isoformat()}
+        ).status_code
+        == 200
+    )
+    c = client.app.state.container  # type: ignore[attr-defined]
+    assert build_due(c, datetime.now(UTC)) == 0
+    assert build_due(c, later + timedelta(seconds=1)) == 2
+    with c.sessions() as s:
+        assert s.get_one(Campaign, cid).status == "sent"
+        assert s.scalar(select(Toolkit.messages).where(Toolkit.messenger_id == "m3"))[
+            "sms"
+        ].startswith("Hi! Cy")
+    assert build_due(c, later + timedelta(minutes=1)) == 0
+
+
+def test_cli_writes_one_zip_per_messenger(
+    client: TestClient, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cid = make_campaign(client, html="<p>Hello from <b>{{ messenger.name }}</b></p>")
+    settings = client.app.state.container.settings  # type: ignore[attr-defined]
+    out = tmp_path / "zips"
+    assert (
+        build_command(settings, SimpleNamespace(campaign_id=cid, messenger=None, out=str(out))) == 0
+    )
+    zips = sorted(out.glob("*.zip"))
+    assert len(zips) == 3 and "[3/3]" in capsys.readouterr().err
+    with zipfile.ZipFile(zips[0]) as z:
+        assert sorted(z.namelist()) == [
+            "flyer.html",
+            "index.html",
+            "messages.txt",
+            "qr/diet.png",
+            "qr/diet.svg",
+            "qr/school.png",
+            "qr/school.svg",
+        ]
+        assert "<b>Ana Leader</b>" in z.read("flyer.html").decode()
+        assert 'src="qr/diet.svg"' in z.read("index.html").decode()
+        assert "Hi! Ana Leader here." in z.read("messages.txt").decode()
+    one = tmp_path / "one"
+    assert (
+        build_command(settings, SimpleNamespace(campaign_id=cid, messenger="m2", out=str(one))) == 0
+    )
+    assert [p.name for p in one.glob("*.zip")] == [f"toolkit-{cid}-m2.zip"]
+    with pytest.raises(UsageError, match="not a messenger"):
+        build_command(settings, SimpleNamespace(campaign_id=cid, messenger="zz", out=str(one)))
+    with pytest.raises(UsageError, match="unknown campaign"):
+        build_command(settings, SimpleNamespace(campaign_id="nope", messenger=None, out=str(one)))
+
+
+def test_ensure_refuses_other_channels(client: TestClient) -> None:
+    from services.campaigns.toolkits import ToolkitError
+
+    tpl = client.post(
+        "/api/v1/templates", json={"name": "e", "channel": "email", "subject": "s", "text": "t"}
+    ).json()
+    cid = client.post(
+        "/api/v1/campaigns", json={"name": "e", "channel": "email", "template_id": tpl["id"]}
+    ).json()["id"]
+    with pytest.raises(ToolkitError, match="not a toolkit campaign"):
+        ensure_toolkits(client.app.state.container, cid)  # type: ignore[attr-defined]
+    assert client.get(f"/api/v1/campaigns/{cid}/toolkits").status_code == 409
