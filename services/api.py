@@ -27,6 +27,7 @@ def create_app(container: Container | None = None, settings: Settings | None = N
     from services.analytics.routes import router as analytics_router
     from services.campaigns.routes import router as campaigns_router
     from services.analytics.dashboard import router as dashboard_router
+    from services.campaigns.social_routes import router as social_router
     from services.campaigns.toolkit_routes import router as toolkit_router
     from services.tracking.routes import router as tracking_router
 
@@ -48,6 +49,7 @@ def create_app(container: Container | None = None, settings: Settings | None = N
     app.include_router(analytics_router)
     app.include_router(dashboard_router)
     app.include_router(toolkit_router)
+    app.include_router(social_router)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

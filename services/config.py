@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     attribution_window_days: int = 30
     timezone: str = "UTC"
     frequency_cap: str = "3/7d"
+    social_webhook_url: str = Field(default="", description="publish social posts to this URL (signed)")
+    social_webhook_secret: SecretStr = SecretStr("")
     topic_prefix: str = Field(
         default="", description="prepended to every topic and the consumer group (tests, shared clusters)"
     )
@@ -56,6 +58,8 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _secrets(self) -> Settings:
+        if self.social_webhook_url and not self.social_webhook_secret.get_secret_value():
+            raise ValueError("WINWIN_SOCIAL_WEBHOOK_SECRET is required when WINWIN_SOCIAL_WEBHOOK_URL is set")
         if self.env == "dev":
             if not self.secret_key.get_secret_value():
                 self.secret_key = SecretStr(_dev_secret(self.state_dir, "secret_key"))

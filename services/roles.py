@@ -49,11 +49,13 @@ def due_work(container):  # type: ignore[no-untyped-def]
     from functools import partial
 
     from services.campaigns.dispatch import Dispatcher, make_sender
+    from services.campaigns.social import publish_due
     from services.campaigns.toolkits import build_due
 
     return [
         ("email", Dispatcher(container, make_sender(container)).dispatch_due),
         ("toolkits", partial(build_due, container)),
+        ("social", partial(publish_due, container)),
     ]
 
 

@@ -213,6 +213,13 @@ def post_campaign(body: CampaignIn, request: Request, _: Authorized) -> dict[str
         known = set(session.scalars(select(Resource.id).where(Resource.id.in_(body.resources))))
         if missing := [r for r in body.resources if r not in known]:
             raise HTTPException(422, f"resources: unknown resource ids {missing}")
+        if body.channel == "social":
+            from services.campaigns.social import check_social_campaign
+
+            try:
+                check_social_campaign(c, body.model_dump())
+            except ValueError as exc:
+                raise HTTPException(422, str(exc)) from None
         platforms = body.platforms or (["x", "linkedin", "facebook", "instagram"] if body.channel == "social" else [])
         campaign = Campaign(
             id=new_id(), name=body.name, channel=body.channel, template_id=body.template_id,
