@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from services.db.models import ConsentChange, Contact
@@ -16,12 +16,18 @@ CONSENT = ("confirmed", "unconfirmed", "unsubscribed")
 FIELDS = ("email", "name", "role", "language", "attributes", "tags", "needs")
 
 
-def save_contacts(session: Session, secret: bytes, items: Sequence[dict[str, Any]], source: str = "api") -> tuple[int, int]:
+def save_contacts(
+    session: Session, secret: bytes, items: Sequence[dict[str, Any]], source: str = "api"
+) -> tuple[int, int]:
     """Upsert contacts by external_id; record consent changes. Returns (created, updated)."""
     by_id = {item["external_id"]: item for item in items}  # last one wins within a request
     existing = {
         c.external_id: (c.id, c.email_consent)
-        for c in session.execute(select(Contact.external_id, Contact.id, Contact.email_consent).where(Contact.external_id.in_(list(by_id)))).all()
+        for c in session.execute(
+            select(Contact.external_id, Contact.id, Contact.email_consent).where(
+                Contact.external_id.in_(list(by_id))
+            )
+        ).all()
     }
     rows = []
     for ext, item in by_id.items():
@@ -41,13 +47,28 @@ def save_contacts(session: Session, secret: bytes, items: Sequence[dict[str, Any
         groups.setdefault(tuple(sorted(row)), []).append(row)
     for group in groups.values():
         upsert(session, Contact.__table__, group, ["external_id"])
-    changed = [ext for ext, item in by_id.items() if (item.get("consent") or {}).get("email") and existing.get(ext, (None, None))[1] != item["consent"]["email"]]
+    changed = [
+        ext
+        for ext, item in by_id.items()
+        if (item.get("consent") or {}).get("email")
+        and existing.get(ext, (None, None))[1] != item["consent"]["email"]
+    ]
     if changed:
-        ids = dict(session.execute(select(Contact.external_id, Contact.id).where(Contact.external_id.in_(changed))).all())
-        session.add_all(
-            ConsentChange(contact_id=ids[ext], channel="email", status=by_id[ext]["consent"]["email"], source=source)
-            for ext in changed
+        ids = dict(
+            session.execute(
+                select(Contact.external_id, Contact.id).where(Contact.external_id.in_(changed))
+            ).all()
         )
+        history = [
+            {
+                "contact_id": ids[ext],
+                "channel": "email",
+                "status": by_id[ext]["consent"]["email"],
+                "source": source,
+            }
+            for ext in changed
+        ]
+        session.execute(insert(ConsentChange), history)  # one executemany, not one INSERT a row
     created = sum(1 for ext in by_id if ext not in existing)
     return created, len(by_id) - created
 
@@ -55,6 +76,9 @@ def save_contacts(session: Session, secret: bytes, items: Sequence[dict[str, Any
 def contact_view(contact: Contact) -> dict[str, Any]:
     """What an audience filter sees of a contact (no address)."""
     return {
-        "external_id": contact.external_id, "role": contact.role, "language": contact.language,
-        "tags": contact.tags or [], "attributes": contact.attributes or {},
+        "external_id": contact.external_id,
+        "role": contact.role,
+        "language": contact.language,
+        "tags": contact.tags or [],
+        "attributes": contact.attributes or {},
     }

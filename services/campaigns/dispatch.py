@@ -5,18 +5,29 @@
 (campaign, contact): nobody gets a campaign twice), then sends the pending ones in
 batches of at most ``batch_size``. Every batch costs a fixed number of SQL statements,
 whatever its size: one query loads the batch together with each contact's current
-consent and suppression (so an unsubscribe between two batches is honoured), one bulk
-update marks the suppressed, and one transaction marks the results and enqueues the
-touches (``winwin.touches.v1``) through the transactional outbox.
+consent and suppression (so an unsubscribe between two batches is honoured) and, in the
+same transaction, marks the suppressed and claims the rest as *in flight*; one
+transaction then marks the results and enqueues the touches (``winwin.touches.v1``)
+through the transactional outbox. A ``paused`` or ``cancelled`` campaign stops between
+batches; ``WINWIN_EMAIL_MAX_PER_SECOND`` paces the requests; SendGrid's 429s wait out
+the rate-limit headers.
 
-Crash safety
-------------
-A send is marked ``sent`` only after SendGrid accepted it (202), and the sender never
-reports an email as accepted when it was not. The remaining window: a process killed
-between SendGrid's 202 and the commit of that batch's results leaves those sends
-``pending``, and the next run sends them again (at most one batch, ≤ ``batch_size``
-emails, can be duplicated this way). A later issue closes it (e.g. by recording the
-request before posting it).
+Crash safety (exactly once)
+---------------------------
+Each send of a batch is written to ``inflight_sends`` with a batch id *before* the
+request, and the batch id travels in every personalization's ``custom_args.ww_batch``.
+A send leaves ``inflight_sends`` in the transaction that records its outcome. So:
+
+* killed before the request, or after SendGrid refused it: nothing was accepted;
+* killed between SendGrid's 202 and the commit: SendGrid has it, SQL does not know yet;
+
+and a restart cannot tell the two apart from SQL alone. It asks the provider
+(reconcile.py: SendGrid's Email Activity by ``ww_batch``, or the local outbox), marks
+what was accepted as sent (with its touch), and only then puts the rest back to be
+sent. Sends in flight are never picked for a new batch. A timeout or reset during a
+request (SendGrid may have accepted it) is handled the same way, never by a blind
+retry. When the provider cannot tell (no Email Activity access), those sends are marked
+``failed`` with the reason rather than risking a second copy.
 
 Campaign-level links: each (campaign, resource) and each distinct ``track(url)``
 destination gets one Link row, created once; a recipient's URL is that link's id signed
@@ -30,11 +41,10 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Table, and_, bindparam, func, or_, select, update
+from sqlalchemy import Table, and_, bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from services.bus import topics
@@ -47,25 +57,31 @@ from services.campaigns.channels.email import (
     SendGridEmailSender,
     SendResult,
     TransientSendError,
-    list_unsubscribe_headers,
 )
 from services.campaigns.outbox_store import SqlOutboxStore
+from services.campaigns.personalise import CampaignRun, Personaliser, Recipient
+from services.campaigns.reconcile import (
+    UNCERTAIN,
+    Activity,
+    LocalOutboxActivity,
+    Reconciler,
+    SendGridActivity,
+)
 from services.campaigns.rendering import TemplateProblem
-from services.db.models import Campaign, Contact, Link, Resource, Send, Suppression, Template
+from services.campaigns.schedule import claim_due, finish, prepare
+from services.db.models import Campaign, Contact, Send, Suppression
+from services.db.models_consent import InflightSend
 from services.db.session import transaction
-from services.db.upsert import insert_ignore
-from services.domain.audience import parse_audience
+from services.db.upsert import insert_new
 from services.domain.events import format_timestamp
 from services.ids import new_id
-from services.tracking.links import check_destination, create_link
 
-__all__ = ["Dispatcher", "make_sender", "progress"]
+__all__ = ["UNCERTAIN", "Dispatcher", "make_activity", "make_sender", "progress"]
 
 log = logging.getLogger(__name__)
 
-#: Contacts read per page when materialising a campaign's sends.
-CONTACT_PAGE = 5000
 _SENDS = cast(Table, Send.__table__)
+_INFLIGHT = cast(Table, InflightSend.__table__)
 _MARK_SENT = (
     update(_SENDS)
     .where(_SENDS.c.id == bindparam("b_id"), _SENDS.c.status == "pending")
@@ -90,6 +106,16 @@ def make_sender(container: Any) -> EmailSender:
     return LocalOutboxSender(SqlOutboxStore(container.sessions))
 
 
+def make_activity(container: Any, sender: EmailSender) -> Activity:
+    """Where to ask what was accepted: the local outbox, or SendGrid's Email Activity."""
+    settings = container.settings
+    if isinstance(sender, LocalOutboxSender) or not settings.sendgrid_enabled:
+        return LocalOutboxActivity(container.sessions)
+    return SendGridActivity(
+        settings.sendgrid_api_key.get_secret_value(), settings.sendgrid_api_host
+    )
+
+
 def progress(session: Session, campaign_id: str) -> dict[str, int]:
     """``{"total", "sent", "suppressed", "failed"}`` of a campaign (pending count in total)."""
     counts = dict(
@@ -107,35 +133,16 @@ def progress(session: Session, campaign_id: str) -> dict[str, int]:
     }
 
 
-@dataclass(frozen=True, slots=True)
-class _Recipient:
-    send_id: str
-    person: str
-    email: str
-    name: str | None
-    language: str | None
-    attributes: dict[str, Any]
-
-
-@dataclass
-class _CampaignRun:
-    """What one campaign's sending needs, loaded once per dispatch_due."""
-
-    id: str
-    name: str
-    template: Template
-    resources: list[Resource]
-    resource_links: dict[str, str]  # resource id → link id
-    tracked_links: dict[str, str]  # destination → link id
-    persons: dict[str, str] = field(default_factory=dict)  # send id → pseudonym
-
-
 class Dispatcher:
     """Sends due email campaigns through an :class:`EmailSender` (see the module doc).
 
-    ``sleep`` is injectable so tests do not wait out rate limits; transient failures
-    (5xx, timeouts) are retried ``transient_retries`` times with exponential backoff
-    from ``backoff_seconds``, then left pending for the next run.
+    ``sleep`` and ``clock`` are injectable so tests do not wait out rate limits;
+    transient failures (5xx) are retried ``transient_retries`` times with exponential
+    backoff from ``backoff_seconds``, then left pending for the next run. ``max_rate``
+    (emails a second, default ``WINWIN_EMAIL_MAX_PER_SECOND``, 0 = no limit) paces the
+    requests; ``reconcile_after`` (seconds, default
+    ``WINWIN_SENDGRID_RECONCILE_AFTER_SECONDS``) is how old an in-flight batch must be
+    before the provider is asked about it.
     """
 
     def __init__(
@@ -145,21 +152,36 @@ class Dispatcher:
         batch_size: int = 1000,
         *,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
         transient_retries: int = 3,
         backoff_seconds: float = 1.0,
         max_rate_limit_waits: int = 100,
+        max_rate: float | None = None,
+        activity: Activity | None = None,
+        reconcile_after: float | None = None,
     ) -> None:
         if not 1 <= batch_size <= 1000:
             raise ValueError("batch_size must be between 1 and 1000")
+        settings = container.settings
         self._c = container
         self._sessions = container.sessions
         self._sender = sender
         self.batch_size = batch_size
-        self._sleep = sleep
+        self._sleep, self._clock = sleep, clock
         self._transient_retries = transient_retries
         self._backoff = backoff_seconds
         self._max_waits = max_rate_limit_waits
-        self._base = container.settings.public_base_url.rstrip("/")
+        self._max_rate = settings.email_max_per_second if max_rate is None else max_rate
+        self._next_slot = 0.0
+        after = (
+            settings.sendgrid_reconcile_after_seconds
+            if reconcile_after is None
+            else reconcile_after
+        )
+        self._reconciler = Reconciler(
+            container, activity or make_activity(container, sender), timedelta(seconds=after)
+        )
+        self._personaliser = Personaliser(container)
 
     # -- entry points -------------------------------------------------------------------
 
@@ -176,98 +198,27 @@ class Dispatcher:
         """Send every due email campaign as far as possible; return how many were sent."""
         now = (now or self._c.now()).astimezone(UTC)
         sent = 0
-        for campaign_id in self._claim_due(now):
+        for campaign_id in claim_due(self._sessions, now):
             try:
                 sent += self._send_campaign(campaign_id)
             except Exception:  # noqa: BLE001 - one broken campaign must not block the others
                 log.exception("campaign %s: dispatch failed", campaign_id)
         return sent
 
-    # -- claiming and materialising -----------------------------------------------------
-
-    def _claim_due(self, now: datetime) -> list[str]:
-        """Campaigns to work on: due ``scheduled`` ones (claimed now) and ``sending`` ones."""
-        with self._sessions() as session:
-            due = session.execute(
-                select(Campaign.id, Campaign.status)
-                .where(
-                    Campaign.channel == "email",
-                    Campaign.status.in_(("scheduled", "sending")),
-                    or_(Campaign.send_at.is_(None), Campaign.send_at <= now),
-                )
-                .order_by(Campaign.created_at, Campaign.id)
-            ).all()
-        ready = []
-        for campaign_id, status in due:
-            try:
-                if status == "sending" or self._start(campaign_id):
-                    ready.append(campaign_id)
-            except Exception:  # noqa: BLE001 - e.g. a bad audience: leave it scheduled, log it
-                log.exception("campaign %s: could not start", campaign_id)
-        return ready
-
-    def _start(self, campaign_id: str) -> bool:
-        """``scheduled`` → ``sending`` and its Send rows, in one transaction."""
-        with transaction(self._sessions) as session:
-            claim = update(Campaign).where(
-                Campaign.id == campaign_id, Campaign.status == "scheduled"
-            )
-            result = cast(CursorResult[Any], session.execute(claim.values(status="sending")))
-            if result.rowcount != 1:
-                return False  # another dispatcher got there first
-            campaign = session.get_one(Campaign, campaign_id)
-            total = self._materialise(session, campaign)
-        log.info("campaign %s: sending to %d recipient(s)", campaign_id, total)
-        return True
-
-    def _materialise(self, session: Session, campaign: Campaign) -> int:
-        """One pending Send per confirmed contact with an address in the audience."""
-        audience = parse_audience(campaign.audience)
-        columns = (Contact.id, Contact.pseudonym, Contact.role, Contact.language) + (
-            Contact.external_id,
-            Contact.tags,
-            Contact.attributes,
-        )
-        last, total = 0, 0
-        while True:
-            page = session.execute(
-                select(*columns)
-                .where(
-                    Contact.id > last,
-                    Contact.email.is_not(None),
-                    Contact.email != "",
-                    Contact.email_consent == "confirmed",
-                )
-                .order_by(Contact.id)
-                .limit(CONTACT_PAGE)
-            ).all()
-            if not page:
-                return total
-            last = page[-1].id
-            rows = [
-                {"id": new_id(), "campaign_id": campaign.id, "contact_id": c.id}
-                | {"person": c.pseudonym, "status": "pending"}
-                for c in page
-                if audience.matches(
-                    {"role": c.role, "language": c.language, "external_id": c.external_id}
-                    | {"tags": c.tags or [], "attributes": c.attributes or {}}
-                )
-            ]
-            insert_ignore(session, _SENDS, rows)
-            total += len(rows)
-
     # -- sending ------------------------------------------------------------------------
 
     def _send_campaign(self, campaign_id: str) -> int:
-        run = self._prepare(campaign_id)
+        run = prepare(self._sessions, campaign_id, self._personaliser)
         if run is None:
             return 0
-        cursor, sent = "", 0
+        sent, unsure = self._reconciler.settle(run, self._record, self._release_ids)
+        cursor = ""
         while True:
-            recipients, cursor, fetched = self._next_batch(run, cursor)
+            batch_id = new_id()
+            recipients, cursor, fetched = self._next_batch(run, cursor, batch_id)
             if not fetched:
                 break
-            emails, failures = self._render(run, recipients)
+            emails, failures = self._render(run, recipients, batch_id)
             if failures:
                 self._record(run, failures)
             delivered, deferred = self._deliver(run, emails)
@@ -275,73 +226,18 @@ class Dispatcher:
             if deferred:
                 log.warning("campaign %s: %d send(s) left for the next run", run.id, deferred)
                 return sent
-        self._finish(run.id)
+        if not unsure:
+            finish(self._sessions, run.id)
         return sent
 
-    def _prepare(self, campaign_id: str) -> _CampaignRun | None:
-        """Load the campaign, its template and resources; create its links once."""
-        with transaction(self._sessions) as session:
-            campaign = session.get(Campaign, campaign_id)
-            if campaign is None or campaign.status != "sending":
-                return None
-            template = session.get_one(Template, campaign.template_id)
-            wanted = [str(r) for r in campaign.resources or []]
-            found = {
-                r.id: r for r in session.scalars(select(Resource).where(Resource.id.in_(wanted)))
-            }
-            missing = [r for r in wanted if r not in found]
-            if missing:
-                log.warning("campaign %s: unknown resource(s) %s skipped", campaign_id, missing)
-            resources = [found[r] for r in wanted if r in found]
-            run = _CampaignRun(campaign.id, campaign.name, template, resources, {}, {})
-            self._load_links(session, run)
-            for resource in resources:
-                if resource.id not in run.resource_links:
-                    link = self._new_link(session, run.id, resource.url, resource_id=resource.id)
-                    run.resource_links[resource.id] = link
-            session.expunge_all()
-        return run
-
-    def _load_links(self, session: Session, run: _CampaignRun) -> None:
-        rows = session.execute(
-            select(Link.id, Link.destination, Link.resource_id).where(
-                Link.campaign_id == run.id,
-                Link.channel == "email",
-                Link.send_id.is_(None),
-                Link.person.is_(None),
-                Link.messenger_id.is_(None),
-            )
-        ).all()
-        urls = {r.id: r.url for r in run.resources}
-        for link_id, destination, resource_id in rows:
-            if resource_id is None:
-                run.tracked_links.setdefault(destination, link_id)
-            elif urls.get(resource_id) == destination:
-                run.resource_links.setdefault(resource_id, link_id)
-
-    def _new_link(self, session: Session, campaign_id: str, url: str, **fields: Any) -> str:
-        link = create_link(
-            session, self._c.settings, url, campaign_id=campaign_id, channel="email", **fields
-        )
-        return link.id
-
-    def _tracked_link(self, run: _CampaignRun, url: str) -> str:
-        """The campaign-level link id for ``url`` (created on first use, then cached)."""
-        if not isinstance(url, str) or not url.strip().lower().startswith(("http://", "https://")):
-            raise ValueError(f"track() needs an absolute http(s) URL, got {url!r}")
-        destination = check_destination(url, self._c.settings)
-        link_id = run.tracked_links.get(destination)
-        if link_id is None:
-            with transaction(self._sessions) as session:
-                link_id = self._new_link(session, run.id, destination)
-            run.tracked_links[destination] = link_id
-        return link_id
-
-    def _next_batch(self, run: _CampaignRun, cursor: str) -> tuple[list[_Recipient], str, int]:
+    def _next_batch(
+        self, run: CampaignRun, cursor: str, batch_id: str
+    ) -> tuple[list[Recipient], str, int]:
         """The next pending sends after ``cursor``, consent and suppression re-checked in
-        the same query; the ones no longer allowed are marked ``suppressed`` here.
+        the same query; the ones no longer allowed are marked ``suppressed`` and the rest
+        claimed as in flight (``batch_id``), in the same transaction.
 
-        Joining the campaign's status makes a cancelled campaign stop between batches.
+        Joining the campaign's status makes a paused or cancelled campaign stop here.
         """
         normalized = func.coalesce(Contact.email_normalized, func.lower(func.trim(Contact.email)))
         stmt = (
@@ -358,119 +254,118 @@ class Dispatcher:
             .join(Contact, Contact.id == Send.contact_id)
             .join(Campaign, and_(Campaign.id == Send.campaign_id, Campaign.status == "sending"))
             .outerjoin(Suppression, Suppression.email_normalized == normalized)
+            .outerjoin(InflightSend, InflightSend.send_id == Send.id)
             .where(Send.campaign_id == run.id, Send.status == "pending", Send.id > cursor)
+            .where(InflightSend.send_id.is_(None))
             .order_by(Send.id)
             .limit(self.batch_size)
         )
         with transaction(self._sessions) as session:
             rows = session.execute(stmt).all()
-            recipients, blocked = [], []
+            allowed, blocked = [], []
             for row in rows:
                 reason = _blocked_reason(row.email, row.email_consent, row.reason)
                 if reason:
                     blocked.append({"b_id": row.id, "b_status": "suppressed", "b_error": reason})
-                    continue
-                run.persons[row.id] = row.person
-                recipients.append(
-                    _Recipient(
-                        row.id, row.person, row.email, row.name, row.language, row.attributes or {}
-                    )
-                )
+                else:
+                    allowed.append(row)
             if blocked:
                 session.execute(_MARK, blocked)
+            claimed = self._claim(session, run, batch_id, [row.id for row in allowed])
+        mine = [row for row in allowed if row.id in claimed]  # another dispatcher may hold the rest
+        recommended = self._recommended([row.person for row in mine])
+        recipients = []
+        for row in mine:
+            run.persons[row.id] = row.person
+            recipients.append(
+                Recipient(
+                    row.id,
+                    row.person,
+                    row.email,
+                    row.name,
+                    row.language,
+                    row.attributes or {},
+                    tuple(recommended.get(row.person, ())),
+                )
+            )
         return recipients, (rows[-1].id if rows else cursor), len(rows)
 
+    def _recommended(self, persons: list[str]) -> dict[str, list[Any]]:
+        """Templates get ``recommended``: one look-up per batch (three queries)."""
+        if not persons:
+            return {}
+        from services.journeys.needs import recommended_for
+
+        with self._sessions() as session:
+            return recommended_for(session, persons, limit=3)
+
+    def _claim(self, session: Session, run: CampaignRun, batch_id: str, ids: list[str]) -> set[str]:
+        at = self._c.now().astimezone(UTC)
+        rows = [
+            {"send_id": i, "batch_id": batch_id, "campaign_id": run.id, "created_at": at}
+            for i in ids
+        ]
+        return insert_new(session, _INFLIGHT, rows, "send_id")
+
     def _render(
-        self, run: _CampaignRun, recipients: Sequence[_Recipient]
+        self, run: CampaignRun, recipients: Sequence[Recipient], batch_id: str
     ) -> tuple[list[OutgoingEmail], list[SendResult]]:
         emails, failures = [], []
         for recipient in recipients:
             try:
-                emails.append(self._email(run, recipient))
+                emails.append(self._personaliser.email(run, recipient, batch_id))
             except TemplateProblem as problem:
                 failures.append(SendResult(recipient.send_id, None, "failed", problem.reason))
         if failures:
             log.warning("campaign %s: %d email(s) did not render", run.id, len(failures))
         return emails, failures
 
-    def _email(self, run: _CampaignRun, r: _Recipient) -> OutgoingEmail:
-        """Render one recipient's message and note every per-recipient value in it."""
-        tokens, base = self._c.tokens, self._base
-        unsubscribe = f"{base}/u/{tokens.sign('u', r.send_id)}"
-        pixel = f"{base}/o/{tokens.sign('o', r.send_id)}.gif"
-        name = r.name or ""
-        first_name = name.split()[0] if name.split() else ""
-        values = {"-ww_unsub-": unsubscribe, "-ww_pixel-": pixel, "-ww_name-": name}
-        values["-ww_first-"] = first_name
-        resources = []
-        for i, resource in enumerate(run.resources):
-            url = f"{base}/r/{tokens.sign('r', run.resource_links[resource.id], r.send_id)}"
-            values[f"-ww_res{i}-"] = url
-            resources.append(
-                {"id": resource.id, "title": resource.title, "kind": resource.kind, "url": url}
-            )
-        tracked: dict[str, str] = {}
-
-        def track(url: str) -> str:
-            link_id = self._tracked_link(run, url)
-            if link_id not in tracked:
-                tracked[link_id] = f"{base}/r/{tokens.sign('r', link_id, r.send_id)}"
-                values[f"-ww_trk{len(tracked) - 1}-"] = tracked[link_id]
-            return tracked[link_id]
-
-        context = {
-            "contact": {"name": name, "first_name": first_name, "language": r.language or ""}
-            | {"attributes": r.attributes},
-            "campaign": {"id": run.id, "name": run.name},
-            "resources": resources,
-            "recommended": [],
-            "messenger": None,
-            "track": track,
-            "unsubscribe_url": unsubscribe,
-            "preferences_url": unsubscribe,
-        }
-        t = run.template
-        out = self._c.renderer.render(t.subject, t.html, t.text, context)
-        if not out.subject:
-            raise TemplateProblem("subject: an email needs a non-empty subject")
-        return OutgoingEmail(
-            send_id=r.send_id,
-            to_email=r.email,
-            to_name=r.name or None,
-            subject=out.subject,
-            html=_with_pixel(out.html, pixel),
-            text=out.text,
-            headers=list_unsubscribe_headers(unsubscribe),
-            custom_args={"ww_campaign": run.id, "ww_person": r.person, "ww_send": r.send_id},
-            substitutions=values,
-        )
-
-    def _deliver(self, run: _CampaignRun, emails: list[OutgoingEmail]) -> tuple[int, int]:
+    def _deliver(self, run: CampaignRun, emails: list[OutgoingEmail]) -> tuple[int, int]:
         """Send with retries; record what settles. Returns (sent, left pending)."""
         pending, sent, transient, waits = emails, 0, 0, 0
         while pending:
+            self._pace(len(pending))
             try:
                 results = self._sender.send(pending)
-            except RateLimited as exc:
+            except RateLimited as exc:  # nothing of `pending` beyond exc.results was accepted
                 sent, pending = sent + self._record(run, exc.results), _unsettled(pending, exc)
                 waits += 1
                 if waits > self._max_waits:
-                    return sent, len(pending)
+                    return sent, self._release(pending)
                 self._sleep(exc.retry_after_seconds)
                 continue
             except TransientSendError as exc:
                 sent, pending = sent + self._record(run, exc.results), _unsettled(pending, exc)
+                if exc.__cause__ is not None:  # timeout or reset: SendGrid may have it
+                    log.warning("campaign %s: %s; left in flight to reconcile", run.id, exc)
+                    return sent, len(pending)
                 transient += 1
                 if transient > self._transient_retries:
                     log.warning("campaign %s: SendGrid unavailable: %s", run.id, exc)
-                    return sent, len(pending)
+                    return sent, self._release(pending)
                 self._sleep(self._backoff * 2 ** (transient - 1))
                 continue
             return sent + self._record(run, results), 0
         return sent, 0
 
-    def _record(self, run: _CampaignRun, results: Sequence[SendResult]) -> int:
-        """One transaction: mark sent/failed in bulk and enqueue one touch per sent email."""
+    def _pace(self, n: int) -> None:
+        """Throttle: requests spaced so that at most ``max_rate`` emails go a second."""
+        if self._max_rate <= 0:
+            return
+        now = self._clock()
+        if self._next_slot > now:
+            self._sleep(self._next_slot - now)
+            now = self._next_slot
+        self._next_slot = max(now, self._next_slot) + n / self._max_rate
+
+    def _release(self, emails: Sequence[OutgoingEmail]) -> int:
+        """Back to plain pending: the provider refused these (429/5xx), it has none."""
+        self._release_ids([e.send_id for e in emails])
+        return len(emails)
+
+    def _record(self, run: CampaignRun, results: Sequence[SendResult]) -> int:
+        """One transaction: mark sent/failed in bulk, settle them (no longer in flight),
+        and enqueue one touch per sent email."""
         if not results:
             return 0
         sent_at = self._c.now().astimezone(UTC)
@@ -502,20 +397,15 @@ class Dispatcher:
                 session.execute(_MARK_SENT, marks)
             if failed:
                 session.execute(_MARK, failed)
+            settled = [r.send_id for r in results]
+            session.execute(delete(InflightSend).where(InflightSend.send_id.in_(settled)))
             enqueue(session, topics.TOUCHES, touches)
         return len(sent)
 
-    def _finish(self, campaign_id: str) -> None:
-        """``sending`` → ``sent`` once no send of the campaign is pending."""
-        with transaction(self._sessions) as session:
-            pending = select(Send.id).where(
-                Send.campaign_id == campaign_id, Send.status == "pending"
-            )
-            session.execute(
-                update(Campaign)
-                .where(Campaign.id == campaign_id, Campaign.status == "sending", ~pending.exists())
-                .values(status="sent")
-            )
+    def _release_ids(self, ids: list[str]) -> None:
+        if ids:
+            with transaction(self._sessions) as session:
+                session.execute(delete(InflightSend).where(InflightSend.send_id.in_(ids)))
 
 
 def _blocked_reason(email: str | None, consent: str | None, suppressed: str | None) -> str | None:
@@ -531,12 +421,3 @@ def _blocked_reason(email: str | None, consent: str | None, suppressed: str | No
 def _unsettled(pending: list[OutgoingEmail], exc: Exception) -> list[OutgoingEmail]:
     settled = {r.send_id for r in getattr(exc, "results", [])}
     return [e for e in pending if e.send_id not in settled]
-
-
-def _with_pixel(html: str | None, pixel_url: str) -> str | None:
-    """The open pixel, just before ``</body>`` (or at the end)."""
-    if html is None:
-        return None
-    tag = f'<img src="{pixel_url}" width="1" height="1" alt="">'
-    at = html.lower().rfind("</body>")
-    return html + tag if at < 0 else html[:at] + tag + html[at:]

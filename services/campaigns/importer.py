@@ -41,7 +41,9 @@ def parse_row(row: dict[str, str]) -> dict[str, Any]:
     for name in ("tags", "needs"):
         if value := (row.get(name) or "").strip():
             item[name] = [t.strip() for t in value.split(";") if t.strip()]
-    item["attributes"] = {k: v for k, v in row.items() if k not in KNOWN and k and v not in (None, "")}
+    item["attributes"] = {
+        k: v for k, v in row.items() if k not in KNOWN and k and v not in (None, "")
+    }
     return item
 
 
@@ -66,7 +68,9 @@ def import_csv(settings: Settings, path: str) -> int:
             raise UsageError(f"{path}: needs a header row with an external_id column")
         batch: list[dict[str, Any]] = []
         with tqdm(total=total, unit="row", desc="importing contacts", file=sys.stderr) as bar:
+            read = 0
             for number, row in enumerate(reader, start=2):
+                read += 1
                 try:
                     batch.append(parse_row(row))
                 except ValueError as exc:
@@ -74,18 +78,34 @@ def import_csv(settings: Settings, path: str) -> int:
                 if len(batch) >= BATCH:
                     c, u = _save(sessions, secret, batch)
                     created, updated = created + c, updated + u
-                    bar.update(len(batch))
+                    bar.update(read - bar.n)
                     batch = []
             if batch:
                 c, u = _save(sessions, secret, batch)
                 created, updated = created + c, updated + u
-            bar.update(bar.total - bar.n)
+            bar.update(max(0, read - bar.n))
+    _report(file, created, updated, rejected)
+    return 0 if not rejected else 2
+
+
+def _report(file: Path, created: int, updated: int, rejected: list[tuple[int, str]]) -> None:
+    """Counts, the first 50 rejected rows on stdout, all of them in FILE.rejected.csv."""
     print(f"contacts: {created} created, {updated} updated, {len(rejected)} rejected")
     for number, reason in rejected[:50]:
         print(f"  line {number}: {reason}")
     if len(rejected) > 50:
         print(f"  … and {len(rejected) - 50} more")
-    return 0 if not rejected else 2
+    if not rejected:
+        return
+    report = file.with_name(file.name + ".rejected.csv")
+    try:
+        with report.open("w", newline="", encoding="utf-8") as out:
+            writer = csv.writer(out)
+            writer.writerow(["line", "reason"])
+            writer.writerows(rejected)
+        print(f"every rejected row and why: {report}")
+    except OSError as exc:
+        print(f"(could not write {report}: {exc})")
 
 
 def _save(sessions: Any, secret: bytes, batch: list[dict[str, Any]]) -> tuple[int, int]:

@@ -1,15 +1,61 @@
-"""Consent changes that arrive from recipients (one-click unsubscribe, webhooks)."""
+"""Consent per channel, with history, and suppression.
+
+* Consent (``unconfirmed`` / ``confirmed`` / ``unsubscribed``) is per contact and
+  channel; every change adds a :class:`ConsentChange` row (who, what, when, which path).
+  Email is the one channel addressed to contacts (social posts and toolkits are not).
+* Suppression is per *address*, lower-cased (``Ann@Example.org`` is ``ann@example.org``),
+  whichever contact holds it: an unsubscribe, a hard bounce, a spam report or a SendGrid
+  group unsubscribe stop every later send to it. The dispatcher checks both when it
+  loads each batch, so a change mid-campaign stops the sends after it.
+* A hard bounce suppresses the address but is not the person's choice: their consent is
+  left as it was (a corrected address can be mailed again).
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, func, or_, select, update
+from sqlalchemy.orm import Session
 
 from services.db.models import ConsentChange, Contact, Suppression
 from services.db.upsert import insert_ignore
 from services.domain.events import format_timestamp
 from services.ids import new_id
+
+__all__ = ["CHANNELS", "STATUSES", "consent_state", "normalise", "set_consent", "suppress",
+           "suppress_address", "unsubscribe"]  # fmt: skip
+
+CHANNELS = {"email": Contact.email_consent}
+STATUSES = ("unconfirmed", "confirmed", "unsubscribed")
+#: SendGrid events that withdraw consent (a bounce only suppresses the address).
+WITHDRAWING = {"unsubscribe", "spamreport", "group_unsubscribe"}
+
+
+def normalise(email: str | None) -> str | None:
+    """The form addresses are compared in: trimmed, lower-case; None when empty."""
+    value = (email or "").strip().lower()
+    return value or None
+
+
+def set_consent(
+    session: Session, contact_ids: list[int], channel: str, status: str, source: str
+) -> int:
+    """Set ``channel`` consent of the contacts to ``status``; history for those that
+    changed. Returns how many changed."""
+    if channel not in CHANNELS or status not in STATUSES:
+        raise ValueError(f"consent: unknown channel {channel!r} or status {status!r}")
+    column = CHANNELS[channel]
+    changed = list(
+        session.scalars(select(Contact.id).where(Contact.id.in_(contact_ids), column != status))
+    )
+    if changed:
+        session.execute(update(Contact).where(Contact.id.in_(changed)).values({column: status}))
+        session.add_all(
+            ConsentChange(contact_id=i, channel=channel, status=status, source=source)
+            for i in changed
+        )
+    return len(changed)
 
 
 def unsubscribe(container: Any, send: Any, source: str = "one-click") -> None:
@@ -18,29 +64,58 @@ def unsubscribe(container: Any, send: Any, source: str = "one-click") -> None:
         contact = session.get(Contact, send.contact_id)
         if contact is None:
             return
-        suppress(session, contact.email_normalized, "unsubscribe")
-        if contact.email_consent != "unsubscribed":
-            contact.email_consent = "unsubscribed"
-            session.add(ConsentChange(contact_id=contact.id, channel="email", status="unsubscribed", source=source))
+        suppress(session, contact.email_normalized or normalise(contact.email), "unsubscribe")
+        changed = set_consent(session, [contact.id], "email", "unsubscribed", source)
+    if not changed:
+        return  # a second click (or a scanner's POST) is not a second unsubscribe
     container.gatherer.add({
         "event_id": f"unsub:{new_id()}", "type": "email.unsubscribed",
         "occurred_at": format_timestamp(container.now()), "person": send.person,
         "campaign_id": send.campaign_id, "send_id": send.id, "channel": "email",
         "source": "unsubscribe", "properties": {},
-    })
+    })  # fmt: skip
+
+
+def consent_state(container: Any, send: Any) -> dict[str, Any]:
+    """What the preference page shows: the email consent and whether it is suppressed."""
+    with container.sessions() as session:
+        contact = session.get(Contact, send.contact_id)
+        if contact is None:
+            return {"email": "unsubscribed", "suppressed": None}
+        address = contact.email_normalized or normalise(contact.email)
+        reason = session.scalar(
+            select(Suppression.reason).where(Suppression.email_normalized == address)
+        )
+        return {"email": contact.email_consent, "suppressed": reason}
 
 
 def suppress(session: Any, email_normalized: str | None, reason: str) -> None:
     if email_normalized:
-        insert_ignore(session, Suppression.__table__, [{"email_normalized": email_normalized, "reason": reason}])
+        insert_ignore(
+            session,
+            cast(Table, Suppression.__table__),
+            [{"email_normalized": email_normalized, "reason": reason}],
+        )
 
 
 def suppress_address(session: Any, email: str, reason: str) -> None:
-    """Suppress an address reported by SendGrid (bounce, spam report, group unsubscribe)."""
-    normalized = email.strip().lower()
+    """Suppress an address reported by SendGrid (bounce, spam report, unsubscribe, group
+    unsubscribe), case-insensitively; the last three also withdraw consent."""
+    normalized = normalise(email)
+    if normalized is None:
+        return
     suppress(session, normalized, reason)
-    ids = list(session.scalars(select(Contact.id).where(Contact.email_normalized == normalized)))
+    if reason not in WITHDRAWING:
+        return
+    ids = list(
+        session.scalars(
+            select(Contact.id).where(
+                or_(
+                    Contact.email_normalized == normalized,
+                    func.lower(func.trim(Contact.email)) == normalized,
+                )
+            )
+        )
+    )
     if ids:
-        session.execute(update(Contact).where(Contact.id.in_(ids)).values(email_consent="unsubscribed"))
-        for cid in ids:
-            session.add(ConsentChange(contact_id=cid, channel="email", status="unsubscribed", source=f"sendgrid:{reason}"))
+        set_consent(session, ids, "email", "unsubscribed", f"sendgrid:{reason}")

@@ -4,6 +4,15 @@ Driven by the real ``sendgrid`` library in integration tests (point its host at
 ``FakeSendGrid().host``). It records every delivered message *after* applying each
 personalization's substitutions, i.e. what the recipient would see.
 
+It also answers the Email Activity API's ``GET /v3/messages?query=...&limit=N`` over
+what it accepted (the query forms WINWIN uses: ``unique_args['k']="v"``, ``to_email="a"``,
+``msg_id="m"``, joined by ``AND``), and takes a message-level ``reply_to`` whose
+substitution tags are applied per personalization, as SendGrid does.
+
+``on_accept`` (a callable given the accepted request's delivered emails) runs *after*
+the request is accepted and *before* the 202 goes back: the moment a crash test kills
+the sender in.
+
 Also :class:`WebhookSigner`, which signs Event Webhook bodies the way SendGrid does.
 """
 
@@ -16,6 +25,8 @@ import re
 import secrets
 import threading
 import time
+import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -54,6 +65,7 @@ class DeliveredEmail:
     headers: dict[str, str]
     custom_args: dict[str, str]
     message_id: str
+    reply_to: str | None = None
 
 
 class _Invalid(Exception):
@@ -71,6 +83,16 @@ class _State:
     budget: tuple[int, float] | None = None
     window_start: float = 0.0
     window_used: int = 0
+    activity_queries: int = 0
+
+
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client killed mid-request (crash tests) is expected: no traceback."""
+        import sys
+
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 class FakeSendGrid:
@@ -82,6 +104,10 @@ class FakeSendGrid:
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        #: Called with the accepted request's emails before its 202 is sent.
+        self.on_accept: Callable[[list[DeliveredEmail]], None] | None = None
+        #: False: the Email Activity API answers 403 (an account without the add-on).
+        self.activity_available = True
 
     # -- lifecycle --------------------------------------------------------------------
     def __enter__(self) -> FakeSendGrid:
@@ -99,10 +125,18 @@ class FakeSendGrid:
                 self.end_headers()
                 self.wfile.write(body)
 
+            def do_GET(self) -> None:  # noqa: N802
+                status, body = fake._activity(self.path, dict(self.headers))
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = _Server(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever, args=(0.05,), daemon=True
@@ -177,12 +211,55 @@ class FakeSendGrid:
         except _Invalid as exc:
             return 400, {}, _errors(exc.message, exc.field)
         message_id = secrets.token_urlsafe(16)
+        emails = [DeliveredEmail(message_id=message_id, **m) for m in messages]
         with self._lock:
             self._state.accepted_bodies.append(body)
-            self._state.delivered.extend(
-                DeliveredEmail(message_id=message_id, **m) for m in messages
-            )
+            self._state.delivered.extend(emails)
+        if self.on_accept is not None:
+            self.on_accept(emails)
         return 202, {"X-Message-Id": message_id}, b""
+
+    # -- Email Activity ----------------------------------------------------------------
+    @property
+    def activity_queries(self) -> int:
+        with self._lock:
+            return self._state.activity_queries
+
+    def _activity(self, path: str, headers: dict[str, str]) -> tuple[int, bytes]:
+        url = urllib.parse.urlsplit(path)
+        if url.path.rstrip("/") != "/v3/messages":
+            return 404, _errors("not found", None)
+        if headers.get("Authorization") != f"Bearer {self.api_key}":
+            return 401, _errors("authorization required", None)
+        if not self.activity_available:
+            return 403, _errors(
+                "access forbidden: purchase additional email activity history", None
+            )
+        params = urllib.parse.parse_qs(url.query)
+        try:
+            limit = int(params.get("limit", ["10"])[0])
+            clauses = _parse_query(params.get("query", [""])[0])
+        except ValueError as exc:
+            return 400, _errors(str(exc), "query")
+        if not 1 <= limit <= 1000:
+            return 400, _errors("limit must be between 1 and 1000", "limit")
+        with self._lock:
+            self._state.activity_queries += 1
+            found = [d for d in self._state.delivered if all(c(d) for c in clauses)]
+        messages = [
+            {
+                "from_email": "outreach@example.org",
+                "msg_id": f"{d.message_id}.filter0001.{i}.0",
+                "subject": d.subject,
+                "to_email": d.to,
+                "status": "delivered",
+                "opens_count": 0,
+                "clicks_count": 0,
+                "last_event_time": "2024-03-01T12:00:00Z",
+            }
+            for i, d in enumerate(found[:limit])
+        ]
+        return 200, json.dumps({"messages": messages}).encode()
 
     def _spend_budget(self) -> dict[str, str] | None:
         with self._lock:
@@ -201,6 +278,26 @@ class FakeSendGrid:
                 "X-RateLimit-Remaining": "0",
                 "X-RateLimit-Reset": str(math.ceil(state.window_start + window)),
             }
+
+
+_CLAUSE = re.compile(r"""^\s*(unique_args\['([^']+)'\]|to_email|msg_id)\s*=\s*"([^"]*)"\s*$""")
+
+
+def _parse_query(query: str) -> list[Callable[[DeliveredEmail], bool]]:
+    """The subset of the Email Activity query language WINWIN uses."""
+    clauses: list[Callable[[DeliveredEmail], bool]] = []
+    for part in re.split(r"\s+AND\s+", query.strip()) if query.strip() else []:
+        m = _CLAUSE.match(part)
+        if not m:
+            raise ValueError(f"unsupported query: {part!r}")
+        field_name, arg, value = m.group(1), m.group(2), m.group(3)
+        if arg is not None:
+            clauses.append(lambda d, k=arg, v=value: d.custom_args.get(k) == v)
+        elif field_name == "to_email":
+            clauses.append(lambda d, v=value: d.to.lower() == v.lower())
+        else:
+            clauses.append(lambda d, v=value: v.startswith(d.message_id))
+    return clauses
 
 
 def _errors(message: str, field_name: str | None) -> bytes:
@@ -337,7 +434,13 @@ def _render_one(
         return s
 
     first = p["to"][0]
+    reply_to = body.get("reply_to")
+    if reply_to is not None and (
+        not isinstance(reply_to, dict) or not EMAIL_RE.match(str(apply(reply_to.get("email"))))
+    ):
+        raise _Invalid("The reply_to email does not contain a valid address.", "reply_to")
     return {
+        "reply_to": apply(reply_to["email"]) if reply_to else None,
         "to": first["email"],
         "to_name": first.get("name"),
         "subject": apply(subject),

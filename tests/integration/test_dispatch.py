@@ -264,6 +264,7 @@ def test_campaign_reaches_each_confirmed_contact_once(world: dict[str, Any]) -> 
             "ww_campaign": campaign_id,
             "ww_person": pseudonymise(SECRET.encode(), d.to.split("@")[0]),
             "ww_send": send.id,
+            "ww_batch": d.custom_args["ww_batch"],  # the in-flight batch (crash safety)
         }
         assert send.person == d.custom_args["ww_person"]
         # What the recipient sees is exactly what was rendered for them.
@@ -535,3 +536,30 @@ def test_not_yet_due_and_cancelled_campaigns_are_left_alone(world: dict[str, Any
         s.execute(update(Campaign).values(status="cancelled"))
     assert dispatcher.dispatch_due(NOW) == 0
     assert fake.request_count == 0
+
+
+def test_templates_get_each_recipients_recommended_resources_behind_tracked_links(db_url, tmp_path):
+    """`recommended` in the template context: resources matching the contact's needs,
+    not yet used, each behind the recipient's own tracked link, with the reason."""
+    c = make_container(db_url, tmp_path)
+    try:
+        add_contacts(c, plain(2))
+        with c.sessions() as s, s.begin():
+            s.execute(update(Contact).where(Contact.external_id == "c0").values(needs=["school"]))
+        text_ = (
+            "{% for r in recommended %}REC {{ r.title }} {{ r.url }} ({{ r.reason }})\n{% endfor %}"
+        )
+        add_campaign(c, html=None, text_=text_)
+        with c.sessions() as s, s.begin():
+            s.execute(update(Resource).where(Resource.id == "res-school").values(topics=["school"]))
+        Dispatcher(c, make_sender(c)).dispatch_due(NOW)
+        with c.sessions() as s:
+            mails = {m["to"]: m for m in list_outbox(s, limit=10)}
+    finally:
+        c.close()
+    recommended = re.findall(r"REC School plan (\S+) \((.*)\)", mails["c0@example.net"]["text"])
+    assert len(recommended) == 1 and recommended[0][0].startswith(f"{BASE}/r/")
+    assert "school" in recommended[0][1]
+    claims = c.tokens.verify(recommended[0][0].rsplit("/", 1)[1], "r")
+    assert claims is not None and claims.send_id is not None
+    assert "REC" not in mails["c1@example.net"]["text"]  # no stated need, nothing used: nothing

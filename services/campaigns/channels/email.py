@@ -65,6 +65,8 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+# The SendGrid client logs whole request bodies (addresses, names) at DEBUG: never that.
+logging.getLogger("python_http_client").setLevel(logging.INFO)
 
 MAX_PERSONALIZATIONS = 1000
 MAX_SUBSTITUTION_BYTES = 10_000
@@ -86,6 +88,8 @@ class OutgoingEmail:
     headers: Mapping[str, str] = field(default_factory=dict)
     custom_args: Mapping[str, str] = field(default_factory=dict)
     substitutions: Mapping[str, str] = field(default_factory=dict)
+    #: This email's own reply address (``reply+<token>@domain``, replies → Inbound Parse).
+    reply_to: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,7 +158,7 @@ class LocalOutboxSender:
 @dataclass(frozen=True, slots=True)
 class _Prepared:
     email: OutgoingEmail
-    key: tuple[str | None, str]  # (html skeleton, text skeleton)
+    key: tuple[str | None, str, str | None]  # (html skeleton, text skeleton, reply_to)
     substitutions: dict[str, str]
 
 
@@ -189,7 +193,8 @@ def _apply_in_order(text: str, subs: Mapping[str, str]) -> str:
 
 def _skeletonise(email: OutgoingEmail) -> _Prepared:
     """Prove a skeleton for ``email`` or fall back to its exact body with no substitutions."""
-    exact = _Prepared(email, (email.html, email.text), {})
+    exact = _Prepared(email, (email.html, email.text, email.reply_to), {})
+    reply_skel, reply_subs = _reply_skeleton(email.reply_to)
     values = {t: v for t, v in email.substitutions.items() if len(v) >= MIN_VALUE_LENGTH}
     if not values:
         return exact
@@ -228,7 +233,19 @@ def _skeletonise(email: OutgoingEmail) -> _Prepared:
             return exact
     if _json_size(used) > MAX_SUBSTITUTION_BYTES:
         return exact
-    return _Prepared(email, (html_skel, text_skel), used)
+    if reply_subs and any(t in s for t in reply_subs for s in (*seen, *used, *used.values())):
+        return exact
+    return _Prepared(email, (html_skel, text_skel, reply_skel), used | reply_subs)
+
+
+def _reply_skeleton(reply_to: str | None) -> tuple[str | None, dict[str, str]]:
+    """``reply+TOKEN@d`` → (``reply+-ww_reply-@d``, {tag: TOKEN}): SendGrid applies a
+    personalization's substitutions to the message-level reply-to as well."""
+    local, at, domain = (reply_to or "").partition("@")
+    base, plus, token = local.partition("+")
+    if not (at and plus and len(token) >= MIN_VALUE_LENGTH):
+        return reply_to, {}
+    return f"{base}+-ww_reply-@{domain}", {"-ww_reply-": token}
 
 
 def _replace_longest_first(text: str | None, pairs: list[tuple[str, str]]) -> Any:
@@ -245,7 +262,7 @@ def _json_size(obj: Any) -> int:
 
 def _pack(prepared: list[_Prepared]) -> list[list[_Prepared]]:
     """Group by skeleton into requests of ≤1000, never one address twice in a request."""
-    groups: dict[tuple[str | None, str], list[list[_Prepared]]] = {}
+    groups: dict[tuple[str | None, str, str | None], list[list[_Prepared]]] = {}
     addresses: dict[int, set[str]] = {}
     for item in prepared:
         chunks = groups.setdefault(item.key, [])
@@ -321,7 +338,7 @@ class SendGridEmailSender:
         results.extend(SendResult(p.email.send_id, message_id, "sent") for p in chunk)
 
     def _request_body(self, chunk: list[_Prepared]) -> dict[str, Any]:
-        html, text = chunk[0].key
+        html, text, reply_to = chunk[0].key
         # SendGrid refuses empty parts and wants text/plain before text/html.
         parts = (("text/plain", text), ("text/html", html))
         content = [{"type": kind, "value": value} for kind, value in parts if value]
@@ -329,7 +346,7 @@ class SendGridEmailSender:
             "from": self._from,
             "content": content,
             "personalizations": [_personalization(p) for p in chunk],
-        }
+        } | ({"reply_to": {"email": reply_to}} if reply_to else {})
 
     def _post(self, body: dict[str, Any]) -> str | None:
         try:

@@ -44,7 +44,7 @@ def emails(draw: st.DrawFn) -> OutgoingEmail:
 @given(emails())
 def test_skeleton_reproduces_the_exact_body(email: OutgoingEmail) -> None:
     prepared = _skeletonise(email)
-    html_skel, text_skel = prepared.key
+    html_skel, text_skel, _reply_to = prepared.key
     assert apply(html_skel, prepared.substitutions) == email.html
     assert apply(text_skel, prepared.substitutions) == email.text
     assert apply(email.subject, prepared.substitutions) == email.subject
@@ -77,7 +77,7 @@ def test_oversized_substitutions_go_alone() -> None:
     email = make(1, name="N" * 11_000)
     prepared = _skeletonise(email)
     assert prepared.substitutions == {}
-    assert prepared.key == (email.html, email.text)
+    assert prepared.key == (email.html, email.text, None)
 
 
 def test_local_outbox_keeps_exact_messages() -> None:
@@ -111,4 +111,4 @@ def test_overlapping_tags_in_the_skeleton_fall_back_to_the_exact_body() -> None:
     )
     prepared = _skeletonise(email)
     assert prepared.substitutions == {}
-    assert prepared.key == (None, email.text)
+    assert prepared.key == (None, email.text, None)

@@ -1,0 +1,216 @@
+"""Replies: SendGrid Inbound Parse → ``reply.received`` (the reply text stays in SQL).
+
+A reply finds its send in one of two ways:
+
+* the per-send reply address ``reply+<send id hex>.<mac>@<WINWIN_REPLY_DOMAIN>`` that the
+  dispatcher sets as ``reply_to`` (lower-case only, because mail systems may fold the
+  case of addresses; the MAC stops anyone from forging a reply for another person);
+* the ``In-Reply-To`` / ``References`` headers: they carry the Message-ID of the email
+  replied to, which starts with SendGrid's ``X-Message-Id`` (one per request, stored on
+  each send); the sender's address then picks the one send of that request.
+
+The Kafka record carries ids and the pseudonym only (``reply.received``, source
+``inbound``); subject, text and html are kept in the ``replies`` table.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import hashlib
+import hmac
+import json
+import logging
+import re
+from dataclasses import dataclass
+from email.utils import parseaddr
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
+
+from services.db.models import Contact, Send
+from services.db.models_consent import Reply
+from services.db.upsert import insert_new
+from services.domain.events import format_timestamp
+
+__all__ = ["InboundReply", "receive", "reply_address", "router", "send_of_address"]
+
+log = logging.getLogger(__name__)
+router = APIRouter()
+MAX_BODY = 30 * 1024 * 1024  # Inbound Parse posts up to 30 MB (attachments)
+_ADDRESS = re.compile(r"reply\+([0-9a-f]{2,80})\.([0-9a-f]{12})@", re.IGNORECASE)
+_MSG_ID = re.compile(r"<([^<>\s]+)>")
+
+
+def _mac(secret: bytes, payload: str) -> str:
+    key = hashlib.sha256(b"winwin-reply:" + secret).digest()
+    return hmac.new(key, payload.encode(), hashlib.sha256).hexdigest()[:12]
+
+
+def reply_address(secret: bytes, send_id: str, domain: str) -> str:
+    """The reply address of one send: lower-case, no personal data, signed."""
+    payload = send_id.encode().hex()
+    return f"reply+{payload}.{_mac(secret, payload)}@{domain}"
+
+
+def send_of_address(secret: bytes, text: str) -> str | None:
+    """The send id of the first genuine reply address found in ``text``, else None."""
+    for match in _ADDRESS.finditer(text or ""):
+        payload, mac = match.group(1).lower(), match.group(2).lower()
+        if hmac.compare_digest(mac, _mac(secret, payload)):
+            try:
+                return bytes.fromhex(payload).decode()
+            except (ValueError, UnicodeDecodeError):
+                continue
+    return None
+
+
+@dataclass(frozen=True)
+class InboundReply:
+    """The fields of an Inbound Parse post that WINWIN uses."""
+
+    to: str
+    sender: str
+    subject: str
+    text: str
+    html: str | None
+    headers: str
+    envelope_to: list[str]
+
+    @classmethod
+    def from_form(cls, form: dict[str, str]) -> InboundReply:
+        """From the parsed fields (``to, from, subject, text, html, headers, envelope``),
+        or from the raw MIME message in ``email`` ("POST the raw, full MIME message")."""
+        if form.get("email") and not form.get("text"):
+            return cls._from_mime(form["email"], form)
+        try:
+            envelope = json.loads(form.get("envelope") or "{}")
+        except ValueError:
+            envelope = {}
+        to = envelope.get("to") if isinstance(envelope, dict) else None
+        return cls(
+            to=form.get("to", ""),
+            sender=form.get("from", ""),
+            subject=form.get("subject", ""),
+            text=form.get("text", ""),
+            html=form.get("html") or None,
+            headers=form.get("headers", ""),
+            envelope_to=[str(t) for t in to] if isinstance(to, list) else [],
+        )
+
+    @classmethod
+    def _from_mime(cls, raw: str, form: dict[str, str]) -> InboundReply:
+        message = email.message_from_string(raw, policy=email.policy.default)
+        text_part = message.get_body(("plain",))
+        html_part = message.get_body(("html",))
+        header_block = "".join(f"{k}: {v}\n" for k, v in message.items())
+        base = cls.from_form({k: v for k, v in form.items() if k != "email"} | {"text": "-"})
+        return cls(
+            to=str(message.get("To", "")),
+            sender=str(message.get("From", "")),
+            subject=str(message.get("Subject", "")),
+            text=text_part.get_content() if text_part else "",
+            html=html_part.get_content() if html_part else None,
+            headers=header_block,
+            envelope_to=base.envelope_to,
+        )
+
+    def header(self, name: str) -> str:
+        """A header of the reply (from the raw header block), or ''."""
+        parsed = email.message_from_string(self.headers + "\n", policy=email.policy.compat32)
+        return " ".join(str(v) for v in parsed.get_all(name) or [])
+
+    @property
+    def from_address(self) -> str:
+        return parseaddr(self.sender)[1].strip().lower()
+
+
+def receive(container: Any, reply: InboundReply) -> dict[str, Any]:
+    """Store the reply; when it maps to a send, record ``reply.received``."""
+    secret = container.settings.secret_key.get_secret_value().encode()
+    received_at = container.now()
+    with container.sessions() as session, session.begin():
+        send, matched_by = _match(session, secret, reply)
+        key = _dedupe_key(reply)
+        row = {
+            "dedupe_key": key,
+            "send_id": send.id if send else None,
+            "campaign_id": send.campaign_id if send else None,
+            "person": send.person if send else None,
+            "matched_by": matched_by,
+            "from_email": reply.from_address[:320] or None,
+            "subject": reply.subject,
+            "text": reply.text,
+            "html": reply.html,
+            "received_at": received_at,
+        }
+        new = insert_new(session, Reply.__table__, [row], "dedupe_key")  # type: ignore[arg-type]
+    if send is None:
+        log.info("inbound reply matched no send (kept for staff)")
+        return {"matched": False, "duplicate": not new}
+    result = container.ingest.record(
+        [
+            {
+                "event_id": f"reply:{key}"[:110],
+                "type": "reply.received",
+                "occurred_at": format_timestamp(received_at),
+                "person": send.person,
+                "campaign_id": send.campaign_id,
+                "send_id": send.id,
+                "channel": "email",
+                "source": "inbound",
+                "properties": {"matched_by": matched_by},
+            }
+        ]
+    )
+    return {"matched": True, "duplicate": not new or result.accepted == 0}
+
+
+def _match(session: Any, secret: bytes, reply: InboundReply) -> tuple[Any, str | None]:
+    addresses = " ".join([reply.to, reply.header("Cc"), *reply.envelope_to])
+    send_id = send_of_address(secret, addresses)
+    if send_id is not None:
+        send = session.get(Send, send_id)
+        if send is not None:
+            return send, "address"
+    ids = _MSG_ID.findall(reply.header("In-Reply-To") + " " + reply.header("References"))
+    candidates = {i.split("@")[0].split(".")[0] for i in ids} - {""}
+    if candidates and reply.from_address:
+        send = session.scalars(
+            select(Send)
+            .join(Contact, Contact.id == Send.contact_id)
+            .where(Send.message_id.in_(sorted(candidates)))
+            .where(Contact.email_normalized == reply.from_address)
+            .order_by(Send.sent_at.desc())
+            .limit(1)
+        ).first()
+        if send is not None:
+            return send, "headers"
+    return None, None
+
+
+def _dedupe_key(reply: InboundReply) -> str:
+    """Inbound Parse retries a post that failed: the reply's Message-ID names it."""
+    message_id = reply.header("Message-ID").strip()
+    basis = message_id or "|".join((reply.from_address, reply.subject, reply.text))
+    return hashlib.sha256(basis.encode("utf-8", "replace")).hexdigest()[:40]
+
+
+@router.post("/webhooks/sendgrid/inbound", include_in_schema=False)
+async def sendgrid_inbound(request: Request) -> JSONResponse:
+    """Inbound Parse (multipart/form-data). Always 200 once stored, so SendGrid stops
+    retrying; 413 for oversize posts, 400 for a body that is not a form."""
+    if int(request.headers.get("content-length") or 0) > MAX_BODY:
+        return JSONResponse({"error": "body too large"}, status_code=413)
+    try:
+        form = await request.form(max_part_size=MAX_BODY)
+    except Exception as exc:  # noqa: BLE001 - malformed multipart: say so, keep nothing
+        return JSONResponse({"error": f"body: not a form ({exc})"}, status_code=400)
+    fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    reply = InboundReply.from_form(fields)
+    container = request.app.state.container
+    result = await run_in_threadpool(receive, container, reply)
+    return JSONResponse(result)
