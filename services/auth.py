@@ -20,7 +20,13 @@ def session_value(settings: Settings) -> str:
 
 
 def token_ok(settings: Settings, given: str) -> bool:
+    """Constant-time: the time taken says nothing about how much of the token matched."""
     return hmac.compare_digest(given.encode(), settings.api_token.get_secret_value().encode())
+
+
+def session_ok(settings: Settings, cookie: str) -> bool:
+    """A dashboard session cookie, compared in constant time."""
+    return bool(cookie) and hmac.compare_digest(cookie.encode(), session_value(settings).encode())
 
 
 def require_token(request: Request) -> None:
@@ -29,8 +35,7 @@ def require_token(request: Request) -> None:
     scheme, _, given = header.partition(" ")
     if scheme.lower() == "bearer" and token_ok(settings, given.strip()):
         return
-    cookie = request.cookies.get(SESSION_COOKIE, "")
-    if cookie and hmac.compare_digest(cookie.encode(), session_value(settings).encode()):
+    if session_ok(settings, request.cookies.get(SESSION_COOKIE, "")):
         return
     raise HTTPException(
         status_code=401, detail="missing or wrong API token", headers={"WWW-Authenticate": "Bearer"}

@@ -153,7 +153,20 @@ def _text(raw: Mapping[str, Any], name: str, max_chars: int) -> str:
         raise EventError(name, "must not be empty")
     if len(value) > max_chars:
         raise EventError(name, f"longer than {max_chars} characters")
+    if not _storable(value):
+        raise EventError(name, "contains a NUL character or invalid Unicode")
     return value
+
+
+def _storable(text: str) -> bool:
+    """No NUL (PostgreSQL text refuses it) and no lone surrogate (not encodable as UTF-8)."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _optional_text(raw: Mapping[str, Any], name: str, max_chars: int) -> str | None:
@@ -169,9 +182,11 @@ def _properties(value: object) -> tuple[dict[str, Any], str]:
         raise EventError("properties", "must be an object")
     try:
         text = json.dumps(dict(value), separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        size = len(text.encode("utf-8"))  # a lone surrogate raises here
     except (TypeError, ValueError) as error:
         raise EventError("properties", f"must be plain JSON ({error})") from None
-    size = len(text.encode("utf-8"))
+    if "\\u0000" in text:
+        raise EventError("properties", "must not contain NUL characters")
     if size > MAX_PROPERTIES_BYTES:
         raise EventError(
             "properties", f"{size} bytes serialised, more than {MAX_PROPERTIES_BYTES} (4 KB)"

@@ -41,6 +41,8 @@ class Tokens:
             payload = _unb64(body).decode("ascii")
         except (ValueError, UnicodeDecodeError):
             return None
+        if _b64(given) != mac or _b64(payload.encode()) != body:
+            return None  # a non-canonical spelling (base64's spare bits) is a tampered token
         if not hmac.compare_digest(given, self._mac(body)):
             return None
         parts = payload.split(":")

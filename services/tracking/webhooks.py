@@ -3,18 +3,28 @@
 Events map back to WINWIN through the ``custom_args`` every send carries (``ww_campaign``,
 ``ww_person``, ``ww_send``: ids and pseudonyms only). Duplicates are dropped by
 ``sg_event_id`` (the ingest ledger) and by content (message id, event, timestamp, url),
-because SendGrid's retries can carry new ids.
+because SendGrid's retries can carry new ids. Both keys live in the ingest ledger, in
+the same transaction as the outbox rows, so a batch answered 500 (and retried by
+SendGrid) is either wholly kept or wholly not.
+
+Replay window: a signed request is accepted only when its signed timestamp is within
+REPLAY_WINDOW of the server's clock; a captured request replayed later is refused (403),
+and one replayed inside the window changes nothing (every event is a duplicate).
+Outside dev mode a webhook without a configured public key is refused too.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from services.config import Settings
+from services.db.models import AcceptedEvent
+from services.db.upsert import insert_new
 from services.domain.events import format_timestamp
 from services.domain.pseudonyms import is_pseudonym
 from services.tracking.consent import suppress_address
@@ -25,30 +35,59 @@ TIMESTAMP = "x-twilio-email-event-webhook-timestamp"
 
 # SendGrid event -> WINWIN event type (None: kept for delivery state only).
 TYPES = {
-    "processed": "email.processed", "delivered": "email.delivered", "open": "email.open",
-    "click": "link.click", "bounce": "email.bounced", "dropped": "email.dropped",
-    "deferred": "email.deferred", "spamreport": "email.spamreport",
-    "unsubscribe": "email.unsubscribed", "group_unsubscribe": "email.unsubscribed",
+    "processed": "email.processed",
+    "delivered": "email.delivered",
+    "open": "email.open",
+    "click": "link.click",
+    "bounce": "email.bounced",
+    "dropped": "email.dropped",
+    "deferred": "email.deferred",
+    "spamreport": "email.spamreport",
+    "unsubscribe": "email.unsubscribed",
+    "group_unsubscribe": "email.unsubscribed",
     "group_resubscribe": "email.resubscribed",
 }
-SUPPRESSING = {"bounce": "bounce", "spamreport": "spamreport", "unsubscribe": "unsubscribe",
-               "group_unsubscribe": "group_unsubscribe"}
+SUPPRESSING = {
+    "bounce": "bounce",
+    "spamreport": "spamreport",
+    "unsubscribe": "unsubscribe",
+    "group_unsubscribe": "group_unsubscribe",
+}
 
 
-def signature_ok(settings: Settings, headers: Mapping[str, str], body: bytes) -> bool:
-    """True when no key is configured, or the ECDSA signature over timestamp+body holds."""
+REPLAY_WINDOW = 600  # seconds either side of the server's clock
+#: Test-only fault injection: ``container.extras[FAULTS](point)`` may raise at POINTS.
+FAULTS = "faults"
+POINTS = ("webhook:before-commit", "webhook:after-commit")
+
+
+def signature_ok(
+    settings: Settings, headers: Mapping[str, str], body: bytes, now: float | None = None
+) -> bool:
+    """True when the ECDSA signature over timestamp+body holds and the timestamp is in
+    the replay window. Without a configured key: True in dev mode only."""
     if not settings.sendgrid_webhook_public_key:
-        return True
+        if settings.env != "dev":
+            log.warning("SendGrid webhook refused: WINWIN_SENDGRID_WEBHOOK_PUBLIC_KEY is not set")
+        return settings.env == "dev"
     signature, timestamp = headers.get(SIGNATURE), headers.get(TIMESTAMP)
     if not signature or not timestamp:
         return False
     from services.campaigns.channels.email import verify_event_webhook
 
-    return verify_event_webhook(settings.sendgrid_webhook_public_key, body, signature, timestamp)
+    return verify_event_webhook(
+        settings.sendgrid_webhook_public_key,
+        body,
+        signature,
+        timestamp,
+        max_age_seconds=REPLAY_WINDOW,
+        now=time.time() if now is None else now,
+    )
 
 
 def ingest_events(container: Any, items: list[Any]) -> dict[str, int]:
-    """Record the usable events; suppress addresses SendGrid reports as unreachable."""
+    """Record the usable events; suppress addresses SendGrid reports as unreachable.
+    One transaction: suppressions, both dedup keys and the outbox rows."""
     records, ignored = [], 0
     with container.sessions() as session, session.begin():
         for item in items:
@@ -56,20 +95,49 @@ def ingest_events(container: Any, items: list[Any]) -> dict[str, int]:
                 ignored += 1
                 continue
             kind = item["event"]
-            if kind in SUPPRESSING and isinstance(item.get("email"), str):
-                if kind != "bounce" or item.get("type", "bounce") == "bounce":
-                    suppress_address(session, item["email"], SUPPRESSING[kind])
-            record = _record(item)
-            if record is None:
+            if (
+                kind in SUPPRESSING
+                and isinstance(item.get("email"), str)
+                and (kind != "bounce" or item.get("type", "bounce") == "bounce")
+            ):
+                suppress_address(session, item["email"], SUPPRESSING[kind])
+            keyed = _record(item)
+            if keyed is None:
                 ignored += 1
             else:
-                records.append(record)
-    result = container.ingest.record(records)
+                records.append(keyed)
+        fresh = _new_by_sendgrid_id(session, records)
+        result = container.ingest.spool(session, fresh)
+        result.duplicates += len(records) - len(fresh)
+        _fault(container, POINTS[0])
+    container.ingest.observe(result)
+    _fault(container, POINTS[1])
     return {"accepted": result.accepted, "duplicates": result.duplicates, "ignored": ignored}
 
 
-def _record(item: dict[str, Any]) -> dict[str, Any] | None:
-    person, campaign = item.get("ww_person"), item.get("ww_campaign")
+def _new_by_sendgrid_id(
+    session: Any, keyed: list[tuple[str | None, dict[str, Any]]]
+) -> list[dict[str, Any]]:
+    """The records whose ``sg_event_id`` was never seen (their event id is the content key)."""
+    keys = [{"event_id": k} for k in {k for k, _ in keyed if k}]
+    new = insert_new(session, AcceptedEvent.__table__, keys, "event_id")
+    kept = []
+    for key, record in keyed:
+        if key is None or key in new:
+            kept.append(record)
+            new.discard(key)  # a second copy within this batch is a duplicate
+    return kept
+
+
+def _fault(container: Any, point: str) -> None:
+    inject = container.extras.get(FAULTS)
+    if inject is not None:
+        inject(point)
+
+
+def _record(item: dict[str, Any]) -> tuple[str | None, dict[str, Any]] | None:
+    """(the ``sg_event_id`` ledger key, the engagement record keyed by content), or None."""
+    person = item.get("ww_person")
     if not is_pseudonym(person):
         return None
     try:
@@ -77,11 +145,22 @@ def _record(item: dict[str, Any]) -> dict[str, Any] | None:
     except (TypeError, ValueError, OverflowError):
         return None
     content = "|".join(str(item.get(k, "")) for k in ("sg_message_id", "event", "timestamp", "url"))
-    event_id = "sg:" + (str(item.get("sg_event_id")) if item.get("sg_event_id") else hashlib.sha256(content.encode()).hexdigest()[:32])
-    return {
-        "event_id": event_id[:110], "type": TYPES[item["event"]], "occurred_at": format_timestamp(at),
-        "person": person, "campaign_id": campaign if isinstance(campaign, str) else None,
-        "send_id": item.get("ww_send") if isinstance(item.get("ww_send"), str) else None,
-        "channel": "email", "source": "webhook", "properties": {},
+    sg_id = item.get("sg_event_id")
+    record = {
+        "event_id": "sg:" + hashlib.sha256(content.encode()).hexdigest()[:32],
+        "type": TYPES[item["event"]],
+        "occurred_at": format_timestamp(at),
+        "person": person,
+        "campaign_id": _short(item.get("ww_campaign")),
+        "send_id": _short(item.get("ww_send")),
+        "channel": "email",
+        "source": "webhook",
+        "properties": {},
         "bot": False,
     }
+    return (f"sgid:{str(sg_id)[:100]}" if sg_id else None), record
+
+
+def _short(value: Any) -> str | None:
+    """An id from ``custom_args`` (ours are short); anything else is dropped."""
+    return value if isinstance(value, str) and 0 < len(value) <= 40 else None
