@@ -1,0 +1,129 @@
+"""Journey definitions: checking, saving (with the journey's own campaign), statistics."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from services.db.models import Campaign, Messenger, Template
+from services.db.models_journeys import Journey, JourneyRun
+from services.domain.journeys import (
+    STATS,
+    JourneyError,
+    JourneyRule,
+    parse_delay,
+    parse_exit,
+    parse_trigger,
+)
+from services.ids import new_id
+
+CHANNELS = ("email", "messenger")
+CAMPAIGN_PREFIX = "journey: "
+
+
+def rule_of(journey: Journey, *, from_creation: bool = True) -> JourneyRule:
+    """The pure rule of a stored journey (``from_creation``: older events do not trigger)."""
+    return JourneyRule(
+        id=journey.id,
+        trigger=parse_trigger(journey.trigger),
+        delay=timedelta(seconds=journey.delay_seconds),
+        exit=parse_exit(journey.exit),
+        starts_at=_utc(journey.created_at) if from_creation else None,
+    )
+
+
+def check_action(session: Session, action: dict[str, Any]) -> dict[str, Any]:
+    """``{"channel": "email", "template_id"}`` or ``{"channel": "messenger", "messenger_id"}``."""
+    channel = action.get("channel")
+    if channel == "email":
+        template = session.get(Template, str(action.get("template_id") or ""))
+        if template is None:
+            raise JourneyError(
+                f"action.template_id: unknown template {action.get('template_id')!r}"
+            )
+        if template.channel != "email":
+            raise JourneyError("action.template_id: an email journey needs an email template")
+        return {"channel": "email", "template_id": template.id}
+    if channel == "messenger":
+        messenger = session.get(Messenger, str(action.get("messenger_id") or ""))
+        if messenger is None:
+            raise JourneyError(
+                f"action.messenger_id: unknown messenger {action.get('messenger_id')!r}"
+            )
+        return {"channel": "messenger", "messenger_id": messenger.id}
+    raise JourneyError(f"action.channel: must be one of {', '.join(CHANNELS)}, got {channel!r}")
+
+
+def create_journey(session: Session, body: dict[str, Any], now: datetime) -> Journey:
+    """Check and save a journey; an email journey gets its own campaign row."""
+    trigger = parse_trigger(body.get("trigger") or {})
+    delay = parse_delay(body.get("delay", "P0D"))
+    parse_exit(body.get("exit"))
+    action = check_action(session, dict(body.get("action") or {}))
+    if trigger.campaign_id and session.get(Campaign, trigger.campaign_id) is None:
+        raise JourneyError(f"trigger.campaign_id: unknown campaign {trigger.campaign_id!r}")
+    journey = Journey(
+        id=new_id(),
+        name=str(body["name"]),
+        trigger=dict(body.get("trigger") or {}),
+        delay=str(body.get("delay", "P0D")),
+        delay_seconds=int(delay.total_seconds()),
+        exit=dict(body.get("exit") or {}),
+        action=action,
+        enabled=bool(body.get("enabled", True)),
+        created_at=now.astimezone(UTC),
+    )
+    if action["channel"] == "email":
+        campaign = Campaign(
+            id=new_id(),
+            name=f"{CAMPAIGN_PREFIX}{journey.name}"[:200],
+            channel="email",
+            template_id=action["template_id"],
+            resources=[],
+            status="sent",
+        )
+        session.add(campaign)
+        session.flush()
+        journey.campaign_id = campaign.id
+    session.add(journey)
+    session.flush()
+    return journey
+
+
+def stats(session: Session, journey_ids: list[str]) -> dict[str, dict[str, int]]:
+    """``{journey id: {triggered, waiting, acted, exited, skipped_consent, skipped_cap}}``."""
+    out = {j: dict.fromkeys(STATS, 0) for j in journey_ids}
+    stmt = (
+        select(JourneyRun.journey_id, JourneyRun.state, func.count())
+        .where(JourneyRun.journey_id.in_(journey_ids))
+        .group_by(JourneyRun.journey_id, JourneyRun.state)
+    )
+    for journey_id, state, n in session.execute(stmt):
+        counts = out[journey_id]
+        counts["triggered"] += n
+        if state in counts:
+            counts[state] += n
+    return out
+
+
+def view(journey: Journey, counts: dict[str, int]) -> dict[str, Any]:
+    """The public form of a journey with its statistics."""
+    return {
+        "id": journey.id,
+        "name": journey.name,
+        "trigger": journey.trigger,
+        "delay": journey.delay,
+        "exit": journey.exit,
+        "action": journey.action,
+        "enabled": journey.enabled,
+        "campaign_id": journey.campaign_id,
+        "created_at": _utc(journey.created_at).isoformat(),
+        "stats": counts,
+    }
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -1,0 +1,147 @@
+"""What journey decisions read from SQL: events, topics, reachability, earlier messages.
+
+The timer runner and the simulation both load their inputs here, so they decide on
+the same facts.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from services.db.models import Contact, EngagementEvent, Resource, Send, Suppression
+from services.db.models_journeys import Journey, JourneyRun
+from services.domain.journeys import Entry, StageEvent
+from services.domain.stages import Stage
+
+CHUNK = 900
+
+
+def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def utc(moment: datetime) -> datetime:
+    """SQLite returns naive datetimes; everything stored is UTC."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def resource_topics(session: Session, ids: Iterable[str | None]) -> dict[str, frozenset[str]]:
+    """Topics of the given resources (unknown resources have none)."""
+    wanted = sorted({i for i in ids if i})
+    found: dict[str, frozenset[str]] = {}
+    for chunk in chunks(wanted):
+        for rid, topics in session.execute(
+            select(Resource.id, Resource.topics).where(Resource.id.in_(chunk))
+        ):
+            found[rid] = frozenset(str(t).strip().lower() for t in topics or [])
+    return found
+
+
+def stage_event(row: Any, topics: dict[str, frozenset[str]]) -> StageEvent:
+    """A stored (or streamed) event as the journey rules see it."""
+    return StageEvent(
+        event_id=row.event_id,
+        person=row.person,
+        type=row.type,
+        occurred_at=utc(row.occurred_at),
+        stage=Stage(row.stage) if row.stage else None,
+        resource_id=row.resource_id,
+        campaign_id=row.campaign_id,
+        topics=topics.get(row.resource_id or "", frozenset()),
+    )
+
+
+_EVENT_COLUMNS = (
+    EngagementEvent.event_id,
+    EngagementEvent.person,
+    EngagementEvent.type,
+    EngagementEvent.occurred_at,
+    EngagementEvent.stage,
+    EngagementEvent.resource_id,
+    EngagementEvent.campaign_id,
+)
+
+
+def events_of(
+    session: Session, persons: Iterable[str], until: datetime
+) -> dict[str, list[StageEvent]]:
+    """Each person's counted (not bot) events up to ``until``."""
+    E = EngagementEvent
+    found: dict[str, list[StageEvent]] = defaultdict(list)
+    for chunk in chunks(sorted(set(persons))):
+        stmt = select(*_EVENT_COLUMNS).where(
+            E.person.in_(chunk), E.bot.is_(False), E.occurred_at <= until
+        )
+        rows = session.execute(stmt).all()
+        topics = resource_topics(session, (r.resource_id for r in rows))
+        for row in rows:
+            found[row.person].append(stage_event(row, topics))
+    return found
+
+
+def reachability(
+    session: Session, persons: Iterable[str], actions: dict[str, dict[str, Any]]
+) -> Callable[[Entry], bool]:
+    """Whether an entry's person can be reached *now* by its journey's action.
+
+    Email needs a contact with an address, confirmed consent and no suppression; a
+    messenger's follow-up needs a known contact.
+    """
+    normalized = func.coalesce(Contact.email_normalized, func.lower(func.trim(Contact.email)))
+    known: dict[str, bool] = {}
+    for chunk in chunks(sorted(set(persons))):
+        stmt = (
+            select(Contact.pseudonym, Contact.email, Contact.email_consent, Suppression.reason)
+            .outerjoin(Suppression, Suppression.email_normalized == normalized)
+            .where(Contact.pseudonym.in_(chunk))
+        )
+        for person, email, consent, suppressed in session.execute(stmt):
+            ok = bool(email and email.strip()) and consent == "confirmed" and suppressed is None
+            known[person] = ok
+
+    def reachable(entry: Entry) -> bool:
+        channel = actions[entry.journey_id].get("channel")
+        if channel == "email":
+            return known.get(entry.person, False)
+        return entry.person in known
+
+    return reachable
+
+
+def message_times(
+    session: Session,
+    persons: Iterable[str],
+    after: datetime,
+    until: datetime,
+    exclude_journey: str | None = None,
+) -> dict[str, list[datetime]]:
+    """Times of each person's messages in ``(after, until]``: campaign emails sent (at
+    their send time) and journey actions (at their due time), for the frequency cap."""
+    J, R = Journey, JourneyRun
+    found: dict[str, list[datetime]] = defaultdict(list)
+    journey_campaigns = select(J.campaign_id).where(J.campaign_id.is_not(None))
+    for chunk in chunks(sorted(set(persons))):
+        sends = select(Send.person, Send.sent_at).where(
+            Send.person.in_(chunk),
+            Send.status == "sent",
+            Send.sent_at > after,
+            Send.sent_at <= until,
+            Send.campaign_id.not_in(journey_campaigns),
+        )
+        runs = select(R.person, R.due_at).where(
+            R.person.in_(chunk), R.state == "acted", R.due_at > after, R.due_at <= until
+        )
+        if exclude_journey is not None:
+            runs = runs.where(R.journey_id != exclude_journey)
+        for stmt in (sends, runs):
+            for person, at in session.execute(stmt):
+                if at is not None:
+                    found[person].append(utc(at))
+    return found
