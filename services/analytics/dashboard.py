@@ -1,50 +1,122 @@
-"""The analysts' dashboard (``GET /``), its login, and the live counter stream
-(``GET /api/v1/live``, server-sent events)."""
+"""The analysts' dashboard (``GET /``), the staff pages (campaigns, template preview),
+their login, the live counter stream (``GET /api/v1/live``, server-sent events) and the
+panels that the stage metrics and attribution endpoints do not answer
+(``GET /api/v1/dashboard/panels``).
+
+Pages are static HTML with their own scripts and styles under ``templates/web/``, served
+from here: no CDN, works offline. Every number comes from the public API.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from fastapi import APIRouter, Form, HTTPException, Query, Request
+from fastapi.responses import (
+    FileResponse,
+    HTMLResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
 from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
 
-from services.auth import SESSION_COOKIE, Authorized, session_value, token_ok
+from services.analytics import panels
+from services.analytics.metrics import QueryError
+from services.analytics.recompute import ensure_window
+from services.auth import SESSION_COOKIE, Authorized, session_ok, session_value, token_ok
 from services.db.models import StageFact
-from services.domain.periods import PeriodKind, period_of
+from services.domain.attribution import DEFAULT_MODEL, Model
+from services.domain.periods import PeriodKind, period_bounds, period_of
 
 router = APIRouter(include_in_schema=False)
 PAGES = Path(__file__).resolve().parents[2] / "templates" / "web"
 LIVE_INTERVAL = 1.0
+STAFF_PAGES = {"campaigns": "campaigns.html", "preview": "preview.html"}
+ASSETS = {
+    "app.css": "text/css",
+    "app.js": "text/javascript",
+    "dashboard.js": "text/javascript",
+    "campaigns.js": "text/javascript",
+    "campaign.js": "text/javascript",
+    "preview.js": "text/javascript",
+}
+#: Scripts and styles come only from this server; previews render in a sandboxed frame.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self' "
+    "'unsafe-inline'; script-src 'self'; frame-src 'self'; frame-ancestors 'none'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+FromMonth = Annotated[str | None, Query(alias="from", pattern=r"^\d{4}-\d{2}$")]
+ToMonth = Annotated[str | None, Query(alias="to", pattern=r"^\d{4}-\d{2}$")]
 
 
 def _page(name: str) -> str:
     return (PAGES / name).read_text("utf-8")
 
 
+def _signed_in(request: Request) -> bool:
+    settings = request.app.state.container.settings
+    return session_ok(settings, request.cookies.get(SESSION_COOKIE, ""))
+
+
+def _html(name: str, status: int = 200, error: str = "") -> HTMLResponse:
+    body = _page(name)
+    if error:
+        body = body.replace("<!--error-->", f'<p class="error" role="alert">{error}</p>')
+    return HTMLResponse(body, status_code=status, headers=SECURITY_HEADERS)
+
+
 @router.get("/", response_class=HTMLResponse)
 def dashboard(request: Request) -> Response:
-    settings = request.app.state.container.settings
-    cookie = request.cookies.get(SESSION_COOKIE, "")
-    if cookie != session_value(settings):
-        return HTMLResponse(_page("login.html"))
-    return HTMLResponse(_page("dashboard.html"))
+    return _html("dashboard.html" if _signed_in(request) else "login.html")
+
+
+@router.get("/campaigns", response_class=HTMLResponse)
+@router.get("/preview", response_class=HTMLResponse)
+def staff_page(request: Request) -> Response:
+    if not _signed_in(request):
+        return RedirectResponse("/", status_code=303)
+    return _html(STAFF_PAGES[request.url.path.strip("/")])
+
+
+@router.get("/campaigns/{campaign_id}", response_class=HTMLResponse)
+def campaign_page(request: Request, campaign_id: str) -> Response:
+    if not _signed_in(request):
+        return RedirectResponse("/", status_code=303)
+    return _html("campaign.html")
+
+
+@router.get("/ui/{name}")
+def asset(name: str) -> Response:
+    if name not in ASSETS:
+        raise HTTPException(404, "no such file")
+    return FileResponse(
+        PAGES / name, media_type=ASSETS[name], headers={"Cache-Control": "no-cache"}
+    )
 
 
 @router.post("/login")
 def login(request: Request, token: str = Form(...)) -> Response:
     settings = request.app.state.container.settings
     if not token_ok(settings, token.strip()):
-        return HTMLResponse(_page("login.html").replace("<!--error-->", '<p class="error" role="alert">That token is not right.</p>'), status_code=401)
+        return _html("login.html", 401, "That token is not right.")
     response = RedirectResponse("/", status_code=303)
     response.set_cookie(
-        SESSION_COOKIE, session_value(settings), httponly=True, samesite="strict",
-        secure=settings.public_base_url.startswith("https") or settings.env != "dev", max_age=12 * 3600,
+        SESSION_COOKIE,
+        session_value(settings),
+        httponly=True,
+        samesite="strict",
+        secure=settings.public_base_url.startswith("https") or settings.env != "dev",
+        max_age=12 * 3600,
     )
     return response
 
@@ -56,32 +128,61 @@ def logout() -> Response:
     return response
 
 
-def snapshot(container: Any) -> dict[str, Any]:
-    """Unique people per stage today, this month, and overall months seen."""
+def month_range(start: str | None, end: str | None, now: datetime, tz: str) -> tuple[str, str]:
+    """The selected months (``YYYY-MM``); default: the twelve months up to this one."""
+    last = (end or period_of(now, PeriodKind.MONTH, tz))[:7]
+    first = start[:7] if start else last
+    if not start:
+        for _ in range(11):
+            first = _previous_month(first)
+    if first > last:
+        raise HTTPException(
+            422, [{"field": "to", "error": f"to: {last!r} is before from {first!r}"}]
+        )
+    return first, last
+
+
+def _previous_month(label: str) -> str:
+    year, month = int(label[:4]), int(label[5:7])
+    return f"{year - (month == 1)}-{(month - 2) % 12 + 1:02d}"
+
+
+def snapshot(container: Any, start: str | None = None, end: str | None = None) -> dict[str, Any]:
+    """Unique people per stage today, this month, and over the selected months."""
     now = container.now()
     tz = container.settings.timezone
+    first, last = month_range(start, end, now, tz)
     out: dict[str, Any] = {"at": now.isoformat()}
     with container.sessions() as session:
         for label, kind in (("today", PeriodKind.DAY), ("month", PeriodKind.MONTH)):
             period = period_of(now, kind, tz)
             rows = session.execute(
-                select(StageFact.stage, func.count()).where(StageFact.period_kind == kind.value, StageFact.period == period).group_by(StageFact.stage)
+                select(StageFact.stage, func.count())
+                .where(StageFact.period_kind == kind.value, StageFact.period == period)
+                .group_by(StageFact.stage)
             ).all()
             counts = {"aware": 0, "use": 0, "produce": 0} | {stage: n for stage, n in rows}
             out[label] = {"period": period, **counts}
+        out["range"] = {"from": first, "to": last, **panels.range_counts(session, first, last)}
     return out
 
 
 @router.get("/api/v1/live")
-async def live(request: Request, _: Authorized) -> StreamingResponse:
-    """Counter snapshots as server-sent events, one a second, only when they change."""
+async def live(
+    request: Request, _: Authorized, start: FromMonth = None, end: ToMonth = None
+) -> StreamingResponse:
+    """Counter snapshots as server-sent events, one a second, only when they change.
+
+    ``from``/``to`` (months) select the range counted besides today and this month.
+    """
     container = request.app.state.container
+    month_range(start, end, container.now(), container.settings.timezone)  # 422 before streaming
 
     async def stream() -> AsyncIterator[str]:
         last = None
         yield "retry: 2000\n\n"
         while not await request.is_disconnected():
-            snap = await run_in_threadpool(snapshot, container)
+            snap = await run_in_threadpool(snapshot, container, start, end)
             key = json.dumps({k: v for k, v in snap.items() if k != "at"}, sort_keys=True)
             if key != last:
                 last = key
@@ -90,4 +191,45 @@ async def live(request: Request, _: Authorized) -> StreamingResponse:
                 yield ": keep-alive\n\n"
             await asyncio.sleep(LIVE_INTERVAL)
 
-    return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+    headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+    return StreamingResponse(stream(), media_type="text/event-stream", headers=headers)
+
+
+@router.get("/api/v1/dashboard/panels")
+def get_panels(
+    request: Request,
+    _: Authorized,
+    start: FromMonth = None,
+    end: ToMonth = None,
+    model: Model = DEFAULT_MODEL,
+    window_days: Annotated[int | None, Query(ge=1, le=3650)] = None,
+) -> dict[str, Any]:
+    """Bot/scanner report, messenger leaderboard, dead letters, stream lag and workers."""
+    c = request.app.state.container
+    tz = c.settings.timezone
+    first, last = month_range(start, end, c.now(), tz)
+    window = window_days or c.settings.attribution_window_days
+    if window != c.settings.attribution_window_days:
+        with c.sessions() as session, session.begin():
+            ensure_window(session, window, tz)
+    since, until = (
+        period_bounds(first, PeriodKind.MONTH, tz)[0],
+        period_bounds(last, PeriodKind.MONTH, tz)[1],
+    )
+    with c.sessions() as session:
+        try:
+            board = panels.leaderboard(session, model, window, first, last)
+        except QueryError as exc:
+            raise HTTPException(422, [{"field": exc.field, "error": str(exc)}]) from None
+        bots = panels.bot_report(session, since, until)
+        workers = panels.workers(session)
+    stream = panels.stream_health(c).get() | {"workers": workers}
+    return {
+        "from": first,
+        "to": last,
+        "model": Model(model).value,
+        "window_days": window,
+        "leaderboard": board,
+        "bots": bots,
+        "stream": stream,
+    }

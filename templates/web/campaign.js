@@ -1,0 +1,77 @@
+/* Staff: one campaign — status, progress, schedule, cancel, credits, toolkit links. */
+"use strict";
+(() => {
+  const {$, esc, fmt, fmt1} = WW;
+  const id = decodeURIComponent(location.pathname.split("/").pop());
+  const base = `/api/v1/campaigns/${encodeURIComponent(id)}`;
+  let campaign = null;
+
+  function localInput(iso) {
+    if (!iso) return "";
+    const d = new Date(iso);
+    return new Date(d.getTime() - d.getTimezoneOffset() * 60000).toISOString().slice(0, 16);
+  }
+
+  function render(c) {
+    campaign = c;
+    document.title = `WINWIN — ${c.name}`;
+    $("facts").innerHTML = [["Name", esc(c.name)], ["Status", `<span class="pill ${esc(c.status)}" id="campaign-status">${esc(c.status)}</span>`],
+      ["Channel", esc(c.channel)], ["Send at", c.send_at ? esc(new Date(c.send_at).toLocaleString()) : "not scheduled"],
+      ["Template", esc(c.template_id)], ["Resources", esc((c.resources || []).join(", ") || "—")],
+      ["Messengers", esc((c.messengers || []).join(", ") || "—")], ["Id", `<code>${esc(c.id)}</code>`]]
+      .map(([k, v]) => `<dt>${k}</dt><dd>${v}</dd>`).join("");
+    const p = c.progress, done = p.sent + p.suppressed + p.failed, pct = p.total ? Math.round((100 * done) / p.total) : 0;
+    $("bar").innerHTML = `<div class="bar" role="progressbar" aria-valuemin="0" aria-valuemax="100" aria-valuenow="${pct}" aria-label="${pct}% processed"><i style="width:${pct}%"></i></div><p class="status">${pct}% processed</p>`;
+    for (const k of ["total", "sent", "suppressed", "failed"]) $("p-" + k).textContent = fmt(p[k]);
+    const open = c.status === "draft" || c.status === "scheduled";
+    $("schedule").disabled = !open;
+    $("cancel").disabled = c.status === "sent" || c.status === "cancelled";
+    if (document.activeElement !== $("send-at") && !$("send-at").value) $("send-at").value = localInput(c.send_at);
+    $("status").textContent = "updated " + new Date().toLocaleTimeString();
+  }
+
+  async function load() {
+    try { render(await WW.api(base)); } catch (err) { $("status").textContent = err.status === 404 ? "No such campaign." : "Could not load: " + err.message; }
+  }
+
+  async function credits() {
+    try {
+      const rows = await WW.api(`${base}/attribution?period=month`);
+      $("credits").tBodies[0].innerHTML = rows.length ? rows.map((r) => `<tr><td>${esc(r.period)}</td><td>${esc(r.stage)}</td><td class="n">${fmt1(r.credited)}</td><td class="n">${fmt(r.people)}</td><td class="n">${fmt(r.events)}</td></tr>`).join("")
+        : '<tr><td colspan="5" class="empty">Nothing credited yet.</td></tr>';
+    } catch (err) { $("credits").tBodies[0].innerHTML = `<tr><td colspan="5" class="error">${esc(err.message)}</td></tr>`; }
+  }
+
+  async function toolkits() {
+    let list;
+    try { list = await WW.api(`${base}/toolkits`); } catch (err) {
+      $("toolkits").innerHTML = err.status === 404 || err.status === 405
+        ? '<p class="empty">No toolkit links for this campaign (toolkit campaigns only, or toolkits are not available on this server yet).</p>'
+        : `<p class="error">Could not load toolkits: ${esc(err.message)}</p>`;
+      return;
+    }
+    if (!Array.isArray(list) || !list.length) { $("toolkits").innerHTML = '<p class="empty">No messenger toolkit yet.</p>'; return; }
+    $("toolkits").innerHTML = `<div class="scroll"><table><thead><tr><th scope="col">Messenger</th><th scope="col">Toolkit page</th><th scope="col">Resource links</th></tr></thead><tbody>${list.map((t) => `<tr>
+      <th scope="row">${esc(t.messenger_id)}</th><td><a href="${esc(t.url)}">${esc(t.url)}</a></td>
+      <td>${(t.links || []).map((l) => `<div>${esc(l.resource_id)}: <a href="${esc(l.url)}">link</a>${l.qr_svg_url ? ` · <a href="${esc(l.qr_svg_url)}">QR (SVG)</a>` : ""}${l.qr_png_url ? ` · <a href="${esc(l.qr_png_url)}">QR (PNG)</a>` : ""}</div>`).join("") || "—"}</td></tr>`).join("")}</tbody></table></div>`;
+  }
+
+  async function act(path, body) {
+    $("action-status").textContent = "working…";
+    try {
+      render(await WW.api(`${base}/${path}`, {json: body}));
+      $("action-status").textContent = path === "cancel" ? "Campaign cancelled." : "Campaign scheduled.";
+    } catch (err) { $("action-status").textContent = "Refused: " + err.message; }
+  }
+
+  document.addEventListener("DOMContentLoaded", () => {
+    $("schedule-form").addEventListener("submit", (e) => {
+      e.preventDefault();
+      const v = $("send-at").value;
+      act("schedule", v ? {send_at: new Date(v).toISOString()} : {});
+    });
+    $("cancel").addEventListener("click", () => { if (confirm(`Cancel “${campaign ? campaign.name : id}”? Emails not yet sent will not be sent.`)) act("cancel", {}); });
+    load(); credits(); toolkits();
+    setInterval(load, 3000);
+  });
+})();
