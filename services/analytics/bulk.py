@@ -1,0 +1,109 @@
+"""Bulk ``INSERT ... ON CONFLICT DO NOTHING`` for the stream sink's big writes.
+
+SQLAlchemy's executemany compiles the statement and walks every row's parameters in
+Python, which cost the stream worker more than the database itself did (see the
+performance section of the README). Here the SQL text is built once per dialect and
+rows are tuples in column order:
+
+* SQLite: the DBAPI's ``executemany`` (C), rows sorted by primary key;
+* PostgreSQL: one ``INSERT ... SELECT * FROM unnest(%s::type[], ...)`` with one array
+  per column, so the rows are neither rendered into a huge VALUES list nor sent one by one.
+
+Each column's own bind processor still converts its values (e.g. SQLite's DATETIME to
+text), so what is stored is the same as with :mod:`services.db.upsert`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from operator import itemgetter
+from typing import Any
+
+from sqlalchemy import JSON, Table
+from sqlalchemy.orm import Session
+
+from services.db.upsert import insert_new
+
+
+class BulkInsert:
+    """Fast idempotent inserts into ``table`` of rows given as tuples of ``columns``."""
+
+    def __init__(self, table: Table, columns: Sequence[str] | None = None):
+        self.table = table
+        self.columns = tuple(columns or (c.name for c in table.columns))
+        self.key = itemgetter(*self.columns)  # dict row -> tuple row
+        self._order = itemgetter(*(self.columns.index(c.name) for c in table.primary_key))
+        self._compiled: dict[tuple[Any, ...], tuple[str, list[tuple[int, Any]]]] = {}
+
+    def insert_ignore(self, session: Session, rows: list[tuple[Any, ...]]) -> None:
+        """Insert the rows whose primary key is new; ignore the others."""
+        if rows:
+            conn = session.connection()
+            sql, params = self._statement(conn.dialect, self.columns, rows, None)
+            conn.exec_driver_sql(sql, params)
+
+    def insert_new(self, session: Session, rows: list[dict[str, Any]], key: str) -> set[Any]:
+        """Like :func:`services.db.upsert.insert_new` (the keys actually inserted)."""
+        if not rows:
+            return set()
+        conn = session.connection()
+        if conn.dialect.name != "postgresql":
+            return insert_new(session, self.table, rows, key)
+        columns = tuple(rows[0])
+        tuples = [*map(itemgetter(*columns), rows)]
+        sql, params = self._statement(conn.dialect, columns, tuples, key)
+        return {row[0] for row in conn.exec_driver_sql(sql, params)}
+
+    def _statement(
+        self,
+        dialect: Any,
+        columns: tuple[str, ...],
+        rows: list[tuple[Any, ...]],
+        returning: str | None,
+    ) -> tuple[str, Any]:
+        sql, processors = self._compile(dialect, columns, returning)
+        if processors:
+            rows = [_processed(row, processors) for row in rows]
+        if columns == self.columns:
+            rows.sort(key=self._order)
+        if dialect.name == "postgresql":
+            return sql, tuple(list(column) for column in zip(*rows, strict=True))
+        return sql, rows
+
+    def _compile(
+        self, dialect: Any, names_: tuple[str, ...], returning: str | None
+    ) -> tuple[str, list[tuple[int, Any]]]:
+        cache_key = (dialect.name, names_, returning)
+        if cache_key not in self._compiled:
+            quote = dialect.identifier_preparer.quote
+            names = ", ".join(quote(c) for c in names_)
+            columns = [self.table.c[c] for c in names_]
+            if dialect.name == "postgresql":
+                arrays = ", ".join(_pg_array(c, dialect) for c in columns)
+                values = f"SELECT * FROM unnest({arrays})"
+                processors = [
+                    (i, json.dumps) for i, c in enumerate(columns) if isinstance(c.type, JSON)
+                ]
+            else:
+                values = f"VALUES ({', '.join(['?'] * len(columns))})"
+                procs = [(i, c.type._cached_bind_processor(dialect)) for i, c in enumerate(columns)]
+                processors = [(i, p) for i, p in procs if p is not None]
+            sql = f"INSERT INTO {quote(self.table.name)} ({names}) {values} ON CONFLICT DO NOTHING"
+            if returning:
+                sql += f" RETURNING {quote(returning)}"
+            self._compiled[cache_key] = (sql, processors)
+        return self._compiled[cache_key]
+
+
+def _pg_array(column: Any, dialect: Any) -> str:
+    if isinstance(column.type, JSON):
+        return "%s::text[]::json[]"
+    return f"%s::{column.type.compile(dialect=dialect)}[]"
+
+
+def _processed(row: tuple[Any, ...], processors: list[tuple[int, Any]]) -> tuple[Any, ...]:
+    values = list(row)
+    for i, process in processors:
+        values[i] = process(values[i])
+    return tuple(values)

@@ -1,0 +1,59 @@
+"""`winwin bench` at tiny sizes: the harness runs end to end and reports sane numbers.
+
+No timing is asserted (timings belong to `winwin bench` on a quiet machine): only that
+each bench completes, checks its own exactness, and reports positive figures. The
+embedded broker is used unless WINWIN_KAFKA_BOOTSTRAP is set, as in `winwin bench`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from services.bench import Figure, table, to_json
+
+pytestmark = pytest.mark.slow
+
+
+def _sane(figures: list[Figure]) -> None:
+    assert figures
+    for f in figures:
+        assert math.isfinite(f.value) and f.value > 0, f
+        if f.baseline is not None:
+            assert f.baseline > 0 and f.ratio is not None and f.ratio > 0
+    assert json.loads(json.dumps(to_json(figures)))["figures"][0]["bench"] == figures[0].bench
+    assert figures[0].bench in table(figures)
+
+
+def test_pipeline_bench_counts_every_record_exactly():
+    from services.bench.pipeline import bench_pipeline
+
+    figures = bench_pipeline(3000, people=500)
+    _sane(figures)
+    assert figures[0].details["exact"] is True
+
+
+def test_latency_bench_sees_every_event():
+    from services.bench.latency import bench_latency
+
+    figures = bench_latency(rate=200, seconds=1.0)
+    _sane(figures)
+    assert figures[0].details["visible"] == figures[0].details["events"] == 200
+
+
+def test_redirect_bench_clicks_reach_sql():
+    from services.bench.redirect import bench_redirect
+
+    figures = bench_redirect(peak_seconds=1.0, half_seconds=1.0)
+    _sane(figures)
+    assert figures[-1].met is True  # every click accepted reached SQL through Kafka
+
+
+def test_dispatch_bench_delivers_every_recipient():
+    from services.bench.dispatch import bench_dispatch
+
+    figures = bench_dispatch(1500)
+    _sane(figures)
+    assert figures[0].details["delivered"] == figures[0].details["sent"] == 1500
