@@ -41,9 +41,7 @@ format: $(STAMP) ## ruff format + autofix
 	$(VENV)/bin/ruff check --fix services streams schemas tests
 
 bench: $(STAMP) ## all benchmarks (embedded broker unless WINWIN_KAFKA_BOOTSTRAP is set)
-	$(VENV)/bin/winwin bench pipeline
-	$(VENV)/bin/winwin bench redirect
-	$(VENV)/bin/winwin bench dispatch
+	$(VENV)/bin/winwin bench all
 
 clean: ## remove the venv, caches and local state
 	rm -rf $(VENV) .winwin .pytest_cache .mypy_cache .ruff_cache deploy/kafka/lib

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 from typing import Any
 
@@ -14,7 +14,7 @@ __all__ = ["load", "validator", "errors_of", "NAMES"]
 NAMES = ("engagement.v1", "touch.v1", "credit.v1", "envelope.v1", "deadletter.v1")
 
 
-@lru_cache(maxsize=None)
+@cache
 def load(name: str) -> dict[str, Any]:
     """The schema document ``name`` (e.g. ``"engagement.v1"``)."""
     text = resources.files(__name__).joinpath(f"{name}.json").read_text("utf-8")
@@ -22,7 +22,7 @@ def load(name: str) -> dict[str, Any]:
     return doc
 
 
-@lru_cache(maxsize=None)
+@cache
 def validator(name: str) -> Draft202012Validator:
     return Draft202012Validator(load(name), format_checker=FormatChecker())
 

@@ -8,6 +8,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -24,11 +25,12 @@ HEARTBEAT_FRESH = timedelta(seconds=10)
 
 def create_app(container: Container | None = None, settings: Settings | None = None) -> FastAPI:
     """The HTTP app. ``container`` lets tests and ``winwin up`` share wiring."""
+    from services.analytics.dashboard import router as dashboard_router
     from services.analytics.routes import router as analytics_router
     from services.campaigns.routes import router as campaigns_router
-    from services.analytics.dashboard import router as dashboard_router
     from services.campaigns.social_routes import router as social_router
     from services.campaigns.toolkit_routes import router as toolkit_router
+    from services.tracking.bot_report import router as bot_report_router
     from services.tracking.routes import router as tracking_router
 
     @asynccontextmanager
@@ -41,19 +43,30 @@ def create_app(container: Container | None = None, settings: Settings | None = N
         app.state.kafka.stop()
         c.gatherer.stop()
 
-    app = FastAPI(title="WINWIN", version="0.1.0", lifespan=lifespan,
-                  description="Outreach and attribution engine for a Collaborative Learning Health System.")
+    app = FastAPI(
+        title="WINWIN",
+        version="0.1.0",
+        lifespan=lifespan,
+        description="Outreach and attribution engine for a Collaborative Learning Health System.",
+    )
     app.state.container = container or bootstrap(settings)
     app.include_router(tracking_router)
     app.include_router(campaigns_router)
     app.include_router(analytics_router)
     app.include_router(dashboard_router)
+    app.include_router(bot_report_router)
     app.include_router(toolkit_router)
     app.include_router(social_router)
+    app.include_router(__import__("services.tracking.inbound", fromlist=["router"]).router)
+    app.include_router(__import__("services.journeys.routes", fromlist=["router"]).router)
+    _guard(app)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [{"field": ".".join(str(p) for p in e["loc"][1:]) or "body", "error": e["msg"]} for e in exc.errors()]
+        errors = [
+            {"field": ".".join(str(p) for p in e["loc"][1:]) or "body", "error": e["msg"]}
+            for e in exc.errors()
+        ]
         return JSONResponse({"detail": errors}, status_code=422)
 
     @app.get("/healthz", tags=["health"])
@@ -66,16 +79,40 @@ def create_app(container: Container | None = None, settings: Settings | None = N
         kafka_ok = request.app.state.kafka.ok
         worker_ok = _worker_consuming(c)
         ready = kafka_ok and worker_ok
-        body = {"status": "ready" if ready else "not ready", "kafka": kafka_ok, "stream_worker": worker_ok}
+        body = {
+            "status": "ready" if ready else "not ready",
+            "kafka": kafka_ok,
+            "stream_worker": worker_ok,
+        }
         return JSONResponse(body, status_code=200 if ready else 503)
 
     @app.get("/metrics", tags=["health"], response_class=PlainTextResponse)
-    def metrics() -> PlainTextResponse:
+    def metrics(request: Request) -> PlainTextResponse:
+        from services.analytics.panels import refresh_prometheus
         from services.analytics.prometheus import exposition
 
+        refresh_prometheus(request.app.state.container)
         return PlainTextResponse(exposition(), media_type="text/plain; version=0.0.4")
 
     return app
+
+
+def _guard(app: FastAPI) -> None:
+    """Body size limits (413, documented in the OpenAPI document) and security headers."""
+    from services.guards import BodyLimit, SecurityHeaders, document_errors
+
+    https = app.state.container.settings.public_base_url.startswith("https")
+    app.router.redirect_slashes = False  # its Location echoes the Host header: an open redirect
+    app.add_middleware(SecurityHeaders, https=https)
+    app.add_middleware(BodyLimit)
+    plain_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_errors(plain_openapi())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _worker_consuming(c: Container) -> bool:

@@ -28,29 +28,49 @@ broker on loopback; with WINWIN_DATABASE_URL unset, SQLite in ./.winwin/.
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="winwin", description="WINWIN: outreach and attribution engine for a learning health network.",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog="winwin",
+        description="WINWIN: outreach and attribution engine for a learning health network.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    demo = sub.add_parser("demo", help="run a seeded demo network with simulated recipients",
-                          description="Start everything on the embedded default, seed a small network "
-                          "(resources, messengers, families), send an email campaign and simulate recipients "
-                          "opening, clicking, using and contributing while the dashboard counts them.")
-    demo.add_argument("--headless", action="store_true", help="no dashboard: print a summary and exit")
-    demo.add_argument("--duration", type=float, default=None, metavar="SECONDS",
-                      help="how long to simulate (default: until Ctrl-C; 30 with --headless)")
+    demo = sub.add_parser(
+        "demo",
+        help="run a seeded demo network with simulated recipients",
+        description="Start everything on the embedded default, seed a small network "
+        "(resources, messengers, families), send an email campaign and simulate recipients "
+        "opening, clicking, using and contributing while the dashboard counts them.",
+    )
+    demo.add_argument(
+        "--headless", action="store_true", help="no dashboard: print a summary and exit"
+    )
+    demo.add_argument(
+        "--duration",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="how long to simulate (default: until Ctrl-C; 30 with --headless)",
+    )
     demo.add_argument("--port", type=int, default=8000, help="HTTP port (default 8000)")
-    demo.add_argument("--families", type=int, default=3000, help="synthetic families to seed (default 3000)")
+    demo.add_argument(
+        "--families", type=int, default=3000, help="synthetic families to seed (default 3000)"
+    )
 
-    up = sub.add_parser("up", help="run api + stream worker + dispatcher + relay under one supervisor")
+    up = sub.add_parser(
+        "up", help="run api + stream worker + dispatcher + relay under one supervisor"
+    )
     up.add_argument("--port", type=int, default=8000, help="HTTP port (default 8000)")
 
     api = sub.add_parser("api", help="run the HTTP API and public tracking endpoints only")
     api.add_argument("--port", type=int, default=8000)
     api.add_argument("--host", default="127.0.0.1")
-    sub.add_parser("worker", help="run one stream worker (Faust): validate, dedupe, attribute, sink")
-    sub.add_parser("dispatcher", help="run the campaign dispatcher (renders and sends due campaigns)")
+    sub.add_parser(
+        "worker", help="run one stream worker (Faust): validate, dedupe, attribute, sink"
+    )
+    sub.add_parser(
+        "dispatcher", help="run the campaign dispatcher (renders and sends due campaigns)"
+    )
     sub.add_parser("relay", help="run the outbox relay (SQL outbox -> Kafka)")
 
     db = sub.add_parser("db", help="database schema")
@@ -59,17 +79,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     contacts = sub.add_parser("contacts", help="contacts")
     c_sub = contacts.add_subparsers(dest="contacts_command", metavar="ACTION", required=True)
-    imp = c_sub.add_parser("import", help="import contacts from a CSV file",
-                           description="Columns: external_id (required), email, name, role, language, "
-                           "consent_email (confirmed|unconfirmed|unsubscribed), tags (;-separated); "
-                           "any other column becomes an attribute.")
+    imp = c_sub.add_parser(
+        "import",
+        help="import contacts from a CSV file",
+        description="Columns: external_id (required), email, name, role, language, "
+        "consent_email (confirmed|unconfirmed|unsubscribed), tags (;-separated); "
+        "any other column becomes an attribute.",
+    )
     imp.add_argument("file", metavar="FILE.csv")
 
     campaign = sub.add_parser("campaign", help="create, list, schedule and cancel campaigns")
     k_sub = campaign.add_subparsers(dest="campaign_command", metavar="ACTION", required=True)
-    create = k_sub.add_parser("create", help="create a campaign (and its template) from a YAML file",
-                              description="FILE.yaml holds the fields of POST /api/v1/campaigns; `template:` may "
-                              "hold an inline template {name, subject, html, text} instead of template_id.")
+    create = k_sub.add_parser(
+        "create",
+        help="create a campaign (and its template) from a YAML file",
+        description="FILE.yaml holds the fields of POST /api/v1/campaigns; `template:` may "
+        "hold an inline template {name, subject, html, text} instead of template_id.",
+    )
     create.add_argument("file", metavar="FILE.yaml")
     k_sub.add_parser("list", help="list campaigns with status and sending progress")
     sched = k_sub.add_parser("schedule", help="schedule a draft campaign")
@@ -82,46 +108,69 @@ def build_parser() -> argparse.ArgumentParser:
     t_sub = toolkit.add_subparsers(dest="toolkit_command", metavar="ACTION", required=True)
     build = t_sub.add_parser("build", help="build toolkit pages, QR codes and flyers as ZIP files")
     build.add_argument("campaign_id", metavar="CAMPAIGN_ID")
-    build.add_argument("--messenger", metavar="ID", help="only this messenger (default: all of the campaign)")
+    build.add_argument(
+        "--messenger", metavar="ID", help="only this messenger (default: all of the campaign)"
+    )
     build.add_argument("--out", metavar="DIR", required=True)
 
     dead = sub.add_parser("deadletters", help="inspect and replay the dead-letter topic")
     d_sub = dead.add_subparsers(dest="deadletters_command", metavar="ACTION", required=True)
     d_sub.add_parser("list", help="show dead letters: source, offset, error")
-    replay = d_sub.add_parser("replay", help="re-process dead letters (after a fix) through the normal path")
+    replay = d_sub.add_parser(
+        "replay", help="re-process dead letters (after a fix) through the normal path"
+    )
     replay.add_argument("--dry-run", action="store_true", help="only say what would be replayed")
 
-    bench = sub.add_parser("bench", help="benchmarks, each against a baseline measured in the same run")
+    bench = sub.add_parser(
+        "bench", help="benchmarks, each against a baseline measured in the same run"
+    )
     bench.add_argument("what", choices=["pipeline", "latency", "redirect", "dispatch", "all"])
-    bench.add_argument("--json", action="store_true", help="machine-readable results (figure, baseline, ratio)")
-    bench.add_argument("--events", type=int, default=None, help="pipeline: number of events (default 200000)")
+    bench.add_argument(
+        "--json", action="store_true", help="machine-readable results (figure, baseline, ratio)"
+    )
+    bench.add_argument(
+        "--events", type=int, default=None, help="pipeline: number of events (default 200000)"
+    )
 
     report = sub.add_parser("report", help="stage and attribution reports (table, CSV, JSON, PNG)")
     r_sub = report.add_subparsers(dest="report_command", metavar="REPORT", required=True)
-    stages = r_sub.add_parser("stages", help="unique people aware/use/produce per month, growth, run-chart signals")
+    stages = r_sub.add_parser(
+        "stages", help="unique people aware/use/produce per month, growth, run-chart signals"
+    )
     stages.add_argument("--from", dest="start", required=True, metavar="YYYY-MM")
     stages.add_argument("--to", dest="end", required=True, metavar="YYYY-MM")
     stages.add_argument("--baseline", metavar="YYYY-MM", help="default: --from")
     _output_args(stages)
-    attribution = r_sub.add_parser("attribution", help="credited events and people per campaign/channel/messenger")
+    attribution = r_sub.add_parser(
+        "attribution", help="credited events and people per campaign/channel/messenger"
+    )
     attribution.add_argument("--campaign", metavar="ID")
-    attribution.add_argument("--model", default="last_touch",
-                             choices=["last_touch", "first_touch", "linear", "time_decay", "position_based"])
+    attribution.add_argument(
+        "--model",
+        default="last_touch",
+        choices=["last_touch", "first_touch", "linear", "time_decay", "position_based"],
+    )
     attribution.add_argument("--window-days", type=int, default=None)
-    attribution.add_argument("--group-by", default="campaign", choices=["campaign", "channel", "messenger"])
+    attribution.add_argument(
+        "--group-by", default="campaign", choices=["campaign", "channel", "messenger"]
+    )
     _output_args(attribution)
     return p
 
 
 def _output_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--format", default="table", choices=["table", "csv", "json", "png"])
-    p.add_argument("--out", metavar="FILE", help="write to FILE instead of stdout (required for png)")
+    p.add_argument(
+        "--out", metavar="FILE", help="write to FILE instead of stdout (required for png)"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from services.logs import configure
+
+    configure(role=args.command)
     try:
         return dispatch(args) or 0
     except UsageError as exc:
@@ -129,7 +178,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except ValidationError as exc:
         first = exc.errors()[0]
-        print(f"winwin: configuration: {'.'.join(map(str, first['loc']))}: {first['msg']}", file=sys.stderr)
+        print(
+            f"winwin: configuration: {'.'.join(map(str, first['loc']))}: {first['msg']}",
+            file=sys.stderr,
+        )
         return 2
     except KeyboardInterrupt:
         return 130
@@ -148,8 +200,16 @@ def dispatch(args: argparse.Namespace) -> int | None:
         case "demo":
             from services.demo import run_demo
 
-            duration = args.duration if args.duration is not None else (30.0 if args.headless else None)
-            return run_demo(settings, port=args.port, headless=args.headless, duration=duration, families=args.families)
+            duration = (
+                args.duration if args.duration is not None else (30.0 if args.headless else None)
+            )
+            return run_demo(
+                settings,
+                port=args.port,
+                headless=args.headless,
+                duration=duration,
+                families=args.families,
+            )
         case "up":
             return _up(settings, args.port)
         case "api":
@@ -196,7 +256,9 @@ def dispatch(args: argparse.Namespace) -> int | None:
 
 def _need_kafka(settings) -> None:  # type: ignore[no-untyped-def]
     if not settings.kafka_bootstrap:
-        raise UsageError("WINWIN_KAFKA_BOOTSTRAP is empty: set it, or use `winwin up` to start the embedded broker")
+        raise UsageError(
+            "WINWIN_KAFKA_BOOTSTRAP is empty: set it, or use `winwin up` to start the embedded broker"
+        )
 
 
 def _up(settings, port: int) -> int:  # type: ignore[no-untyped-def]
@@ -205,11 +267,16 @@ def _up(settings, port: int) -> int:  # type: ignore[no-untyped-def]
     from services.roles import Supervisor
 
     with Supervisor(settings, port=port) as sup:
-        print(f"WINWIN is up: {settings.public_base_url}/  (API token: {settings.api_token.get_secret_value()})")
+        print(
+            f"WINWIN is up: {settings.public_base_url}/  (API token: {settings.api_token.get_secret_value()})"
+        )
         print(f"logs in {sup.log_dir}; Ctrl-C stops everything")
         while (dead := sup.check()) is None:
             time.sleep(0.5)
-        print(f"winwin: the {dead} role stopped; shutting down (see {sup.log_dir}/{dead}.log)", file=sys.stderr)
+        print(
+            f"winwin: the {dead} role stopped; shutting down (see {sup.log_dir}/{dead}.log)",
+            file=sys.stderr,
+        )
         return 1
 
 

@@ -44,10 +44,25 @@ class Settings(BaseSettings):
     attribution_window_days: int = 30
     timezone: str = "UTC"
     frequency_cap: str = "3/7d"
-    social_webhook_url: str = Field(default="", description="publish social posts to this URL (signed)")
+    email_max_per_second: float = Field(
+        default=0.0, description="email throttle: at most this many emails a second (0: no limit)"
+    )
+    sendgrid_reconcile_after_seconds: float = Field(
+        default=600.0,
+        description="after a crash, wait this long before asking SendGrid's Email Activity "
+        "which emails of an unfinished request it accepted",
+    )
+    reply_domain: str = Field(
+        default="",
+        description="replies go to reply+<token>@<reply_domain> (Inbound Parse); empty: off",
+    )
+    social_webhook_url: str = Field(
+        default="", description="publish social posts to this URL (signed)"
+    )
     social_webhook_secret: SecretStr = SecretStr("")
     topic_prefix: str = Field(
-        default="", description="prepended to every topic and the consumer group (tests, shared clusters)"
+        default="",
+        description="prepended to every topic and the consumer group (tests, shared clusters)",
     )
     state_dir: Path = STATE_DIR
 
@@ -59,7 +74,9 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _secrets(self) -> Settings:
         if self.social_webhook_url and not self.social_webhook_secret.get_secret_value():
-            raise ValueError("WINWIN_SOCIAL_WEBHOOK_SECRET is required when WINWIN_SOCIAL_WEBHOOK_URL is set")
+            raise ValueError(
+                "WINWIN_SOCIAL_WEBHOOK_SECRET is required when WINWIN_SOCIAL_WEBHOOK_URL is set"
+            )
         if self.env == "dev":
             if not self.secret_key.get_secret_value():
                 self.secret_key = SecretStr(_dev_secret(self.state_dir, "secret_key"))

@@ -24,8 +24,14 @@ def run_api(settings: Settings, port: int, host: str = "127.0.0.1") -> None:
 
     from services.api import create_app
 
-    uvicorn.run(create_app(settings=settings), host=host, port=port, log_level="warning",
-                access_log=False, timeout_graceful_shutdown=10)
+    uvicorn.run(
+        create_app(settings=settings),
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )
 
 
 def run_worker(settings: Settings) -> None:
@@ -51,8 +57,10 @@ def due_work(container):  # type: ignore[no-untyped-def]
     from services.campaigns.dispatch import Dispatcher, make_sender
     from services.campaigns.social import publish_due
     from services.campaigns.toolkits import build_due
+    from services.journeys import tick
 
     return [
+        ("journeys", partial(tick, container)),
         ("email", Dispatcher(container, make_sender(container)).dispatch_due),
         ("toolkits", partial(build_due, container)),
         ("social", partial(publish_due, container)),
@@ -86,7 +94,9 @@ class Supervisor:
     """Starts the embedded broker when no Kafka is configured, migrates the database,
     then runs every role as a child process; stops them all (SIGTERM, then SIGKILL)."""
 
-    def __init__(self, settings: Settings | None = None, port: int = 8000, log_dir: Path | None = None):
+    def __init__(
+        self, settings: Settings | None = None, port: int = 8000, log_dir: Path | None = None
+    ):
         self.settings = settings or get_settings()
         self.port = port
         self.log_dir = log_dir or self.settings.state_dir / "logs"
@@ -102,10 +112,14 @@ class Supervisor:
             from services.bus.embedded import EmbeddedBroker
 
             broker = self._stack.enter_context(EmbeddedBroker(log_path=self.log_dir / "broker.log"))
-            self.env |= {"WINWIN_KAFKA_BOOTSTRAP": broker.bootstrap,
-                         "WINWIN_KAFKA_PARTITIONS": str(self.settings.partitions)}
-        self.env |= {"WINWIN_PUBLIC_BASE_URL": self.settings.public_base_url,
-                     "WINWIN_STATE_DIR": str(self.settings.state_dir)}
+            self.env |= {
+                "WINWIN_KAFKA_BOOTSTRAP": broker.bootstrap,
+                "WINWIN_KAFKA_PARTITIONS": str(self.settings.partitions),
+            }
+        self.env |= {
+            "WINWIN_PUBLIC_BASE_URL": self.settings.public_base_url,
+            "WINWIN_STATE_DIR": str(self.settings.state_dir),
+        }
         upgrade(self.settings.database_url)
         for role in ROLES:
             self.spawn(role)

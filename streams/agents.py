@@ -11,7 +11,9 @@ import base64
 import json
 import logging
 import os
+import re
 import socket
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
@@ -19,17 +21,21 @@ from typing import Any
 import faust
 
 import schemas
-from services.analytics.sink import AttributionSink
+from services.analytics.sink import AttributionSink, unstorable
 from services.bus import envelopes, topics
 from services.bus.envelopes import EnvelopeError
 from services.db.models import WorkerHeartbeat
 from services.db.upsert import upsert
+from services.journeys.stream import on_batch as journeys_on_batch
+from streams import validation
 
 log = logging.getLogger(__name__)
 BATCH_MESSAGES = 200  # envelopes per SQL transaction (each carries up to 500 records)
 
 
-def install(app: faust.App, sink: AttributionSink, partitions: dict[str, int], prefix: str = "") -> None:
+def install(
+    app: faust.App, sink: AttributionSink, partitions: dict[str, int], prefix: str = ""
+) -> None:
     """Register the agent and the heartbeat timer on ``app``."""
 
     def topic(*names: str) -> Any:
@@ -41,22 +47,30 @@ def install(app: faust.App, sink: AttributionSink, partitions: dict[str, int], p
     credits_topic = topic(topics.CREDITS)
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sink")
     worker_id = f"{socket.gethostname()}:{os.getpid()}"
-    stats = {"events": 0, "duplicates": 0, "dead": 0, "batches": 0}
+    stats = {"events": 0, "duplicates": 0, "dead": 0, "batches": 0, "credited": 0}
 
     @app.agent(source, name="attribute")
     async def attribute(stream: faust.StreamT) -> None:
         loop = asyncio.get_running_loop()
         async for batch in stream.take_events(BATCH_MESSAGES, within=0.05):
+            if not stats["batches"]:
+                stats["first_batch_at"] = time.time()  # wall clock: `winwin bench` reads it
             engagement, touch_records, dead = split(batch, prefix)
             if dead:
                 await _send_all(deadletter, dead)
                 stats["dead"] += len(dead)
             result = await loop.run_in_executor(executor, sink.write, engagement, touch_records)
+            await loop.run_in_executor(executor, journeys_on_batch, sink.sessions, engagement)
             stats["events"] += result.new_events
             stats["duplicates"] += result.duplicates
             stats["batches"] += 1
+            stats["credited"] += len(
+                {c["event_id"] for c in result.credits if c["touch_id"] != "-"}
+            )
             if result.credits:
-                await _send_all(credits_topic, _credit_envelopes(result.credits, partitions[topics.CREDITS]))
+                await _send_all(
+                    credits_topic, _credit_envelopes(result.credits, partitions[topics.CREDITS])
+                )
 
     @app.timer(interval=2.0)
     async def heartbeat() -> None:
@@ -89,8 +103,11 @@ def split(
         name = topics.logical(msg.topic, prefix)
         schema = topics.RECORD_SCHEMA[name]
         into = engagement if name == topics.ENGAGEMENT else touch_records
+        suspicious = _SUSPICIOUS.search(raw) is not None
         for index, record in enumerate(records):
-            error = schemas.errors_of(schema, record)
+            error = None
+            if suspicious or not validation.surely_valid(schema, record):
+                error = schemas.errors_of(schema, record) or unstorable(record)
             if error is None:
                 into.append(record)
             else:
@@ -99,7 +116,13 @@ def split(
     return engagement, touch_records, dead
 
 
-def _dead_letter(msg: Any, index: int | None, original: bytes, error: str) -> tuple[bytes, bytes, None]:
+# NUL or a UTF-16 surrogate escape: valid JSON that SQL (PostgreSQL) cannot store.
+_SUSPICIOUS = re.compile(rb"\\u(0000|[dD][89a-fA-F])")
+
+
+def _dead_letter(
+    msg: Any, index: int | None, original: bytes, error: str
+) -> tuple[bytes, bytes, None]:
     payload = {
         "error": error,
         "source_topic": msg.topic,
@@ -113,9 +136,15 @@ def _dead_letter(msg: Any, index: int | None, original: bytes, error: str) -> tu
     return (msg.key or b"", json.dumps(payload).encode(), None)
 
 
-def _credit_envelopes(credits: list[dict[str, Any]], partitions: int) -> list[tuple[bytes, bytes, int]]:
+def _credit_envelopes(
+    credits: list[dict[str, Any]], partitions: int
+) -> list[tuple[bytes, bytes, int]]:
     records = [
-        {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in c.items() if k not in ("month", "week", "day")}
+        {
+            k: (v.isoformat() if isinstance(v, datetime) else v)
+            for k, v in c.items()
+            if k not in ("month", "week", "day")
+        }
         for c in credits
     ]
     return [(e.key, e.value, e.partition) for e in envelopes.pack(records, partitions)]

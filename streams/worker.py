@@ -25,4 +25,7 @@ def build(settings: Settings, app_id: str = "winwin-attribution") -> faust.App:
 def run(settings: Settings, loglevel: str = "WARNING") -> None:
     """Run the worker until SIGTERM/SIGINT (Faust drains, commits and closes)."""
     app = build(settings)
-    faust.Worker(app, loglevel=loglevel, quiet=True).execute_from_commandline()
+    # override_logging=False keeps the handlers of services.logs (WINWIN_LOG_FORMAT=json).
+    faust.Worker(
+        app, loglevel=loglevel, quiet=True, override_logging=False
+    ).execute_from_commandline()

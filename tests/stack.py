@@ -32,7 +32,12 @@ TOKEN = "test-api-token-0123456789"
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36"
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float = 60.0, interval: float = 0.1, what: str = "condition") -> Any:
+def wait_for(
+    predicate: Callable[[], Any],
+    timeout: float = 60.0,
+    interval: float = 0.1,
+    what: str = "condition",
+) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
@@ -43,7 +48,14 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 60.0, interval: floa
 
 
 class Stack:
-    def __init__(self, kafka_bootstrap: str, database_url: str, workdir: Path, partitions: int = 4, **overrides: Any):
+    def __init__(
+        self,
+        kafka_bootstrap: str,
+        database_url: str,
+        workdir: Path,
+        partitions: int = 4,
+        **overrides: Any,
+    ):
         self.workdir = workdir
         workdir.mkdir(parents=True, exist_ok=True)
         self.env_vars = {
@@ -57,7 +69,9 @@ class Stack:
             "WINWIN_API_TOKEN": TOKEN,
             "WINWIN_PUBLIC_BASE_URL": "http://testserver",
         } | {f"WINWIN_{k.upper()}": str(v) for k, v in overrides.items()}
-        self.settings = Settings(**{k[len("WINWIN_"):].lower(): v for k, v in self.env_vars.items()})
+        self.settings = Settings(
+            **{k[len("WINWIN_") :].lower(): v for k, v in self.env_vars.items()}
+        )
         upgrade(database_url)
         self.sessions = make_sessionmaker(make_engine(database_url))
         self.workers: list[subprocess.Popen[bytes]] = []
@@ -69,8 +83,11 @@ class Stack:
     def start_worker(self) -> subprocess.Popen[bytes]:
         log = open(self.workdir / f"worker-{len(self.workers)}.log", "ab")  # noqa: SIM115
         proc = subprocess.Popen(
-            [sys.executable, "-m", "services.cli", "worker"], cwd=ROOT,
-            env=os.environ | self.env_vars, stdout=log, stderr=subprocess.STDOUT,
+            [sys.executable, "-m", "services.cli", "worker"],
+            cwd=ROOT,
+            env=os.environ | self.env_vars,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         self.workers.append(proc)
         return proc
@@ -91,10 +108,14 @@ class Stack:
         try:
             wait_for(consuming, timeout, 0.2, "the stream worker to consume")
         except AssertionError:
-            raise AssertionError(f"worker not consuming; log:\n{self.worker_log()[-3000:]}") from None
+            raise AssertionError(
+                f"worker not consuming; log:\n{self.worker_log()[-3000:]}"
+            ) from None
 
     def worker_log(self) -> str:
-        return "\n".join(p.read_text(errors="replace") for p in sorted(self.workdir.glob("worker-*.log")))
+        return "\n".join(
+            p.read_text(errors="replace") for p in sorted(self.workdir.glob("worker-*.log"))
+        )
 
     def kill_worker(self, proc: subprocess.Popen[bytes], sig: int = signal.SIGKILL) -> None:
         proc.send_signal(sig)

@@ -36,6 +36,11 @@ class Metric:
         with _lock:
             self._values[tuple(sorted(labels.items()))] = float(value)
 
+    def mirror(self, total: float, **labels: str) -> None:
+        """Show a total counted elsewhere (another process, SQL) as this metric's value."""
+        with _lock:
+            self._values[tuple(sorted(labels.items()))] = float(total)
+
     def value(self, **labels: str) -> float:
         return self._values.get(tuple(sorted(labels.items())), 0.0)
 

@@ -13,6 +13,7 @@ stage events in ``[touch, touch + window)``: credits are replaced, never added t
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections import defaultdict
@@ -20,15 +21,16 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from services.analytics.bulk import BulkInsert
 from services.analytics.stage_map import load_stage_map
 from services.db import models
-from services.db.upsert import insert_ignore, insert_new
 from services.domain.attribution import UNATTRIBUTED, Touch, attribute_all
-from services.domain.periods import PeriodKind, period_of
+from services.domain.periods import PeriodKind, period_label
 from services.domain.stages import Stage, StageMap, implied
 
 log = logging.getLogger(__name__)
@@ -38,6 +40,18 @@ NO_TOUCH = "-"
 
 def parse_time(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def unstorable(record: Any) -> str | None:
+    """Why SQL could not store a schema-valid record (the stream dead-letters it rather
+    than stall on it): a NUL, a lone surrogate, an RFC 3339 time fromisoformat refuses."""
+    try:
+        text = json.dumps(record, ensure_ascii=False)
+        text.encode("utf-8")
+        parse_time(record["occurred_at"])
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        return f"not storable: {exc}"
+    return "not storable: NUL character" if "\\u0000" in text else None
 
 
 @dataclass
@@ -64,6 +78,8 @@ class AttributionSink:
         self.window_days = window_days
         self.window = timedelta(days=window_days)
         self.timezone = timezone
+        self._zone = ZoneInfo(timezone)
+        self._labels: dict[Any, dict[str, str]] = {}
         self._stage_map: StageMap | None = None
         self._stage_map_at = 0.0
         self._stage_map_ttl = stage_map_ttl
@@ -122,9 +138,7 @@ class AttributionSink:
                 "bot_reason": r.get("bot_reason"),
                 "properties": r.get("properties") or {},
             }
-        new_ids = insert_new(
-            session, models.EngagementEvent.__table__, list(rows.values()), "event_id"
-        )
+        new_ids = _EVENTS.insert_new(session, list(rows.values()), "event_id")
         result.new_events += len(new_ids)
         result.duplicates += len(records) - len(new_ids)
         return [row for eid, row in rows.items() if eid in new_ids]
@@ -133,22 +147,28 @@ class AttributionSink:
         self, session: Session, rows: Sequence[dict[str, Any]], result: BatchResult
     ) -> list[dict[str, Any]]:
         unique = {r["touch_id"]: r for r in rows}
-        new_ids = insert_new(session, models.Touch.__table__, list(unique.values()), "touch_id")
+        new_ids = _TOUCHES.insert_new(session, list(unique.values()), "touch_id")
         result.new_touches += len(new_ids)
         return [r for tid, r in unique.items() if tid in new_ids]
 
     def _insert_stage_facts(self, session: Session, stage_events: Iterable[dict[str, Any]]) -> None:
         facts = set()
         for e in stage_events:
-            labels = [period_of(e["occurred_at"], kind, self.timezone) for kind in PeriodKind]
-            for stage in implied(Stage(e["stage"])):
-                for kind, label in zip(PeriodKind, labels, strict=True):
-                    facts.add((kind.value, label, stage.value, e["person"]))
-        insert_ignore(
-            session,
-            models.StageFact.__table__,
-            [{"period_kind": k, "period": p, "stage": s, "person": who} for k, p, s, who in facts],
-        )
+            labels = self.labels(e["occurred_at"]).items()
+            for stage in _IMPLIED[e["stage"]]:
+                for kind, label in labels:
+                    facts.add((kind, label, stage, e["person"]))
+        _FACTS.insert_ignore(session, list(facts))
+
+    def labels(self, moment: datetime) -> dict[str, str]:
+        """``{"month", "week", "day"}`` labels of ``moment`` (period_of's, cached per date)."""
+        day = moment.astimezone(self._zone).date()
+        labels = self._labels.get(day)
+        if labels is None:
+            if len(self._labels) > 20_000:
+                self._labels.clear()
+            labels = self._labels[day] = {k.value: period_label(day, k) for k in PeriodKind}
+        return labels
 
     def _events_after(
         self, session: Session, new_touches: Sequence[dict[str, Any]], exclude: set[str]
@@ -200,7 +220,7 @@ class AttributionSink:
                     delete(C).where(C.event_id.in_(chunk), C.window_days == self.window_days)
                 )
         rows = [row for e in events for row in self._credit_rows(e, touches.get(e["person"], []))]
-        insert_ignore(session, models.Credit.__table__, rows)
+        _CREDITS.insert_ignore(session, [*map(_CREDITS.key, rows)])
         return rows
 
     def _touches_of(self, session: Session, events: list[dict[str, Any]]) -> dict[str, list[Touch]]:
@@ -223,7 +243,7 @@ class AttributionSink:
 
     def _credit_rows(self, event: dict[str, Any], touches: list[Touch]) -> list[dict[str, Any]]:
         at = event["occurred_at"]
-        labels = {k.value: period_of(at, k, self.timezone) for k in PeriodKind}
+        labels = self.labels(at)
         rows = []
         for model, credits in attribute_all(at, touches, self.window_days).items():
             for credit in credits:
@@ -267,7 +287,7 @@ def _touch_from_event(e: dict[str, Any]) -> dict[str, Any]:
         "campaign_id": e["campaign_id"],
         "channel": e["channel"],
         "messenger_id": e["messenger_id"],
-        "kind": e["type"],
+        "kind": e["type"][:50],  # touches.kind is 50 characters, event types 100
         "occurred_at": e["occurred_at"],
     }
 
@@ -277,6 +297,13 @@ def _aware(moment: datetime) -> datetime:
     from datetime import UTC
 
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+_IMPLIED = {s.value: tuple(i.value for i in implied(s)) for s in Stage}
+_FACTS = BulkInsert(models.StageFact.__table__, ("period_kind", "period", "stage", "person"))  # type: ignore[arg-type]
+_CREDITS = BulkInsert(models.Credit.__table__)  # type: ignore[arg-type]
+_EVENTS = BulkInsert(models.EngagementEvent.__table__)  # type: ignore[arg-type]
+_TOUCHES = BulkInsert(models.Touch.__table__)  # type: ignore[arg-type]
 
 
 def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 
@@ -55,13 +56,13 @@ def ensure_topics(settings: Settings, partitions: int | None = None) -> dict[str
         names = {topics.physical(t, settings.topic_prefix): t for t in topics.ALL}
         existing = set(admin.list_topics())
         missing = [
-            NewTopic(name=t, num_partitions=n, replication_factor=1) for t in names if t not in existing
+            NewTopic(name=t, num_partitions=n, replication_factor=1)
+            for t in names
+            if t not in existing
         ]
         if missing:
-            try:
+            with contextlib.suppress(TopicAlreadyExistsError):
                 admin.create_topics(missing)
-            except TopicAlreadyExistsError:
-                pass
             log.info("created topics %s", [t.name for t in missing])
         meta = admin.describe_topics(list(names))
         return {names[m.get("name", m.get("topic"))]: len(m["partitions"]) for m in meta}
@@ -71,7 +72,15 @@ def ensure_topics(settings: Settings, partitions: int | None = None) -> dict[str
 
 def kafka_reachable(settings: Settings, timeout_ms: int = 3000) -> bool:
     try:
-        admin = KafkaAdminClient(**client_options(settings), request_timeout_ms=timeout_ms)
+        # kafka-python 3 waits bootstrap_timeout_ms (30 s) for a dead broker: /readyz would lag
+        bootstrap = (
+            {"bootstrap_timeout_ms": timeout_ms}
+            if "bootstrap_timeout_ms" in KafkaAdminClient.DEFAULT_CONFIG
+            else {}
+        )
+        admin = KafkaAdminClient(
+            **client_options(settings), request_timeout_ms=timeout_ms, **bootstrap
+        )
     except Exception:  # noqa: BLE001 - any failure means "not reachable"
         return False
     try:

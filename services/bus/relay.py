@@ -8,6 +8,7 @@ rows simply wait in SQL — that is the durable spool.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -41,8 +42,11 @@ class Relay:
     def stop(self) -> None:
         self._stop.set()
 
-    def run(self) -> None:
-        idle = 0.02
+    def run(self, idle_poll: float = 0.01) -> None:
+        """Publish until ``stop()``. An empty outbox is polled every ``idle_poll`` seconds
+        (one indexed SELECT; a longer backoff was most of the relay's share of the
+        POST-to-visible latency, `winwin bench latency`)."""
+        idle = idle_poll
         while not self._stop.is_set():
             try:
                 moved = self.publish_once()
@@ -53,9 +57,9 @@ class Relay:
                 continue
             if moved == 0:
                 self._stop.wait(idle)
-                idle = min(idle * 2, 0.1)
+                idle = min(idle * 2, 0.05)
             else:
-                idle = 0.02
+                idle = idle_poll
         self._reset()
 
     def publish_once(self) -> int:
@@ -82,7 +86,9 @@ class Relay:
         for topic, records in by_topic.items():
             for env in pack(records, self._partitions[topic]):
                 name = topics.physical(topic, self.settings.topic_prefix)
-                futures.append(producer.send(name, value=env.value, key=env.key, partition=env.partition))
+                futures.append(
+                    producer.send(name, value=env.value, key=env.key, partition=env.partition)
+                )
                 count += env.count
         producer.flush(timeout=30)
         for future in futures:
@@ -97,10 +103,8 @@ class Relay:
 
     def _reset(self) -> None:
         if self._producer is not None:
-            try:
+            with contextlib.suppress(Exception):  # closing a broken producer may fail too
                 self._producer.close(timeout=5)
-            except Exception:  # noqa: BLE001
-                pass
             self._producer = None
 
 

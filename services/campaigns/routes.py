@@ -53,19 +53,36 @@ def post_contacts(items: list[ContactIn], request: Request, _: Authorized) -> di
     c = _c(request)
     with c.sessions() as session, session.begin():
         created, updated = save_contacts(
-            session, c.settings.secret_key.get_secret_value().encode(),
+            session,
+            c.settings.secret_key.get_secret_value().encode(),
             [i.model_dump(exclude_unset=True) for i in items],
         )
     return {"created": created, "updated": updated}
 
 
 @router.get("/api/v1/contacts")
-def get_contacts(request: Request, _: Authorized, limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0)) -> list[dict[str, Any]]:
+def get_contacts(
+    request: Request,
+    _: Authorized,
+    limit: int = Query(100, ge=1, le=1000),
+    offset: int = Query(0, ge=0, le=2**62),
+) -> list[dict[str, Any]]:
     with _c(request).sessions() as session:
-        rows = session.scalars(select(Contact).order_by(Contact.id).limit(limit).offset(offset)).all()
+        rows = session.scalars(
+            select(Contact).order_by(Contact.id).limit(limit).offset(offset)
+        ).all()
         return [
-            {"external_id": r.external_id, "email": r.email, "name": r.name, "role": r.role, "language": r.language,
-             "attributes": r.attributes, "tags": r.tags, "needs": r.needs, "consent": {"email": r.email_consent}}
+            {
+                "external_id": r.external_id,
+                "email": r.email,
+                "name": r.name,
+                "role": r.role,
+                "language": r.language,
+                "attributes": r.attributes,
+                "tags": r.tags,
+                "needs": r.needs,
+                "consent": {"email": r.email_consent},
+            }
             for r in rows
         ]
 
@@ -98,8 +115,10 @@ def post_resource(body: ResourceIn, request: Request, _: Authorized) -> dict[str
 @router.get("/api/v1/resources")
 def get_resources(request: Request, _: Authorized) -> list[dict[str, Any]]:
     with _c(request).sessions() as session:
-        return [{"id": r.id, "title": r.title, "url": r.url, "kind": r.kind, "topics": r.topics}
-                for r in session.scalars(select(Resource).order_by(Resource.id))]
+        return [
+            {"id": r.id, "title": r.title, "url": r.url, "kind": r.kind, "topics": r.topics}
+            for r in session.scalars(select(Resource).order_by(Resource.id))
+        ]
 
 
 @router.post("/api/v1/messengers", status_code=201)
@@ -113,7 +132,10 @@ def post_messenger(body: MessengerIn, request: Request, _: Authorized) -> dict[s
 @router.get("/api/v1/messengers")
 def get_messengers(request: Request, _: Authorized) -> list[dict[str, Any]]:
     with _c(request).sessions() as session:
-        return [{"id": m.id, "name": m.name, "role": m.role} for m in session.scalars(select(Messenger).order_by(Messenger.id))]
+        return [
+            {"id": m.id, "name": m.name, "role": m.role}
+            for m in session.scalars(select(Messenger).order_by(Messenger.id))
+        ]
 
 
 # --- templates -----------------------------------------------------------------------
@@ -179,7 +201,9 @@ class CampaignIn(BaseModel):
     @field_validator("send_at")
     @classmethod
     def _aware(cls, v: datetime | None) -> datetime | None:
-        return v.replace(tzinfo=UTC) if v and v.tzinfo is None else v
+        return (
+            (v.replace(tzinfo=UTC) if v.tzinfo is None else v).astimezone(UTC) if v else v
+        )  # stored in UTC
 
 
 class ScheduleIn(BaseModel):
@@ -190,10 +214,17 @@ def campaign_view(session: Any, campaign: Campaign) -> dict[str, Any]:
     from services.campaigns.dispatch import progress
 
     return {
-        "id": campaign.id, "name": campaign.name, "channel": campaign.channel, "template_id": campaign.template_id,
-        "audience": campaign.audience, "resources": campaign.resources, "messengers": campaign.messengers,
-        "platforms": campaign.platforms, "send_at": campaign.send_at.isoformat() if campaign.send_at else None,
-        "status": campaign.status, "progress": progress(session, campaign.id),
+        "id": campaign.id,
+        "name": campaign.name,
+        "channel": campaign.channel,
+        "template_id": campaign.template_id,
+        "audience": campaign.audience,
+        "resources": campaign.resources,
+        "messengers": campaign.messengers,
+        "platforms": campaign.platforms,
+        "send_at": campaign.send_at.isoformat() if campaign.send_at else None,
+        "status": campaign.status,
+        "progress": progress(session, campaign.id),
     }
 
 
@@ -209,7 +240,10 @@ def post_campaign(body: CampaignIn, request: Request, _: Authorized) -> dict[str
         if template is None:
             raise HTTPException(422, f"template_id: unknown template {body.template_id!r}")
         if template.channel != body.channel:
-            raise HTTPException(422, f"template_id: a {template.channel} template cannot serve a {body.channel} campaign")
+            raise HTTPException(
+                422,
+                f"template_id: a {template.channel} template cannot serve a {body.channel} campaign",
+            )
         known = set(session.scalars(select(Resource.id).where(Resource.id.in_(body.resources))))
         if missing := [r for r in body.resources if r not in known]:
             raise HTTPException(422, f"resources: unknown resource ids {missing}")
@@ -220,11 +254,20 @@ def post_campaign(body: CampaignIn, request: Request, _: Authorized) -> dict[str
                 check_social_campaign(c, body.model_dump())
             except ValueError as exc:
                 raise HTTPException(422, str(exc)) from None
-        platforms = body.platforms or (["x", "linkedin", "facebook", "instagram"] if body.channel == "social" else [])
+        platforms = body.platforms or (
+            ["x", "linkedin", "facebook", "instagram"] if body.channel == "social" else []
+        )
         campaign = Campaign(
-            id=new_id(), name=body.name, channel=body.channel, template_id=body.template_id,
-            audience=body.audience, resources=body.resources, messengers=body.messengers,
-            platforms=platforms, send_at=body.send_at, status="draft",
+            id=new_id(),
+            name=body.name,
+            channel=body.channel,
+            template_id=body.template_id,
+            audience=body.audience,
+            resources=body.resources,
+            messengers=body.messengers,
+            platforms=platforms,
+            send_at=body.send_at,
+            status="draft",
         )
         session.add(campaign)
         session.flush()
@@ -234,7 +277,10 @@ def post_campaign(body: CampaignIn, request: Request, _: Authorized) -> dict[str
 @router.get("/api/v1/campaigns")
 def list_campaigns(request: Request, _: Authorized) -> list[dict[str, Any]]:
     with _c(request).sessions() as session:
-        return [campaign_view(session, x) for x in session.scalars(select(Campaign).order_by(Campaign.created_at.desc()))]
+        return [
+            campaign_view(session, x)
+            for x in session.scalars(select(Campaign).order_by(Campaign.created_at.desc()))
+        ]
 
 
 @router.get("/api/v1/campaigns/{campaign_id}")
@@ -247,16 +293,23 @@ def get_campaign(campaign_id: str, request: Request, _: Authorized) -> dict[str,
 
 
 @router.post("/api/v1/campaigns/{campaign_id}/schedule")
-def schedule_campaign(campaign_id: str, request: Request, _: Authorized, body: ScheduleIn | None = None) -> dict[str, Any]:
+def schedule_campaign(
+    campaign_id: str, request: Request, _: Authorized, body: ScheduleIn | None = None
+) -> dict[str, Any]:
     c = _c(request)
     with c.sessions() as session, session.begin():
         campaign = session.get(Campaign, campaign_id)
         if campaign is None:
             raise HTTPException(404, "campaign not found")
         if campaign.status not in ("draft", "scheduled"):
-            raise HTTPException(409, f"campaign is {campaign.status}; only draft or scheduled campaigns can be scheduled")
+            raise HTTPException(
+                409,
+                f"campaign is {campaign.status}; only draft or scheduled campaigns can be scheduled",
+            )
         send_at = (body.send_at if body and body.send_at else None) or campaign.send_at or c.now()
-        campaign.send_at = send_at if send_at.tzinfo else send_at.replace(tzinfo=UTC)
+        campaign.send_at = (send_at if send_at.tzinfo else send_at.replace(tzinfo=UTC)).astimezone(
+            UTC
+        )
         campaign.status = "scheduled"
         return campaign_view(session, campaign)
 
@@ -277,7 +330,12 @@ def cancel_campaign(campaign_id: str, request: Request, _: Authorized) -> dict[s
 
 
 @router.get("/api/v1/outbox")
-def get_outbox(request: Request, _: Authorized, campaign_id: str | None = None, limit: int = Query(100, ge=1, le=1000)) -> list[dict[str, Any]]:
+def get_outbox(
+    request: Request,
+    _: Authorized,
+    campaign_id: str | None = None,
+    limit: int = Query(100, ge=1, le=1000),
+) -> list[dict[str, Any]]:
     from services.campaigns.outbox_store import list_outbox
 
     c = _c(request)
@@ -302,3 +360,9 @@ def outbox_page(request: Request, _: Authorized) -> str:
         "<style>body{font:14px system-ui;margin:2rem}td{border-bottom:1px solid #ddd;padding:.3rem;vertical-align:top}</style>"
         f"<h1>Local outbox</h1><p>Emails that would have gone to SendGrid (latest 50).</p><table>{rows}</table>"
     )
+
+
+# --- issue 4: pause/resume, template language variants (services/campaigns/delivery_routes.py)
+from services.campaigns.delivery_routes import router as _delivery_router  # noqa: E402
+
+router.include_router(_delivery_router)

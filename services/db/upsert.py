@@ -21,7 +21,9 @@ def insert_ignore(session: Session, table: Table, rows: Sequence[dict[str, Any]]
         session.execute(_insert(session, table).on_conflict_do_nothing(), list(rows))
 
 
-def insert_new(session: Session, table: Table, rows: Sequence[dict[str, Any]], key: str) -> set[Any]:
+def insert_new(
+    session: Session, table: Table, rows: Sequence[dict[str, Any]], key: str
+) -> set[Any]:
     """Insert rows whose ``key`` is new; return the keys that were actually inserted.
 
     This is how the ingest ledger and the stream sink tell a first delivery from a
@@ -34,7 +36,9 @@ def insert_new(session: Session, table: Table, rows: Sequence[dict[str, Any]], k
     return {row[0] for row in result}
 
 
-def upsert(session: Session, table: Table, rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> None:
+def upsert(
+    session: Session, table: Table, rows: Sequence[dict[str, Any]], keys: Sequence[str]
+) -> None:
     """INSERT ... ON CONFLICT (keys) DO UPDATE SET every other column."""
     if not rows:
         return

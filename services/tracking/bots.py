@@ -21,7 +21,9 @@ IMAGE_PROXIES = re.compile(r"googleimageproxy|yahoomailproxy|ggpht\.com|outlook-
 TOO_SOON = timedelta(seconds=2)
 
 
-def bot_reason(request: Request, sent_at: datetime | None, now: datetime, pixel: bool = False) -> str | None:
+def bot_reason(
+    request: Request, sent_at: datetime | None, now: datetime, pixel: bool = False
+) -> str | None:
     """Why this hit looks automated, or None for a person."""
     if request.method == "HEAD":
         return "head-request"

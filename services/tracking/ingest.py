@@ -26,6 +26,7 @@ from services.db.models import AcceptedEvent, Campaign
 from services.db.upsert import insert_new
 from services.domain.events import EventError, NormalisedEvent, check_event, format_timestamp
 from services.domain.pseudonyms import pseudonymise
+from services.journeys.identity import resolve
 from services.tracking.bots import SCANNERS
 
 log = logging.getLogger(__name__)
@@ -42,13 +43,19 @@ class IngestResult:
 class Ingest:
     """Validates, pseudonymises, deduplicates and spools engagement events."""
 
-    def __init__(self, sessions: sessionmaker[Session], secret: bytes, now: Callable[[], datetime] | None = None):
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        secret: bytes,
+        now: Callable[[], datetime] | None = None,
+    ):
         self.sessions = sessions
         self.secret = secret
         self.now = now or (lambda: datetime.now(UTC))
 
     def person(self, person_ref: str) -> str:
-        return pseudonymise(self.secret, person_ref)
+        """The pseudonym ``person_ref`` counts as (a visitor merged into a contact: the contact's)."""
+        return resolve(self.sessions, pseudonymise(self.secret, person_ref))
 
     def accept(self, items: Sequence[Any]) -> IngestResult:
         """The contract's ``POST /api/v1/events`` semantics for a list of 1..1000 items."""
@@ -87,7 +94,9 @@ class Ingest:
     def observe(result: IngestResult) -> None:
         _observe(result)
 
-    def _spool(self, session: Session, records: Sequence[dict[str, Any]], result: IngestResult) -> None:
+    def _spool(
+        self, session: Session, records: Sequence[dict[str, Any]], result: IngestResult
+    ) -> None:
         ids = [{"event_id": r["event_id"]} for r in records]
         new = insert_new(session, AcceptedEvent.__table__, ids, "event_id")
         fresh, seen = [], set()
@@ -109,7 +118,9 @@ class Ingest:
         kept = []
         for index, e in valid:
             if e.campaign_id and e.campaign_id not in known:
-                result.rejected.append({"index": index, "error": f"campaign_id: unknown campaign {e.campaign_id!r}"})
+                result.rejected.append(
+                    {"index": index, "error": f"campaign_id: unknown campaign {e.campaign_id!r}"}
+                )
             else:
                 kept.append((index, e))
         result.rejected.sort(key=lambda r: r["index"])
@@ -211,4 +222,3 @@ class Gatherer:
                 if self._stop.wait(1.0):
                     self.ingest.record(batch)
                     return
-

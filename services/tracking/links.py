@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from sqlalchemy.orm import Session
 
 from services.config import Settings
-from services.db.models import Link, Send
+from services.db.models import Campaign, Link, Send
 from services.ids import new_id
 
 CACHE_SIZE = 100_000
@@ -38,7 +38,12 @@ def check_destination(destination: str, settings: Settings) -> str:
 
 
 def create_link(session: Session, settings: Settings, destination: str, **fields: Any) -> Link:
-    link = Link(id=new_id(), token="", destination=check_destination(destination, settings), **fields)
+    campaign_id = fields.get("campaign_id")
+    if campaign_id and session.get(Campaign, campaign_id) is None:
+        raise LinkError(f"campaign_id: unknown campaign {campaign_id!r}")
+    link = Link(
+        id=new_id(), token="", destination=check_destination(destination, settings), **fields
+    )
     link.token = link.id  # the public token is signed around the id (tokens.py)
     session.add(link)
     session.flush()

@@ -14,12 +14,14 @@ from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from pydantic import BaseModel, Field
 
+from services.analytics.prometheus import CLICKS, WEBHOOK_FAILURES
 from services.auth import Authorized
 from services.bootstrap import Container
 from services.db.models import Link
 from services.domain.events import format_timestamp
 from services.domain.pseudonyms import visitor_ref
 from services.ids import new_id
+from services.journeys.identity import note_click
 from services.tracking import consent, webhooks
 from services.tracking.bots import bot_reason
 from services.tracking.links import LinkError, create_link, lookup_link, lookup_send
@@ -58,7 +60,11 @@ async def post_events(request: Request, _: Authorized) -> dict[str, Any]:
         raise HTTPException(422, "body: every item must be a JSON object")
     c = _container(request)
     result = await _run(request, c.ingest.accept, items)
-    return {"accepted": result.accepted, "duplicates": result.duplicates, "rejected": result.rejected}
+    return {
+        "accepted": result.accepted,
+        "duplicates": result.duplicates,
+        "rejected": result.rejected,
+    }
 
 
 class LinkIn(BaseModel):
@@ -91,24 +97,46 @@ def redirect(token: str, request: Request) -> Response:
     if link is None or (claims and claims.send_id and send is None):
         return HTMLResponse(NOT_FOUND_PAGE, status_code=404, headers=NO_REFERRER)
     vid, new_visitor = request.cookies.get(VISITOR_COOKIE), False
-    if send is None and (not vid or len(vid) > 64 or not vid.replace("-", "").replace("_", "").isalnum()):
+    if send is None and (
+        not vid or len(vid) > 64 or not vid.replace("-", "").replace("_", "").isalnum()
+    ):
         vid, new_visitor = secrets.token_urlsafe(16), True
     person = send.person if send else c.ingest.person(visitor_ref(vid or ""))
     reason = bot_reason(request, sent_at=send.sent_at if send else None, now=c.now())
-    c.gatherer.add({
-        "event_id": f"click:{new_id()}", "type": "link.click", "occurred_at": format_timestamp(c.now()),
-        "person": person, "campaign_id": link.campaign_id, "send_id": send.id if send else None,
-        "channel": link.channel or ("email" if send else None), "messenger_id": link.messenger_id,
-        "resource_id": link.resource_id, "link_id": link.id, "bot": reason is not None,
-        "bot_reason": reason, "source": "redirect", "properties": {},
-    })
+    c.gatherer.add(
+        {
+            "event_id": f"click:{new_id()}",
+            "type": "link.click",
+            "occurred_at": format_timestamp(c.now()),
+            "person": person,
+            "campaign_id": link.campaign_id,
+            "send_id": send.id if send else None,
+            "channel": link.channel or ("email" if send else None),
+            "messenger_id": link.messenger_id,
+            "resource_id": link.resource_id,
+            "link_id": link.id,
+            "bot": reason is not None,
+            "bot_reason": reason,
+            "source": "redirect",
+            "properties": {},
+        }
+    )
+    CLICKS.inc()
+    if send is not None and vid and reason is None:  # their own email, in a known browser
+        note_click(c, vid, send)
     destination = link.destination
     if vid and send is None and urlsplit(destination).hostname in c.settings.allowed_hosts:
         destination = _with_param(destination, VISITOR_COOKIE, vid)
     response = RedirectResponse(destination, status_code=302, headers=NO_REFERRER)
     if new_visitor and vid:
-        response.set_cookie(VISITOR_COOKIE, vid, max_age=365 * 86400, samesite="lax", httponly=True,
-                            secure=c.settings.public_base_url.startswith("https"))
+        response.set_cookie(
+            VISITOR_COOKIE,
+            vid,
+            max_age=365 * 86400,
+            samesite="lax",
+            httponly=True,
+            secure=c.settings.public_base_url.startswith("https"),
+        )
     return response
 
 
@@ -119,11 +147,21 @@ def open_pixel(token: str, request: Request) -> Response:
     send = lookup_send(c, claims.ref) if claims else None
     if send is not None:
         reason = bot_reason(request, sent_at=send.sent_at, now=c.now(), pixel=True)
-        c.gatherer.add({
-            "event_id": f"open:{new_id()}", "type": "email.open", "occurred_at": format_timestamp(c.now()),
-            "person": send.person, "campaign_id": send.campaign_id, "send_id": send.id, "channel": "email",
-            "bot": reason is not None, "bot_reason": reason, "source": "pixel", "properties": {},
-        })
+        c.gatherer.add(
+            {
+                "event_id": f"open:{new_id()}",
+                "type": "email.open",
+                "occurred_at": format_timestamp(c.now()),
+                "person": send.person,
+                "campaign_id": send.campaign_id,
+                "send_id": send.id,
+                "channel": "email",
+                "bot": reason is not None,
+                "bot_reason": reason,
+                "source": "pixel",
+                "properties": {},
+            }
+        )
     return Response(PIXEL, media_type="image/gif", headers=NO_REFERRER)
 
 
@@ -132,8 +170,12 @@ def preferences(token: str, request: Request) -> Response:
     """The preference page: shows the choice, changes nothing (link scanners GET it)."""
     c = _container(request)
     claims = c.tokens.verify(token, "u")
-    if not claims or lookup_send(c, claims.ref) is None:
+    send = lookup_send(c, claims.ref) if claims else None
+    if send is None:
         return HTMLResponse(NOT_FOUND_PAGE, status_code=404, headers=NO_REFERRER)
+    state = consent.consent_state(c, send)  # issue 4: show the current state
+    if state["email"] == "unsubscribed" or state["suppressed"]:
+        return HTMLResponse(PREFERENCES_OFF_PAGE, headers=NO_REFERRER)
     return HTMLResponse(PREFERENCES_PAGE.replace("{action}", f"/u/{token}"), headers=NO_REFERRER)
 
 
@@ -156,6 +198,7 @@ async def sendgrid_events(request: Request) -> Response:
     if len(body) > 8 * MAX_BODY:
         return JSONResponse({"error": "body too large"}, status_code=413)
     if not webhooks.signature_ok(c.settings, request.headers, body):
+        WEBHOOK_FAILURES.inc()
         return JSONResponse({"error": "signature verification failed"}, status_code=403)
     try:
         items = json.loads(body)
@@ -184,10 +227,20 @@ _PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
 <title>{title}</title><style>body{{font:16px/1.5 system-ui,sans-serif;max-width:36rem;margin:4rem auto;padding:0 1rem;color:#1b1b1b}}
 button{{font:inherit;padding:.6rem 1.2rem;border-radius:.4rem;border:1px solid #555;background:#0b5;color:#fff;cursor:pointer}}</style>
 </head><body>{body}</body></html>"""
-NOT_FOUND_PAGE = _PAGE.format(title="Link not found", body="<h1>This link is not valid</h1><p>It may have been mistyped or changed.</p>")
+NOT_FOUND_PAGE = _PAGE.format(
+    title="Link not found",
+    body="<h1>This link is not valid</h1><p>It may have been mistyped or changed.</p>",
+)
 PREFERENCES_PAGE = _PAGE.format(
     title="Email preferences",
-    body='<h1>Email preferences</h1><p>You receive outreach emails from the network.</p>'
+    body="<h1>Email preferences</h1><p>You receive outreach emails from the network.</p>"
     '<form method="post" action="{action}"><button type="submit">Unsubscribe from these emails</button></form>',
 ).replace("{{action}}", "{action}")
-UNSUBSCRIBED_PAGE = _PAGE.format(title="Unsubscribed", body="<h1>You are unsubscribed</h1><p>You will not receive these emails any more.</p>")
+PREFERENCES_OFF_PAGE = _PAGE.format(
+    title="Email preferences",
+    body="<h1>Email preferences</h1><p>You are unsubscribed: you do not receive outreach emails from the network.</p>",
+)
+UNSUBSCRIBED_PAGE = _PAGE.format(
+    title="Unsubscribed",
+    body="<h1>You are unsubscribed</h1><p>You will not receive these emails any more.</p>",
+)

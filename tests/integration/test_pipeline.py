@@ -23,7 +23,9 @@ def stack(kafka_bootstrap, database_url, tmp_path):
 
 
 def _stages(client, start: str, end: str, **params) -> dict:
-    r = client.get("/api/v1/metrics/stages", params={"period": "month", "from": start, "to": end, **params})
+    r = client.get(
+        "/api/v1/metrics/stages", params={"period": "month", "from": start, "to": end, **params}
+    )
     assert r.status_code == 200, r.text
     return r.json()
 
@@ -34,13 +36,48 @@ def test_events_api_dedupes_rejects_and_counts_exact_unique_people(stack: Stack)
     with stack.client() as client:
         future = (datetime.now(UTC) + timedelta(minutes=10)).isoformat()
         body = [
-            {"event_id": "a1", "type": "page.view", "occurred_at": "2017-08-14T10:00:00Z", "person_ref": "fam-1"},
-            {"event_id": "a2", "type": "resource.view", "occurred_at": "2017-08-15T10:00:00Z", "person_ref": "fam-1"},
-            {"event_id": "a3", "type": "story.shared", "occurred_at": "2017-08-16T10:00:00Z", "person_ref": "fam-2"},
-            {"event_id": "a1", "type": "page.view", "occurred_at": "2017-08-14T10:00:00Z", "person_ref": "fam-1"},
-            {"event_id": "bad-time", "type": "page.view", "occurred_at": future, "person_ref": "fam-3"},
-            {"event_id": "", "type": "page.view", "occurred_at": "2017-08-14T10:00:00Z", "person_ref": "fam-3"},
-            {"event_id": "a4", "type": "odd.unknown", "occurred_at": "2017-09-01T00:00:00Z", "person_ref": "fam-4"},
+            {
+                "event_id": "a1",
+                "type": "page.view",
+                "occurred_at": "2017-08-14T10:00:00Z",
+                "person_ref": "fam-1",
+            },
+            {
+                "event_id": "a2",
+                "type": "resource.view",
+                "occurred_at": "2017-08-15T10:00:00Z",
+                "person_ref": "fam-1",
+            },
+            {
+                "event_id": "a3",
+                "type": "story.shared",
+                "occurred_at": "2017-08-16T10:00:00Z",
+                "person_ref": "fam-2",
+            },
+            {
+                "event_id": "a1",
+                "type": "page.view",
+                "occurred_at": "2017-08-14T10:00:00Z",
+                "person_ref": "fam-1",
+            },
+            {
+                "event_id": "bad-time",
+                "type": "page.view",
+                "occurred_at": future,
+                "person_ref": "fam-3",
+            },
+            {
+                "event_id": "",
+                "type": "page.view",
+                "occurred_at": "2017-08-14T10:00:00Z",
+                "person_ref": "fam-3",
+            },
+            {
+                "event_id": "a4",
+                "type": "odd.unknown",
+                "occurred_at": "2017-09-01T00:00:00Z",
+                "person_ref": "fam-4",
+            },
         ]
         r = client.post("/api/v1/events", json=body)
         assert r.status_code == 202, r.text
@@ -57,12 +94,19 @@ def test_events_api_dedupes_rejects_and_counts_exact_unique_people(stack: Stack)
         assert client.post("/api/v1/events", content=b"{nope").status_code == 422
 
         wait_for(lambda: stack.count(EngagementEvent) == 4, 60, what="4 events in SQL")
-        data = wait_for(lambda: (d := _stages(client, "2017-08", "2017-09"))["rows"][0]["produce"] == 1 and d)
+        data = wait_for(
+            lambda: (d := _stages(client, "2017-08", "2017-09"))["rows"][0]["produce"] == 1 and d
+        )
         assert data["rows"] == [
             {"period": "2017-08", "aware": 2, "use": 2, "produce": 1},
             {"period": "2017-09", "aware": 0, "use": 0, "produce": 0},
         ]
-        assert client.post("/api/v1/events", json=body, headers={"Authorization": "Bearer wrong"}).status_code == 401
+        assert (
+            client.post(
+                "/api/v1/events", json=body, headers={"Authorization": "Bearer wrong"}
+            ).status_code
+            == 401
+        )
 
 
 def test_email_campaign_click_is_counted_and_credited(stack: Stack, tmp_path):
@@ -74,25 +118,56 @@ def test_email_campaign_click_is_counted_and_credited(stack: Stack, tmp_path):
     stack.start_worker()
     with FakeSendGrid("SG.test-key") as sendgrid, stack.client() as client:
         contacts = [
-            {"external_id": f"fam-{i}", "email": f"Family{i}@Example.net", "name": f"Parent {i}",
-             "role": "parent", "consent": {"email": "confirmed" if i != 7 else "unconfirmed"}}
+            {
+                "external_id": f"fam-{i}",
+                "email": f"Family{i}@Example.net",
+                "name": f"Parent {i}",
+                "role": "parent",
+                "consent": {"email": "confirmed" if i != 7 else "unconfirmed"},
+            }
             for i in range(1200)
         ]
-        assert client.post("/api/v1/contacts", json=contacts[:1000]).json() == {"created": 1000, "updated": 0}
+        assert client.post("/api/v1/contacts", json=contacts[:1000]).json() == {
+            "created": 1000,
+            "updated": 0,
+        }
         assert client.post("/api/v1/contacts", json=contacts[1000:]).status_code == 200
-        res = client.post("/api/v1/resources", json={"id": "diet", "title": "Diet tips", "kind": "tips",
-                                                    "url": "https://network.example.org/diet"})
+        res = client.post(
+            "/api/v1/resources",
+            json={
+                "id": "diet",
+                "title": "Diet tips",
+                "kind": "tips",
+                "url": "https://network.example.org/diet",
+            },
+        )
         assert res.status_code == 201
-        tpl = client.post("/api/v1/templates", json={
-            "name": "digest", "channel": "email", "subject": "Hello {{ contact.first_name }}",
-            "html": "<p>Hi {{ contact.name }}</p>{% for r in resources %}<a href=\"{{ r.url }}\">{{ r.title }}</a>{% endfor %}",
-            "text": "Hi {{ contact.name }}\n{% for r in resources %}{{ r.title }}: {{ r.url }}\n{% endfor %}"})
+        tpl = client.post(
+            "/api/v1/templates",
+            json={
+                "name": "digest",
+                "channel": "email",
+                "subject": "Hello {{ contact.first_name }}",
+                "html": '<p>Hi {{ contact.name }}</p>{% for r in resources %}<a href="{{ r.url }}">{{ r.title }}</a>{% endfor %}',
+                "text": "Hi {{ contact.name }}\n{% for r in resources %}{{ r.title }}: {{ r.url }}\n{% endfor %}",
+            },
+        )
         assert tpl.status_code == 201, tpl.text
-        camp = client.post("/api/v1/campaigns", json={"name": "Diet month", "channel": "email",
-                                                      "template_id": tpl.json()["id"], "resources": ["diet"]})
+        camp = client.post(
+            "/api/v1/campaigns",
+            json={
+                "name": "Diet month",
+                "channel": "email",
+                "template_id": tpl.json()["id"],
+                "resources": ["diet"],
+            },
+        )
         assert camp.status_code == 201, camp.text
         cid = camp.json()["id"]
-        assert client.post(f"/api/v1/campaigns/{cid}/schedule", json={}).json()["status"] == "scheduled"
+        assert (
+            client.post(f"/api/v1/campaigns/{cid}/schedule", json={}).json()["status"]
+            == "scheduled"
+        )
 
         container = client.app.state.container
         sender = SendGridEmailSender("SG.test-key", "outreach@example.org", sendgrid.host)
@@ -104,8 +179,10 @@ def test_email_campaign_click_is_counted_and_credited(stack: Stack, tmp_path):
         mail = next(d for d in delivered if d.to.lower() == "family3@example.net")
         assert mail.headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
         assert mail.headers["List-Unsubscribe"].startswith("<http://testserver/u/")
-        assert set(mail.custom_args) == {"ww_campaign", "ww_person", "ww_send"}
-        assert mail.custom_args["ww_campaign"] == cid and re.fullmatch(r"p[0-9a-f]{32}", mail.custom_args["ww_person"])
+        assert set(mail.custom_args) == {"ww_campaign", "ww_person", "ww_send", "ww_batch"}
+        assert mail.custom_args["ww_campaign"] == cid and re.fullmatch(
+            r"p[0-9a-f]{32}", mail.custom_args["ww_person"]
+        )
         assert "@" not in "".join(mail.custom_args.values())
         assert client.get(f"/api/v1/campaigns/{cid}").json()["progress"]["sent"] == 1199
 
@@ -118,25 +195,52 @@ def test_email_campaign_click_is_counted_and_credited(stack: Stack, tmp_path):
         assert r.headers["referrer-policy"] == "no-referrer"
 
         month = datetime.now(UTC).strftime("%Y-%m")
-        data = wait_for(lambda: (d := _stages(client, month, month))["rows"][0]["aware"] == 1 and d, 30,
-                        what="the click to be counted")
+        data = wait_for(
+            lambda: (d := _stages(client, month, month))["rows"][0]["aware"] == 1 and d,
+            30,
+            what="the click to be counted",
+        )
         assert data["rows"][0] == {"period": month, "aware": 1, "use": 0, "produce": 0}
         by_campaign = _stages(client, month, month, campaign_id=cid)
         assert by_campaign["rows"][0]["aware"] == 1
-        attribution = client.get(f"/api/v1/campaigns/{cid}/attribution", params={"model": "last_touch"}).json()
-        assert any(row["stage"] == "aware" and row["credited"] == 1 and row["people"] == 1 for row in attribution)
+        attribution = client.get(
+            f"/api/v1/campaigns/{cid}/attribution", params={"model": "last_touch"}
+        ).json()
+        assert any(
+            row["stage"] == "aware" and row["credited"] == 1 and row["people"] == 1
+            for row in attribution
+        )
 
 
 def test_worker_killed_mid_stream_loses_nothing_and_counts_nothing_twice(stack: Stack):
     rng = random.Random(5)
-    types = ["page.view", "link.click", "resource.view", "resource.download", "contribution.submitted"]
-    stage_of = {"page.view": 0, "link.click": 0, "resource.view": 1, "resource.download": 1, "contribution.submitted": 2}
+    types = [
+        "page.view",
+        "link.click",
+        "resource.view",
+        "resource.download",
+        "contribution.submitted",
+    ]
+    stage_of = {
+        "page.view": 0,
+        "link.click": 0,
+        "resource.view": 1,
+        "resource.download": 1,
+        "contribution.submitted": 2,
+    }
     events, oracle = [], defaultdict(set)
     for i in range(30_000):
         who = f"fam-{rng.randrange(4000)}"
         kind = rng.choice(types)
         at = datetime(2017, 8, 1, tzinfo=UTC) + timedelta(minutes=rng.randrange(60 * 24 * 90))
-        events.append({"event_id": f"k{i}", "type": kind, "occurred_at": at.strftime("%Y-%m-%dT%H:%M:%SZ"), "person_ref": who})
+        events.append(
+            {
+                "event_id": f"k{i}",
+                "type": kind,
+                "occurred_at": at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "person_ref": who,
+            }
+        )
         for s in range(stage_of[kind] + 1):
             oracle[(at.strftime("%Y-%m"), s)].add(who)
     events += rng.sample(events, 1500)  # re-sent duplicates
@@ -151,12 +255,31 @@ def test_worker_killed_mid_stream_loses_nothing_and_counts_nothing_twice(stack: 
         stack.kill_worker(worker)
         partial = stack.count(EngagementEvent)
         stack.start_worker()
-        wait_for(lambda: stack.count(EngagementEvent) == 30_000, 180, 0.5, what="all events after restart")
-        data = wait_for(lambda: (d := _stages(client, "2017-08", "2017-10"))
-                        and sum(r["aware"] for r in d["rows"]) == sum(len(oracle[(m, 0)]) for m in ("2017-08", "2017-09", "2017-10")) and d,
-                        30, what="final counts")
-    expected = [{"period": m, "aware": len(oracle[(m, 0)]), "use": len(oracle[(m, 1)]), "produce": len(oracle[(m, 2)])}
-                for m in ("2017-08", "2017-09", "2017-10")]
+        wait_for(
+            lambda: stack.count(EngagementEvent) == 30_000,
+            180,
+            0.5,
+            what="all events after restart",
+        )
+        data = wait_for(
+            lambda: (
+                (d := _stages(client, "2017-08", "2017-10"))
+                and sum(r["aware"] for r in d["rows"])
+                == sum(len(oracle[(m, 0)]) for m in ("2017-08", "2017-09", "2017-10"))
+                and d
+            ),
+            30,
+            what="final counts",
+        )
+    expected = [
+        {
+            "period": m,
+            "aware": len(oracle[(m, 0)]),
+            "use": len(oracle[(m, 1)]),
+            "produce": len(oracle[(m, 2)]),
+        }
+        for m in ("2017-08", "2017-09", "2017-10")
+    ]
     assert data["rows"] == expected
     assert 3000 < partial <= 30_000
     assert stack.count(EngagementEvent) == 30_000

@@ -22,8 +22,11 @@ pytestmark = pytest.mark.kafka
 MONTHS = period_range("2017-08", "2018-07", "month")
 BASE = {"aware": 100, "use": 50, "produce": 30}
 FINAL = {"aware": 400, "use": 205, "produce": 81}  # ×4.0, ×4.1, ×2.7
-STAGE_TYPES = {"aware": ["page.view", "email.open", "link.click"], "use": ["resource.view", "resource.download"],
-               "produce": ["contribution.submitted", "story.shared"]}
+STAGE_TYPES = {
+    "aware": ["page.view", "email.open", "link.click"],
+    "use": ["resource.view", "resource.download"],
+    "produce": ["contribution.submitted", "story.shared"],
+}
 
 
 def ground_truth() -> dict[str, dict[str, int]]:
@@ -41,8 +44,12 @@ def network_events(truth: dict[str, dict[str, int]], rng: random.Random) -> list
     n = 0
     for month, want in truth.items():
         start = datetime.strptime(month, "%Y-%m").replace(tzinfo=UTC)
-        people = [f"fam-{rng.randrange(2000):04d}" if rng.random() < 0.5 else f"v:site-{rng.randrange(10**6)}"
-                  for _ in range(want["aware"] * 2)]
+        people = [
+            f"fam-{rng.randrange(2000):04d}"
+            if rng.random() < 0.5
+            else f"v:site-{rng.randrange(10**6)}"
+            for _ in range(want["aware"] * 2)
+        ]
         people = list(dict.fromkeys(people))[: want["aware"]]
         rng.shuffle(people)
         for k, who in enumerate(people):  # the first `produce` produce, the first `use` use ...
@@ -50,17 +57,35 @@ def network_events(truth: dict[str, dict[str, int]], rng: random.Random) -> list
             for _ in range(rng.randint(1, 3)):  # several events of that stage: still one person
                 at = start + timedelta(days=rng.randrange(28), seconds=rng.randrange(86400))
                 n += 1
-                events.append({"event_id": f"site-{n}", "type": rng.choice(STAGE_TYPES[stage]),
-                               "occurred_at": at.strftime("%Y-%m-%dT%H:%M:%SZ"), "person_ref": who})
+                events.append(
+                    {
+                        "event_id": f"site-{n}",
+                        "type": rng.choice(STAGE_TYPES[stage]),
+                        "occurred_at": at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                        "person_ref": who,
+                    }
+                )
         for _ in range(10):  # crawlers and unknown types count for nothing
             n += 1
             at = start + timedelta(days=rng.randrange(28))
-            events.append({"event_id": f"site-{n}", "type": "resource.view", "person_ref": f"v:bot-{n}",
-                           "occurred_at": at.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                           "properties": {"user_agent": "Mozilla/5.0 (compatible; Googlebot/2.1)"}})
+            events.append(
+                {
+                    "event_id": f"site-{n}",
+                    "type": "resource.view",
+                    "person_ref": f"v:bot-{n}",
+                    "occurred_at": at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    "properties": {"user_agent": "Mozilla/5.0 (compatible; Googlebot/2.1)"},
+                }
+            )
             n += 1
-            events.append({"event_id": f"site-{n}", "type": "newsletter.forwarded", "person_ref": f"v:x-{n}",
-                           "occurred_at": at.strftime("%Y-%m-%dT%H:%M:%SZ")})
+            events.append(
+                {
+                    "event_id": f"site-{n}",
+                    "type": "newsletter.forwarded",
+                    "person_ref": f"v:x-{n}",
+                    "occurred_at": at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                }
+            )
     return events
 
 
@@ -87,24 +112,67 @@ def test_published_growth_factors_are_reproduced_exactly(stack: Stack):
             assert out["rejected"] == []
             accepted, duplicates = accepted + out["accepted"], duplicates + out["duplicates"]
         assert (accepted, duplicates) == (unique, len(sent) - unique)
-        wait_for(lambda: stack.count(EngagementEvent) == unique, 120, 0.3, what="every event in SQL")
+        wait_for(
+            lambda: stack.count(EngagementEvent) == unique, 120, 0.3, what="every event in SQL"
+        )
         params = {"period": "month", "from": MONTHS[0], "to": MONTHS[-1]}
-        data = wait_for(lambda: (d := client.get("/api/v1/metrics/stages", params=params).json())
-                        and d["rows"][-1]["produce"] == FINAL["produce"] and d, 30, what="final counts")
+        data = wait_for(
+            lambda: (
+                (d := client.get("/api/v1/metrics/stages", params=params).json())
+                and d["rows"][-1]["produce"] == FINAL["produce"]
+                and d
+            ),
+            30,
+            what="final counts",
+        )
     expected_rows = [{"period": m, **truth[m]} for m in MONTHS]
     assert data["rows"] == expected_rows
     assert data["baseline"] == "2017-08"
     assert data["growth"] == {"aware": 4.0, "use": 4.1, "produce": 2.7}
 
-    out = subprocess.run([sys.executable, "-m", "services.cli", "report", "stages", "--from", "2017-08",
-                          "--to", "2018-07", "--format", "json"], cwd=ROOT, env=os.environ | stack.env_vars,
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "services.cli",
+            "report",
+            "stages",
+            "--from",
+            "2017-08",
+            "--to",
+            "2018-07",
+            "--format",
+            "json",
+        ],
+        cwd=ROOT,
+        env=os.environ | stack.env_vars,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     report = json.loads(out.stdout)
     assert report["rows"] == expected_rows
     assert report["growth"] == {"aware": 4.0, "use": 4.1, "produce": 2.7}
-    csv_out = subprocess.run([sys.executable, "-m", "services.cli", "report", "stages", "--from", "2017-08",
-                              "--to", "2018-07", "--format", "csv"], cwd=ROOT, env=os.environ | stack.env_vars,
-                             capture_output=True, text=True, timeout=120)
+    csv_out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "services.cli",
+            "report",
+            "stages",
+            "--from",
+            "2017-08",
+            "--to",
+            "2018-07",
+            "--format",
+            "csv",
+        ],
+        cwd=ROOT,
+        env=os.environ | stack.env_vars,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert csv_out.stdout.splitlines()[1] == "2017-08,100,50,30"
     assert csv_out.stdout.splitlines()[-1] == "2018-07,400,205,81"

@@ -15,8 +15,8 @@ from services.analytics import metrics
 from services.analytics.reports import run_report
 from services.analytics.sink import AttributionSink
 from services.cli import build_parser
-from services.errors import UsageError
 from services.config import Settings
+from services.errors import UsageError
 from tests.unit.analytics.conftest import event, person, touch
 
 AUG = datetime(2017, 8, 14, 10, tzinfo=UTC)
