@@ -256,6 +256,18 @@ class Credit(Base):
     __table_args__ = (
         Index("ix_credits_model_month", "model", "window_days", "month"),
         Index("ix_credits_campaign", "campaign_id", "model", "window_days", "month"),
+        # Covers GET /api/v1/attribution: every column it reads, in GROUP BY order
+        # (migration 0007_read_indexes).
+        Index(
+            "ix_credits_attribution",
+            "model",
+            "window_days",
+            "campaign_id",
+            "stage",
+            "person",
+            "event_id",
+            "weight",
+        ),
     )
 
 
