@@ -130,20 +130,18 @@ def test_published_growth_factors_are_reproduced_exactly(stack: Stack):
     assert data["baseline"] == "2017-08"
     assert data["growth"] == {"aware": 4.0, "use": 4.1, "produce": 2.7}
 
+    report = json.loads(_report(stack, "json"))
+    assert report["rows"] == expected_rows
+    assert report["growth"] == {"aware": 4.0, "use": 4.1, "produce": 2.7}
+    lines = _report(stack, "csv").splitlines()
+    assert lines[1] == "2017-08,100,50,30" and lines[-1] == "2018-07,400,205,81"
+
+
+def _report(stack: Stack, fmt: str) -> str:
+    """`winwin report stages` for the whole range, as a user runs it."""
+    args = ["report", "stages", "--from", MONTHS[0], "--to", MONTHS[-1], "--format", fmt]
     out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "services.cli",
-            "report",
-            "stages",
-            "--from",
-            "2017-08",
-            "--to",
-            "2018-07",
-            "--format",
-            "json",
-        ],
+        [sys.executable, "-m", "services.cli", *args],
         cwd=ROOT,
         env=os.environ | stack.env_vars,
         capture_output=True,
@@ -151,28 +149,4 @@ def test_published_growth_factors_are_reproduced_exactly(stack: Stack):
         timeout=120,
     )
     assert out.returncode == 0, out.stderr
-    report = json.loads(out.stdout)
-    assert report["rows"] == expected_rows
-    assert report["growth"] == {"aware": 4.0, "use": 4.1, "produce": 2.7}
-    csv_out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "services.cli",
-            "report",
-            "stages",
-            "--from",
-            "2017-08",
-            "--to",
-            "2018-07",
-            "--format",
-            "csv",
-        ],
-        cwd=ROOT,
-        env=os.environ | stack.env_vars,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert csv_out.stdout.splitlines()[1] == "2017-08,100,50,30"
-    assert csv_out.stdout.splitlines()[-1] == "2018-07,400,205,81"
+    return out.stdout
