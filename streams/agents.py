@@ -139,15 +139,25 @@ def _dead_letter(
 def _credit_envelopes(
     credits: list[dict[str, Any]], partitions: int
 ) -> list[tuple[bytes, bytes, int]]:
-    records = [
-        {
-            k: (v.isoformat() if isinstance(v, datetime) else v)
-            for k, v in c.items()
-            if k not in ("month", "week", "day")
-        }
-        for c in credits
-    ]
+    """Credit records (SQL's period labels dropped, times as RFC 3339) in envelopes."""
+    # An event's credits share its time: format it once (keyed with the offset, as equal
+    # instants in different offsets are equal datetimes but not equal text).
+    stamps: dict[tuple[datetime, Any], str] = {}
+    records = []
+    for credit in credits:
+        record = {k: v for k, v in credit.items() if k not in _LABELS}
+        at = record["occurred_at"]
+        if isinstance(at, datetime):
+            key = (at, at.utcoffset())
+            text = stamps.get(key)
+            if text is None:
+                text = stamps[key] = at.isoformat()
+            record["occurred_at"] = text
+        records.append(record)
     return [(e.key, e.value, e.partition) for e in envelopes.pack(records, partitions)]
+
+
+_LABELS = frozenset(("month", "week", "day"))
 
 
 async def _send_all(topic: Any, messages: list[tuple[bytes, bytes, int | None]]) -> None:

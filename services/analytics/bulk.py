@@ -5,7 +5,8 @@ Python, which cost the stream worker more than the database itself did (see the
 performance section of the README). Here the SQL text is built once per dialect and
 rows are tuples in column order:
 
-* SQLite: the DBAPI's ``executemany`` (C), rows sorted by primary key;
+* SQLite: the DBAPI's ``executemany`` (C), rows sorted by primary key (or a given
+  index's columns); ``insert_new`` takes the write lock, looks the keys up, inserts the rest;
 * PostgreSQL: one ``INSERT ... SELECT * FROM unnest(%s::type[], ...)`` with one array
   per column, so the rows are neither rendered into a huge VALUES list nor sent one by one.
 
@@ -20,21 +21,28 @@ from collections.abc import Sequence
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import JSON, Table
+from sqlalchemy import JSON, DateTime, String, Table
 from sqlalchemy.orm import Session
 
 from services.db.upsert import insert_new
+
+LOOKUP_CHUNK = 900  # keys per IN list (SQLite's variable limit is far above this)
 
 
 class BulkInsert:
     """Fast idempotent inserts into ``table`` of rows given as tuples of ``columns``."""
 
-    def __init__(self, table: Table, columns: Sequence[str] | None = None):
+    def __init__(
+        self,
+        table: Table,
+        columns: Sequence[str] | None = None,
+        order: Sequence[str] | None = None,
+    ):
         self.table = table
         self.columns = tuple(columns or (c.name for c in table.columns))
         self.key = itemgetter(*self.columns)  # dict row -> tuple row
-        self._order = itemgetter(*(self.columns.index(c.name) for c in table.primary_key))
-        self._compiled: dict[tuple[Any, ...], tuple[str, list[tuple[int, Any]]]] = {}
+        self._order = _sort_key(table, self.columns, order or [c.name for c in table.primary_key])
+        self._compiled: dict[tuple[Any, ...], tuple[str, list[tuple[int, Any, bool]]]] = {}
 
     def insert_ignore(self, session: Session, rows: list[tuple[Any, ...]]) -> None:
         """Insert the rows whose primary key is new; ignore the others."""
@@ -48,12 +56,39 @@ class BulkInsert:
         if not rows:
             return set()
         conn = session.connection()
+        columns = tuple(rows[0])
+        if conn.dialect.name == "sqlite":
+            return self._insert_new_sqlite(conn, rows, columns, key)
         if conn.dialect.name != "postgresql":
             return insert_new(session, self.table, rows, key)
-        columns = tuple(rows[0])
         tuples = [*map(itemgetter(*columns), rows)]
         sql, params = self._statement(conn.dialect, columns, tuples, key)
         return {row[0] for row in conn.exec_driver_sql(sql, params)}
+
+    def _insert_new_sqlite(
+        self, conn: Any, rows: list[dict[str, Any]], columns: tuple[str, ...], key: str
+    ) -> set[Any]:
+        """SQLite's RETURNING goes row by row through SQLAlchemy; instead take the
+        database's write lock first (a write that changes nothing: no other writer can
+        commit until this transaction ends, and this transaction's snapshot starts here
+        unless it read before), look up which keys exist, then insert the others with one
+        ``executemany``. ``rows`` must have distinct keys."""
+        quote = conn.dialect.identifier_preparer.quote
+        table, column = quote(self.table.name), quote(key)
+        conn.exec_driver_sql(f"DELETE FROM {table} WHERE 0")  # noqa: S608 - our identifiers
+        keys = [row[key] for row in rows]
+        existing: set[Any] = set()
+        for start in range(0, len(keys), LOOKUP_CHUNK):
+            chunk = tuple(keys[start : start + LOOKUP_CHUNK])
+            marks = ", ".join("?" * len(chunk))
+            sql = f"SELECT {column} FROM {table} WHERE {column} IN ({marks})"  # noqa: S608
+            existing.update(r[0] for r in conn.exec_driver_sql(sql, chunk))
+        fresh = [row for row in rows if row[key] not in existing]
+        if fresh:
+            tuples = [*map(itemgetter(*columns), fresh)]
+            sql, params = self._statement(conn.dialect, columns, tuples, None)
+            conn.exec_driver_sql(sql, params)
+        return {row[key] for row in fresh}
 
     def _statement(
         self,
@@ -64,6 +99,7 @@ class BulkInsert:
     ) -> tuple[str, Any]:
         sql, processors = self._compile(dialect, columns, returning)
         if processors:
+            processors = [(i, _memoized(p) if memo else p) for i, p, memo in processors]
             rows = [_processed(row, processors) for row in rows]
         if columns == self.columns:
             rows.sort(key=self._order)
@@ -73,7 +109,7 @@ class BulkInsert:
 
     def _compile(
         self, dialect: Any, names_: tuple[str, ...], returning: str | None
-    ) -> tuple[str, list[tuple[int, Any]]]:
+    ) -> tuple[str, list[tuple[int, Any, bool]]]:
         cache_key = (dialect.name, names_, returning)
         if cache_key not in self._compiled:
             quote = dialect.identifier_preparer.quote
@@ -83,12 +119,17 @@ class BulkInsert:
                 arrays = ", ".join(_pg_array(c, dialect) for c in columns)
                 values = f"SELECT * FROM unnest({arrays})"
                 processors = [
-                    (i, json.dumps) for i, c in enumerate(columns) if isinstance(c.type, JSON)
+                    (i, json.dumps, False)
+                    for i, c in enumerate(columns)
+                    if isinstance(c.type, JSON)
                 ]
             else:
                 values = f"VALUES ({', '.join(['?'] * len(columns))})"
                 procs = [(i, c.type._cached_bind_processor(dialect)) for i, c in enumerate(columns)]
-                processors = [(i, p) for i, p in procs if p is not None]
+                # Times repeat (an event's credits share its time): convert each once.
+                processors = [
+                    (i, p, isinstance(columns[i].type, DateTime)) for i, p in procs if p is not None
+                ]
             sql = f"INSERT INTO {quote(self.table.name)} ({names}) {values} ON CONFLICT DO NOTHING"
             if returning:
                 sql += f" RETURNING {quote(returning)}"
@@ -107,3 +148,30 @@ def _processed(row: tuple[Any, ...], processors: list[tuple[int, Any]]) -> tuple
     for i, process in processors:
         values[i] = process(values[i])
     return tuple(values)
+
+
+def _memoized(process: Any) -> Any:
+    """``process`` for datetimes, each distinct one converted once. Keyed with the UTC
+    offset too: equal instants in different offsets are equal datetimes but render
+    differently."""
+    seen: dict[Any, Any] = {}
+
+    def memo(value: Any) -> Any:
+        key = (value, value.utcoffset()) if value is not None else None
+        try:
+            return seen[key]
+        except KeyError:
+            result = seen[key] = process(value)
+            return result
+
+    return memo
+
+
+def _sort_key(table: Table, columns: tuple[str, ...], order: Sequence[str]) -> Any:
+    """The rows' sort key: one joined string when every key column is a NOT NULL
+    string (compared in C, far cheaper than tuples with long equal prefixes)."""
+    getter = itemgetter(*(columns.index(c) for c in order))
+    cols = [table.c[c] for c in order]
+    if len(cols) > 1 and all(isinstance(c.type, String) and not c.nullable for c in cols):
+        return lambda row: "\x1f".join(getter(row))
+    return getter

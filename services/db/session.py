@@ -29,6 +29,10 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA busy_timeout=30000")
     cur.execute("PRAGMA foreign_keys=ON")
+    # Page cache per connection (negative: KiB) so big stream batches do not spill
+    # dirty pages mid-transaction; temp b-trees (sorts, IN lists) in memory.
+    cur.execute("PRAGMA cache_size=-65536")
+    cur.execute("PRAGMA temp_store=MEMORY")
     cur.close()
 
 
