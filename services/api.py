@@ -100,9 +100,11 @@ def create_app(container: Container | None = None, settings: Settings | None = N
 def _guard(app: FastAPI) -> None:
     """Body size limits (413, documented in the OpenAPI document) and security headers."""
     from services.guards import BodyLimit, SecurityHeaders, document_errors
+    from services.tracking.routes import ClickRoutes
 
     https = app.state.container.settings.public_base_url.startswith("https")
     app.router.redirect_slashes = False  # its Location echoes the Host header: an open redirect
+    app.add_middleware(ClickRoutes)  # /r and /o answered inside the guards, before routing
     app.add_middleware(SecurityHeaders, https=https)
     app.add_middleware(BodyLimit)
     plain_openapi = app.openapi

@@ -51,9 +51,14 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         limit = limit_for(scope.get("path", ""))
-        declared = _content_length(scope)
+        declared, chunked = _framing(scope)
         if declared is not None and declared > limit:
             await _too_large(send, limit)
+            return
+        if declared is None and not chunked:
+            # Neither Content-Length nor Transfer-Encoding: HTTP/1.1 says there is no
+            # body (RFC 9112, 6.3), so there is nothing to count (every GET click).
+            await self.app(scope, receive, send)
             return
         seen, started = 0, False
 
@@ -87,6 +92,7 @@ class SecurityHeaders:
         self.headers = dict(SECURITY_HEADERS)
         if https:
             self.headers["strict-transport-security"] = "max-age=31536000"
+        self._encoded = [(k.encode(), v.encode()) for k, v in self.headers.items()]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -95,26 +101,27 @@ class SecurityHeaders:
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                present = {name.lower() for name, _ in message.get("headers", [])}
-                extra = [
-                    (k.encode(), v.encode())
-                    for k, v in self.headers.items()
-                    if k.encode() not in present
-                ]
-                message = {**message, "headers": [*message.get("headers", []), *extra]}
+                headers = list(message.get("headers", []))
+                present = {name.lower() for name, _ in headers}
+                headers += [pair for pair in self._encoded if pair[0] not in present]
+                message = {**message, "headers": headers}
             await send(message)
 
         await self.app(scope, receive, with_headers)
 
 
-def _content_length(scope: Scope) -> int | None:
+def _framing(scope: Scope) -> tuple[int | None, bool]:
+    """(Content-Length or None, whether a Transfer-Encoding header is present)."""
+    declared, chunked = None, False
     for name, value in scope.get("headers", []):
         if name == b"content-length":
             try:
-                return int(value)
+                declared = int(value)
             except ValueError:
-                return None
-    return None
+                chunked = True  # unreadable length: count what arrives
+        elif name == b"transfer-encoding":
+            chunked = True
+    return declared, chunked
 
 
 async def _too_large(send: Send, limit: int) -> None:

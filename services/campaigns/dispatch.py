@@ -273,7 +273,8 @@ class Dispatcher:
                 session.execute(_MARK, blocked)
             claimed = self._claim(session, run, batch_id, [row.id for row in allowed])
         mine = [row for row in allowed if row.id in claimed]  # another dispatcher may hold the rest
-        recommended = self._recommended([row.person for row in mine])
+        uses = run.mentions("recommended")  # else three queries a batch for nothing
+        recommended = self._recommended([row.person for row in mine]) if uses else {}
         recipients = []
         for row in mine:
             run.persons[row.id] = row.person

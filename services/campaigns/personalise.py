@@ -55,6 +55,12 @@ class CampaignRun:
     tracked_links: dict[str, str] = field(default_factory=dict)  # destination → link id
     persons: dict[str, str] = field(default_factory=dict)  # send id → pseudonym
 
+    def mentions(self, name: str) -> bool:
+        """Whether any part of any version names ``name`` (a context key a template
+        cannot reach without writing its name: the sandbox has no ``locals()``)."""
+        versions = (self.default, *self.variants.values())
+        return any(name in (part or "") for v in versions for part in (v.subject, v.html, v.text))
+
     def version_for(self, language: str | None) -> Version:
         """The variant of ``language`` (``es-MX`` falls back to ``es``), else the default."""
         key = language_key(language)

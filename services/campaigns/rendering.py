@@ -36,6 +36,7 @@ MAX_REPEAT = 100_000
 #: Largest exponent a template may use with ``**``.
 MAX_EXPONENT = 64
 _CACHE_SIZE = 512
+_RECENT_SIZE = 64
 
 
 class TemplateProblem(ValueError):
@@ -65,7 +66,9 @@ class _Record(Mapping[str, Any]):
     __slots__ = ("_data", "_label")
 
     def __init__(self, data: Mapping[str, Any], label: str) -> None:
-        self._data = {str(k): _freeze(v, f"{label}.{k}") for k, v in data.items()}
+        self._data = {
+            str(k): v if type(v) in _LEAVES else _freeze(v, f"{label}.{k}") for k, v in data.items()
+        }
         self._label = label
 
     def __getitem__(self, key: str) -> Any:
@@ -81,8 +84,13 @@ class _Record(Mapping[str, Any]):
         return f"<{self._label}>"
 
 
+#: Immutable leaves handed to templates as they are (checked by exact type, cheaply,
+#: before the ABC checks below; subclasses still take the general path).
+_LEAVES = frozenset({str, int, float, bool, type(None)})
+
+
 def _freeze(value: Any, label: str) -> Any:
-    if isinstance(value, _Record):
+    if type(value) in _LEAVES or isinstance(value, _Record):
         return value
     if isinstance(value, Mapping):
         return _Record(value, label)
@@ -151,6 +159,7 @@ class TemplateRenderer:
         self._html = _Sandbox(autoescape=True)
         self._plain = _Sandbox(autoescape=False)
         self._cache: dict[tuple[bool, bytes], Template] = {}
+        self._recent: dict[tuple[bool, str], Template] = {}  # by source, for hot loops
         self._lock = threading.Lock()
 
     def check(
@@ -197,14 +206,25 @@ class TemplateRenderer:
             raise TemplateProblem(f"{part}: {type(exc).__name__}: {exc}") from None
 
     def _compile(self, source: str, *, html: bool) -> Template:
+        template = self._recent.get((html, source))  # str hashes are cached: no re-hash
+        if template is not None:
+            return template
         key = (html, hashlib.sha256(source.encode("utf-8", "surrogatepass")).digest())
         template = self._cache.get(key)
         if template is None:
             template = (self._html if html else self._plain).from_string(source)
+            # Jinja keeps a template's globals as a ChainMap over the environment's and
+            # flattens it into every render's context; ours never change after the
+            # environment is built, so flatten once here (same names, same values).
+            template.globals = dict(template.globals)  # type: ignore[assignment]
             with self._lock:
                 if len(self._cache) >= _CACHE_SIZE:
                     self._cache.pop(next(iter(self._cache)))
                 self._cache[key] = template
+        with self._lock:
+            if len(self._recent) >= _RECENT_SIZE:
+                self._recent.clear()
+            self._recent[(html, source)] = template
         return template
 
 

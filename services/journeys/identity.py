@@ -40,6 +40,7 @@ __all__ = [
     "note_click",
     "reconcile",
     "resolve",
+    "resolve_nowait",
     "undo_merge",
     "valid_visitor",
 ]
@@ -90,6 +91,13 @@ class Aliases:
         self._map = {v: c for v, c in rows}
         self._at = time.monotonic()
 
+    def resolve_nowait(self, person: str) -> str | None:
+        """Like :meth:`resolve` from the map in memory; None when it is due for a reload
+        (the caller reloads it off the event loop, e.g. in a thread)."""
+        if time.monotonic() - self._at > self.ttl:
+            return None
+        return self._map.get(person, person)
+
     def invalidate(self) -> None:
         self._at = -1e9
 
@@ -105,6 +113,11 @@ def aliases(sessions: sessionmaker[Session]) -> Aliases:
 def resolve(sessions: sessionmaker[Session], person: str) -> str:
     """The person a pseudonym counts as now (a merged visitor counts as the contact)."""
     return aliases(sessions).resolve(person)
+
+
+def resolve_nowait(sessions: sessionmaker[Session], person: str) -> str | None:
+    """:func:`resolve` without SQL: None when the alias map must be re-read first."""
+    return aliases(sessions).resolve_nowait(person)
 
 
 def valid_visitor(vid: object) -> bool:
@@ -230,7 +243,8 @@ def note_click(container: Any, vid: str | None, send: Any) -> None:
     assert vid is not None
     secret = container.settings.secret_key.get_secret_value().encode()
     visitor = pseudonymise(secret, visitor_ref(vid))
-    if resolve(container.sessions, visitor) != visitor:
+    known = resolve_nowait(container.sessions, visitor)  # never SQL on the caller's thread
+    if known is not None and known != visitor:
         return  # merged already (into this contact, or kept apart from another one)
     pending: set[str] = container.extras.setdefault("identity_pending", set())
     if visitor in pending:
@@ -239,6 +253,8 @@ def note_click(container: Any, vid: str | None, send: Any) -> None:
 
     def merge() -> None:
         try:
+            if known is None and resolve(container.sessions, visitor) != visitor:
+                return
             merge_visitor(container, vid, contact_id=send.contact_id, source="email-click")
         except IdentityError:
             pass  # the visitor is someone else's already: keep both as they are

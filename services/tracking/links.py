@@ -68,7 +68,20 @@ class _LRU(OrderedDict[str, Any]):
 
 
 def _cache(container: Any, name: str) -> _LRU:
-    return container.extras.setdefault(name, _LRU())  # type: ignore[no-any-return]
+    cache = container.extras.get(name)
+    if cache is None:
+        cache = container.extras.setdefault(name, _LRU())
+    return cache  # type: ignore[no-any-return]
+
+
+#: What :func:`cached` answers for a key it does not hold (the caller looks it up).
+MISS: Any = object()
+
+
+def cached(container: Any, name: str, key: str) -> Any:
+    """``"links"``/``"sends"`` cache entry for ``key`` without touching SQL, else MISS
+    (so that an async endpoint runs the SQL look-up in a thread only on a miss)."""
+    return _cache(container, name).get(key, MISS)
 
 
 def lookup_link(container: Any, link_id: str) -> Link | None:

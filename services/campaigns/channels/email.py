@@ -71,6 +71,7 @@ logging.getLogger("python_http_client").setLevel(logging.INFO)
 MAX_PERSONALIZATIONS = 1000
 MAX_SUBSTITUTION_BYTES = 10_000
 MIN_VALUE_LENGTH = 4
+_NEEDS_ESCAPE = re.compile("[&<>\"']")
 SIGNATURE_HEADER = EventWebhookHeader.SIGNATURE
 TIMESTAMP_HEADER = EventWebhookHeader.TIMESTAMP
 
@@ -171,6 +172,8 @@ def _escaped_in(value: str, html: str | None) -> str | None:
     """How ``value`` was escaped in ``html``: Jinja/markupsafe style, or the stdlib's."""
     if html is None:
         return None
+    if not _NEEDS_ESCAPE.search(value):  # every escaping leaves it as it is
+        return value if value in html else None
     markup = html_lib.escape(value, quote=False).replace('"', "&#34;").replace("'", "&#39;")
     for candidate in (markup, html_lib.escape(value), html_lib.escape(value, quote=False)):
         if candidate in html:
@@ -181,8 +184,13 @@ def _escaped_in(value: str, html: str | None) -> str | None:
 def _apply_all_at_once(text: str, subs: Mapping[str, str]) -> str:
     if not subs or text is None:
         return text
-    pattern = re.compile("|".join(re.escape(t) for t in sorted(subs, key=len, reverse=True)))
-    return pattern.sub(lambda m: subs[m.group(0)], text)
+    return _tags_pattern(tuple(subs)).sub(lambda m: subs[m.group(0)], text)
+
+
+@lru_cache(maxsize=256)
+def _tags_pattern(tags: tuple[str, ...]) -> re.Pattern[str]:
+    """One alternation of ``tags``, longest first (the same tags recur in every email)."""
+    return re.compile("|".join(re.escape(t) for t in sorted(tags, key=len, reverse=True)))
 
 
 def _apply_in_order(text: str, subs: Mapping[str, str]) -> str:
@@ -214,9 +222,7 @@ def _skeletonise(email: OutgoingEmail) -> _Prepared:
     # Any order of application, or all at once, must give the same result: no tag inside
     # another tag or a value, and no tag already present in what the recipient sees.
     seen = [email.subject, email.text, email.html or "", *email.custom_args.values()]
-    if any(a != b and a in b for a in tags for b in tags) or any(
-        t in s for t in tags for s in (*subs.values(), *seen)
-    ):
+    if any(a != b and a in b for a in tags for b in tags) or _any_in(tags, (*subs.values(), *seen)):
         return exact
     html_skel = _replace_longest_first(email.html, html_pairs)
     text_skel = _replace_longest_first(email.text, text_pairs)
@@ -231,11 +237,20 @@ def _skeletonise(email: OutgoingEmail) -> _Prepared:
             and _apply_in_order(skel, backwards) == original
         ):
             return exact
-    if _json_size(used) > MAX_SUBSTITUTION_BYTES:
+    if _json_bound(used) > MAX_SUBSTITUTION_BYTES and _json_size(used) > MAX_SUBSTITUTION_BYTES:
         return exact
-    if reply_subs and any(t in s for t in reply_subs for s in (*seen, *used, *used.values())):
+    if reply_subs and _any_in(list(reply_subs), (*seen, *used, *used.values())):
         return exact
     return _Prepared(email, (html_skel, text_skel, reply_skel), used | reply_subs)
+
+
+def _any_in(needles: Sequence[str], haystacks: Sequence[str]) -> bool:
+    """Whether any needle occurs in any haystack. Searched in one NUL-joined string: a
+    needle without NUL cannot match across two haystacks, so this is exact."""
+    if any("\0" in n for n in needles):
+        return any(n in h for n in needles for h in haystacks)
+    joined = "\0".join(haystacks)
+    return any(n in joined for n in needles)
 
 
 def _reply_skeleton(reply_to: str | None) -> tuple[str | None, dict[str, str]]:
@@ -254,6 +269,12 @@ def _replace_longest_first(text: str | None, pairs: list[tuple[str, str]]) -> An
     for value, tag in sorted(pairs, key=lambda p: len(p[0]), reverse=True):
         text = text.replace(value, tag)
     return text
+
+
+def _json_bound(subs: Mapping[str, str]) -> int:
+    """An upper bound of ``_json_size(subs)``: a character takes at most 6 bytes in JSON
+    (``\\u00XX``), plus quotes and separators (8) per item and the braces."""
+    return 2 + sum(6 * (len(k) + len(v)) + 8 for k, v in subs.items())
 
 
 def _json_size(obj: Any) -> int:
