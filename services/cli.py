@@ -124,12 +124,26 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser(
         "bench", help="benchmarks, each against a baseline measured in the same run"
     )
-    bench.add_argument("what", choices=["pipeline", "latency", "redirect", "dispatch", "all"])
+    bench.add_argument(
+        "what",
+        choices=["pipeline", "latency", "redirect", "dispatch", "memory", "scaleout", "all"],
+    )
     bench.add_argument(
         "--json", action="store_true", help="machine-readable results (figure, baseline, ratio)"
     )
     bench.add_argument(
-        "--events", type=int, default=None, help="pipeline: number of events (default 200000)"
+        "--events",
+        type=int,
+        default=None,
+        help="pipeline and scaleout: records (default 200000)",
+    )
+    bench.add_argument(
+        "--people", type=int, default=None, help="memory: distinct people (default 1000000)"
+    )
+    bench.add_argument(
+        "--real-kafka",
+        action="store_true",
+        help="scaleout: start a real Kafka from deploy/kafka/lib (a checkout) if none is set",
     )
 
     report = sub.add_parser("report", help="stage and attribution reports (table, CSV, JSON, PNG)")

@@ -18,7 +18,7 @@ from typing import Any
 
 from services.config import Settings
 
-BENCHES = ("pipeline", "latency", "redirect", "dispatch")
+BENCHES = ("pipeline", "latency", "redirect", "dispatch", "memory", "scaleout")
 
 
 @dataclass
@@ -71,6 +71,16 @@ def _run_one(name: str, args: argparse.Namespace) -> list[Figure]:
         from services.bench.redirect import bench_redirect
 
         return bench_redirect()
+    if name == "memory":
+        from services.bench.memory import bench_memory
+
+        return bench_memory(getattr(args, "people", None) or 1_000_000)
+    if name == "scaleout":
+        from services.bench.scaleout import bench_scaleout
+
+        return bench_scaleout(
+            getattr(args, "events", None) or 200_000, real_kafka=getattr(args, "real_kafka", False)
+        )
     from services.bench.dispatch import bench_dispatch
 
     return bench_dispatch()

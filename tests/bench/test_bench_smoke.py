@@ -57,3 +57,24 @@ def test_dispatch_bench_delivers_every_recipient():
     figures = bench_dispatch(1500)
     _sane(figures)
     assert figures[0].details["delivered"] == figures[0].details["sent"] == 1500
+
+
+def test_memory_bench_stores_every_person_once():
+    from services.bench.memory import bench_memory
+
+    figures = bench_memory(2000)
+    _sane(figures)
+    details = figures[0].details
+    assert details["sql"]["people"] == details["sql"]["events"] == 2000
+    assert details["sql"]["touch_rows"] > 200  # every 10th person's touch + exposures
+    assert details["rss_mib_peak"] > 0
+
+
+def test_scaleout_bench_counts_stay_exact_through_joins_and_a_leave():
+    from services.bench.scaleout import bench_scaleout
+
+    figures = bench_scaleout(4000, partitions=4)
+    exact = figures[-1]
+    assert exact.met is True and exact.details["exact"] is True
+    assert exact.value == exact.details["events"] > 0
+    assert len(figures) == 5  # four phases and the exactness figure
