@@ -281,9 +281,13 @@ def _up(settings, port: int) -> int:  # type: ignore[no-untyped-def]
     from services.roles import Supervisor
 
     with Supervisor(settings, port=port) as sup:
-        print(
-            f"WINWIN is up: {settings.public_base_url}/  (API token: {settings.api_token.get_secret_value()})"
+        # The token is printed only in dev, where it was generated for this checkout.
+        token = (
+            f"  (API token: {settings.api_token.get_secret_value()})"
+            if settings.env == "dev"
+            else ""
         )
+        print(f"WINWIN is up: {settings.public_base_url}/{token}")
         print(f"logs in {sup.log_dir}; Ctrl-C stops everything")
         while (dead := sup.check()) is None:
             time.sleep(0.5)

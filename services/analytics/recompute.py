@@ -85,11 +85,17 @@ def ensure_window(
 
 
 def credit_rows(
-    event: dict[str, Any], touches: Sequence[Touch], window_days: int, timezone: str
+    event: dict[str, Any],
+    touches: Sequence[Touch],
+    window_days: int,
+    timezone: str,
+    labels: dict[str, str] | None = None,
 ) -> list[dict[str, Any]]:
-    """The ``credits`` rows of one stage event under every model, as the sink writes them."""
+    """The ``credits`` rows of one stage event under every model: what the stream's sink
+    writes and what a recomputation writes (one definition for both). ``labels`` are the
+    event's period labels when the caller has them cached."""
     at = event["occurred_at"]
-    labels = {k.value: period_of(at, k, timezone) for k in PeriodKind}
+    labels = labels or {k.value: period_of(at, k, timezone) for k in PeriodKind}
     rows = []
     for model, credits in attribute_all(at, touches, window_days).items():
         for credit in credits:

@@ -27,15 +27,15 @@ from sqlalchemy import and_, delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.analytics.bulk import BulkInsert
+from services.analytics.recompute import credit_rows
 from services.analytics.stage_map import load_stage_map
 from services.db import models
-from services.domain.attribution import UNATTRIBUTED, Touch, attribute_all
+from services.domain.attribution import Touch
 from services.domain.periods import PeriodKind, period_label
 from services.domain.stages import Stage, StageMap, implied
 
 log = logging.getLogger(__name__)
 CHUNK = 900  # IN-list size per query (SQLite's variable limit is far above this)
-NO_TOUCH = "-"
 
 
 def parse_time(value: str) -> datetime:
@@ -242,29 +242,8 @@ class AttributionSink:
         return by_person
 
     def _credit_rows(self, event: dict[str, Any], touches: list[Touch]) -> list[dict[str, Any]]:
-        at = event["occurred_at"]
-        labels = self.labels(at)
-        rows = []
-        for model, credits in attribute_all(at, touches, self.window_days).items():
-            for credit in credits:
-                t = credit.touch
-                rows.append(
-                    {
-                        "event_id": event["event_id"],
-                        "model": model.value,
-                        "window_days": self.window_days,
-                        "touch_id": t.touch_id if t else NO_TOUCH,
-                        "campaign_id": t.campaign_id if t else UNATTRIBUTED,
-                        "channel": t.channel if t else None,
-                        "messenger_id": t.messenger_id if t else None,
-                        "weight": credit.weight,
-                        "stage": event["stage"],
-                        "person": event["person"],
-                        "occurred_at": at,
-                        **labels,
-                    }
-                )
-        return rows
+        labels = self.labels(event["occurred_at"])
+        return credit_rows(event, touches, self.window_days, self.timezone, labels)
 
 
 def _touch_row(r: dict[str, Any]) -> dict[str, Any]:
