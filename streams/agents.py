@@ -21,6 +21,7 @@ from typing import Any
 import faust
 
 import schemas
+from services.analytics.recompute import NO_TOUCH, per_model
 from services.analytics.sink import AttributionSink, unstorable
 from services.bus import envelopes, topics
 from services.bus.envelopes import EnvelopeError
@@ -68,7 +69,7 @@ def install(
             stats["duplicates"] += result.duplicates
             stats["batches"] += 1
             stats["credited"] += len(
-                {c["event_id"] for c in result.credits if c["touch_id"] != "-"}
+                {c["event_id"] for c in result.credits if c["touch_id"] != NO_TOUCH}
             )
             if result.credits:
                 await _send_all(
@@ -142,25 +143,37 @@ def _dead_letter(
 def _credit_envelopes(
     credits: list[dict[str, Any]], partitions: int
 ) -> list[tuple[bytes, bytes, int]]:
-    """Credit records (SQL's period labels dropped, times as RFC 3339) in envelopes."""
+    """Credit records, one per model (SQL's period labels dropped, times as RFC 3339),
+    in envelopes."""
     # An event's credits share its time: format it once (keyed with the offset, as equal
     # instants in different offsets are equal datetimes but not equal text).
     stamps: dict[tuple[datetime, Any], str] = {}
-    records = []
-    for credit in credits:
-        record = {k: v for k, v in credit.items() if k not in _LABELS}
-        at = record["occurred_at"]
-        if isinstance(at, datetime):
-            key = (at, at.utcoffset())
-            text = stamps.get(key)
-            if text is None:
-                text = stamps[key] = at.isoformat()
-            record["occurred_at"] = text
-        records.append(record)
+
+    def record(credit: dict[str, Any]) -> dict[str, Any]:
+        at = credit["occurred_at"]
+        key = (at, at.utcoffset())
+        text = stamps.get(key)
+        if text is None:
+            text = stamps[key] = at.isoformat()
+        return {name: credit[name] for name in _TOPIC_FIELDS} | {"occurred_at": text}
+
+    records = list(per_model(map(record, credits)))
     return [(e.key, e.value, e.partition) for e in envelopes.pack(records, partitions)]
 
 
-_LABELS = frozenset(("month", "week", "day"))
+# A credit record's fields (schemas/credit.v1.json) but its time, which is formatted.
+_TOPIC_FIELDS = (
+    "event_id",
+    "person",
+    "stage",
+    "model",
+    "window_days",
+    "campaign_id",
+    "touch_id",
+    "channel",
+    "messenger_id",
+    "weight",
+)
 
 
 async def _send_all(topic: Any, messages: list[tuple[bytes, bytes, int | None]]) -> None:

@@ -6,7 +6,8 @@ performance section of the README). Here the SQL text is built once per dialect 
 rows are tuples in column order:
 
 * SQLite: the DBAPI's ``executemany`` (C), rows sorted by primary key (or a given
-  index's columns); ``insert_new`` takes the write lock, looks the keys up, inserts the rest;
+  index's columns); ``insert_new`` inserts them all and, only when some already existed,
+  rolls back to a savepoint and looks the keys up;
 * PostgreSQL: one ``INSERT ... SELECT * FROM unnest(%s::type[], ...)`` with one array
   per column, so the rows are neither rendered into a huge VALUES list nor sent one by one.
 
@@ -68,14 +69,26 @@ class BulkInsert:
     def _insert_new_sqlite(
         self, conn: Any, rows: list[dict[str, Any]], columns: tuple[str, ...], key: str
     ) -> set[Any]:
-        """SQLite's RETURNING goes row by row through SQLAlchemy; instead take the
-        database's write lock first (a write that changes nothing: no other writer can
-        commit until this transaction ends, and this transaction's snapshot starts here
-        unless it read before), look up which keys exist, then insert the others with one
-        ``executemany``. ``rows`` must have distinct keys."""
+        """SQLite's RETURNING goes row by row through SQLAlchemy. Instead insert them all
+        with one ``executemany`` behind a savepoint: if every row went in (the count of
+        changes says so; the usual case) they are all new. Otherwise roll back to the
+        savepoint (the transaction keeps the write lock it took, so no other writer can
+        commit meanwhile), look up which keys exist and insert the others. ``rows``
+        must have distinct keys."""
         quote = conn.dialect.identifier_preparer.quote
         table, column = quote(self.table.name), quote(key)
+        # A write that changes nothing, first: pysqlite opens the transaction only before
+        # DML, and a SAVEPOINT outside one would be the transaction (RELEASE commits it).
         conn.exec_driver_sql(f"DELETE FROM {table} WHERE 0")  # noqa: S608 - our identifiers
+        tuples = [*map(itemgetter(*columns), rows)]
+        sql, params = self._statement(conn.dialect, columns, tuples, None)
+        conn.exec_driver_sql("SAVEPOINT bulk_insert_new")
+        inserted = conn.exec_driver_sql(sql, params).rowcount
+        if inserted == len(rows):
+            conn.exec_driver_sql("RELEASE bulk_insert_new")
+            return {row[key] for row in rows}
+        conn.exec_driver_sql("ROLLBACK TO bulk_insert_new")
+        conn.exec_driver_sql("RELEASE bulk_insert_new")
         keys = [row[key] for row in rows]
         existing: set[Any] = set()
         for start in range(0, len(keys), LOOKUP_CHUNK):

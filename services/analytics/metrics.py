@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, case, distinct, func, literal_column, or_, select
 from sqlalchemy.orm import Session
 
-from services.analytics.recompute import apply_stage_map, ensure_window
+from services.analytics.recompute import EVERY_MODEL, NO_TOUCH, apply_stage_map, ensure_window
 from services.db import models
 from services.domain.attribution import (
     DEFAULT_MODEL,
@@ -44,7 +44,6 @@ __all__ = [
 
 STAGES = [s.value for s in Stage]
 MAX_PERIODS = 3700  # ten years of days: a bigger range is a mistake, not a report
-NO_TOUCH = "-"
 
 
 class QueryError(ValueError):
@@ -151,7 +150,7 @@ def _credited_counts(
             func.count(distinct(produce)),
         )
         .where(
-            C.model == _model(model).value,
+            _of_model(_model(model)),
             C.window_days == window_days,
             C.weight > 0,
             or_(label.between(first, last), label == base),
@@ -186,7 +185,7 @@ def attribution(
         raise QueryError("group_by", "group_by: must be campaign, channel or messenger") from None
     C = models.Credit
     key = _key_column(dimension)
-    where = [C.model == model.value, C.window_days == window_days, C.weight > 0]
+    where = [_of_model(model), C.window_days == window_days, C.weight > 0]
     where += _date_filters(start, end)
     stmt = select(key, C.stage, *_sums()).where(*where).group_by(key, C.stage)
     rows = [
@@ -212,7 +211,7 @@ def campaign_attribution(
         select(label, C.stage, *_sums())
         .where(
             C.campaign_id == campaign_id,
-            C.model == model.value,
+            _of_model(model),
             C.window_days == window_days,
             C.weight > 0,
         )
@@ -269,6 +268,11 @@ def _run_chart(periods: list[str], rows: list[dict[str, Any]]) -> dict[str, Any]
         found += [("trend", a, b) for a, b in trend_signals(values)]
         signals[stage] = [{"rule": r, "from": periods[a], "to": periods[b]} for r, a, b in found]
     return {"median": medians, "signals": signals}
+
+
+def _of_model(model: Model) -> ColumnElement[bool]:
+    """Credit rows of ``model``: its own and those every model agrees on."""
+    return models.Credit.model.in_((model.value, EVERY_MODEL))
 
 
 def _key_column(dimension: Dimension) -> Any:

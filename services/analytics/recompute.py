@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
@@ -20,16 +20,26 @@ from sqlalchemy.orm import Session
 from services.analytics.stage_map import save_stage_map
 from services.db import models
 from services.db.upsert import insert_ignore
-from services.domain.attribution import UNATTRIBUTED, Touch, attribute_all
+from services.domain.attribution import UNATTRIBUTED, Credit, Model, Touch, attribute_all
 from services.domain.periods import PeriodKind, period_of
 from services.domain.stages import Stage, StageMap, implied
 
-__all__ = ["BATCH", "apply_stage_map", "ensure_window"]
+__all__ = [
+    "BATCH",
+    "EVERY_MODEL",
+    "NO_TOUCH",
+    "apply_stage_map",
+    "credit_rows",
+    "ensure_window",
+    "per_model",
+]
 
 log = logging.getLogger(__name__)
 BATCH = 2000  # events per round trip
 IN_CHUNK = 900  # IN-list size per query
-NO_TOUCH = "-"  # the sink's touch_id of an unattributed credit
+NO_TOUCH = "-"  # the touch_id of an unattributed credit
+EVERY_MODEL = "*"  # the model of credits every model agrees on, stored once
+MODEL_NAMES = tuple(m.value for m in Model)
 
 
 def ensure_window(
@@ -91,19 +101,30 @@ def credit_rows(
     timezone: str,
     labels: dict[str, str] | None = None,
 ) -> list[dict[str, Any]]:
-    """The ``credits`` rows of one stage event under every model: what the stream's sink
-    writes and what a recomputation writes (one definition for both). ``labels`` are the
-    event's period labels when the caller has them cached."""
+    """The ``credits`` rows of one stage event: what the stream's sink writes and what a
+    recomputation writes (one definition for both). ``labels`` are the event's period
+    labels when the caller has them cached.
+
+    When every model credits the event alike (no touch in the window, or one: most
+    events) the credits are stored once, under :data:`EVERY_MODEL`, rather than five
+    times; otherwise once per model. Readers of one model read its rows and these.
+    """
     at = event["occurred_at"]
     labels = labels or {k.value: period_of(at, k, timezone) for k in PeriodKind}
+    by_model = attribute_all(at, touches, window_days)
+    first, *others = by_model.values()
+    if all(credits == first for credits in others):
+        shares: Iterable[tuple[str, list[Credit]]] = [(EVERY_MODEL, first)]
+    else:
+        shares = ((model.value, credits) for model, credits in by_model.items())
     rows = []
-    for model, credits in attribute_all(at, touches, window_days).items():
+    for model, credits in shares:
         for credit in credits:
             t = credit.touch
             rows.append(
                 {
                     "event_id": event["event_id"],
-                    "model": model.value,
+                    "model": model,
                     "window_days": window_days,
                     "touch_id": t.touch_id if t else NO_TOUCH,
                     "campaign_id": t.campaign_id if t else UNATTRIBUTED,
@@ -117,6 +138,16 @@ def credit_rows(
                 }
             )
     return rows
+
+
+def per_model(rows: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """Credit rows with every :data:`EVERY_MODEL` row spelled out once per model (what
+    the credits topic carries: a record per model, as its schema says)."""
+    for row in rows:
+        if row["model"] == EVERY_MODEL:
+            yield from (row | {"model": model} for model in MODEL_NAMES)
+        else:
+            yield row
 
 
 def _touches_of(

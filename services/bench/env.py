@@ -131,6 +131,8 @@ class BenchEnv:
                 "raw",
                 "--rate",
                 "200",
+                "--idle",  # wall time: where the worker waits, not only where it computes
+                "--threads",
                 "-o",
                 str(out),
                 "--",

@@ -22,6 +22,7 @@ MIX = [
     ("profile.updated", 6, False),  # not in the stage map: stored, not counted
 ]
 TOUCH_SHARE = 0.10
+LATE_SHARE, LATE_DAYS = 0.05, 3  # records that arrive after later ones, and by how much
 CAMPAIGNS = [f"bench-c{k:02d}" for k in range(20)]
 EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -46,7 +47,8 @@ class Workload:
 
 
 def make_workload(n: int, people: int = 50_000, seed: int = 7, days: int = 120) -> Workload:
-    """``n`` records (events and ~10 % touches) over ``people`` persons and ``days`` days."""
+    """``n`` records (events and ~10 % touches) over ``people`` persons and ``days`` days,
+    in the order a stream receives them: by time, 5 % late by up to 3 days."""
     rng = random.Random(seed)
     names = [person(i) for i in range(people)]
     types, weights = [m[0] for m in MIX], [m[1] for m in MIX]
@@ -55,7 +57,12 @@ def make_workload(n: int, people: int = 50_000, seed: int = 7, days: int = 120) 
     minutes = days * 24 * 60
     for i in range(n):
         who = names[rng.randrange(people)]
-        at = (EPOCH + timedelta(minutes=rng.randrange(minutes))).strftime("%Y-%m-%dT%H:%M:%SZ")
+        # A stream moves forward in time: record i happens at i/n of the span, except the
+        # late ones (offline phones, batched uploads), up to LATE_DAYS before.
+        minute = i * minutes // n
+        if rng.random() < LATE_SHARE:
+            minute = max(0, minute - rng.randrange(LATE_DAYS * 24 * 60))
+        at = (EPOCH + timedelta(minutes=minute)).strftime("%Y-%m-%dT%H:%M:%SZ")
         if rng.random() < TOUCH_SHARE:
             w.touches.append(
                 {

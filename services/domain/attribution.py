@@ -133,6 +133,8 @@ def attribute_all(
     if half_life_days <= 0:
         raise ValueError(f"half_life_days must be positive, got {half_life_days!r}")
     eligible = eligible_touches(event_time, touches, window_days)
+    if len(eligible) <= 1:  # no touch or one: every model says the same (one shared list)
+        return dict.fromkeys(Model, _credit(event_time, eligible, DEFAULT_MODEL, half_life_days))
     return {model: _credit(event_time, eligible, model, half_life_days) for model in Model}
 
 

@@ -323,7 +323,7 @@ def _diet_journey(stack, wait_for, t0) -> None:
                     Credit,
                     Credit.event_id == "s1",
                     Credit.campaign_id == jcampaign,
-                    Credit.model == "last_touch",
+                    Credit.model.in_(("last_touch", "*")),
                 )
                 == 1
             ),

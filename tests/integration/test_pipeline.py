@@ -283,3 +283,85 @@ def test_worker_killed_mid_stream_loses_nothing_and_counts_nothing_twice(stack: 
     assert data["rows"] == expected
     assert 3000 < partial <= 30_000
     assert stack.count(EngagementEvent) == 30_000
+
+
+def test_credits_topic_carries_one_record_per_model_of_every_stage_event(stack: Stack):
+    """SQL stores credits that every model agrees on once; the credits topic still
+    carries a schema-valid record per model, with the models' own weights."""
+    import schemas
+    from services.bus import envelopes, topics
+    from services.db.models import Credit
+    from services.domain.attribution import Model
+    from services.tracking.replay import read_topic
+
+    def ev(event_id: str, kind: str, day: int, who: str, campaign: str | None = None) -> dict:
+        extra = {"campaign_id": campaign, "channel": "email"} if campaign else {}
+        return {
+            "event_id": event_id,
+            "type": kind,
+            "occurred_at": f"2017-08-{day:02d}T10:00:00Z",
+            "person_ref": who,
+            **extra,
+        }
+
+    stack.start_relay()
+    stack.start_worker()
+    with stack.client() as client:
+        tpl = client.post(
+            "/api/v1/templates",
+            json={
+                "name": "t",
+                "channel": "email",
+                "subject": "Hi",
+                "html": "<p>Hi</p>",
+                "text": "Hi",
+            },
+        )
+        assert tpl.status_code == 201, tpl.text
+        c1, c2 = (
+            client.post(
+                "/api/v1/campaigns",
+                json={"name": name, "channel": "email", "template_id": tpl.json()["id"]},
+            ).json()["id"]
+            for name in ("first", "second")
+        )
+        body = [
+            ev("one-click", "link.click", 1, "fam-1", c1),  # a touch and an aware event
+            ev("one-use", "resource.view", 2, "fam-1"),
+            ev("two-a", "link.click", 1, "fam-2", c1),
+            ev("two-b", "link.click", 3, "fam-2", c2),
+            ev("two-use", "resource.view", 4, "fam-2"),
+            ev("none-use", "resource.view", 4, "fam-3"),
+        ]
+        assert client.post("/api/v1/events", json=body).json()["accepted"] == 6
+        wait_for(lambda: stack.count(Credit) > 0 and stack.count(EngagementEvent) == 6, 60)
+
+        def credit_records() -> list[dict]:
+            messages = read_topic(stack.settings, topics.CREDITS)
+            return [r for m in messages for r in envelopes.decode(m.value)]
+
+        every = {m.value for m in Model}
+        records = wait_for(
+            lambda: (
+                (rs := credit_records())
+                and {(r["event_id"], r["model"]) for r in rs}
+                == {(e["event_id"], m) for e in body for m in every}
+                and rs
+            ),
+            60,
+            what="a credit record per model of each of the 6 stage events",
+        )
+    assert all(schemas.errors_of("credit.v1", r) is None for r in records)
+    shares = defaultdict(dict)
+    for r in records:
+        shares[(r["event_id"], r["model"])][r["campaign_id"]] = r["weight"]
+    assert all(shares[("one-use", m)] == {c1: 1.0} for m in every)
+    assert all(shares[("none-use", m)] == {"unattributed": 1.0} for m in every)
+    two = {m: shares[("two-use", m)] for m in every}
+    assert two["first_touch"] == {c1: 1.0} and two["last_touch"] == {c2: 1.0}
+    assert two["linear"] == two["position_based"] == {c1: 0.5, c2: 0.5}
+    assert two["time_decay"][c2] > two["time_decay"][c1] > 0
+    with stack.sessions() as s:  # stored once when the models agree, else per model
+        stored = {(c.event_id, c.model) for c in s.query(Credit)}
+    assert ("one-use", "*") in stored and ("none-use", "*") in stored
+    assert {m for e, m in stored if e == "two-use"} == every

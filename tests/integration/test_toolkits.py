@@ -150,7 +150,7 @@ def test_each_messengers_qr_link_is_credited_to_that_messenger(stack: Stack, tmp
             )
             credited = s.execute(
                 select(Credit.event_id, Credit.messenger_id, Credit.campaign_id).where(
-                    Credit.model == "last_touch", Credit.event_id.in_(list(clicks))
+                    Credit.model.in_(("last_touch", "*")), Credit.event_id.in_(list(clicks))
                 )
             ).all()
         assert sorted(opened) == sorted((m, "toolkit") for m in MESSENGERS)

@@ -74,6 +74,26 @@ def test_redelivery_changes_no_count(sessions):
         assert stage_metrics(s, "month", "2014-01", "2018-06") == before_all
 
 
+def test_a_batch_is_one_transaction_whatever_fails_in_it(sessions, monkeypatch):
+    """A failure after the events are written (a killed worker's view: the transaction
+    never commits) leaves none of the batch stored, so its redelivery writes all of it."""
+    sink = AttributionSink(sessions)
+    batch = [event(f"t{i}", "resource.view", AUG, person(i)) for i in range(5)]
+
+    def crash(*_args):
+        raise RuntimeError("killed after the events were inserted")
+
+    monkeypatch.setattr(sink, "_insert_stage_facts", crash)
+    with pytest.raises(RuntimeError):
+        sink.write(batch, [])
+    with sessions() as s:
+        assert stage_metrics(s, "month", "2017-08", "2017-08")["rows"][0]["aware"] == 0
+    monkeypatch.undo()
+    assert sink.write(batch, []).new_events == 5
+    with sessions() as s:
+        assert stage_metrics(s, "month", "2017-08", "2017-08")["rows"][0]["aware"] == 5
+
+
 def test_a_producer_counts_at_every_lower_stage_once(sessions):
     who = person(1)
     AttributionSink(sessions).write(
