@@ -21,7 +21,7 @@ from typing import Any
 import faust
 
 import schemas
-from services.analytics.recompute import NO_TOUCH, per_model
+from services.analytics.recompute import MODEL_NAMES, NO_TOUCH, models_of
 from services.analytics.sink import AttributionSink, unstorable
 from services.bus import envelopes, topics
 from services.bus.envelopes import EnvelopeError
@@ -143,30 +143,36 @@ def _dead_letter(
 def _credit_envelopes(
     credits: list[dict[str, Any]], partitions: int
 ) -> list[tuple[bytes, bytes, int]]:
-    """Credit records, one per model (SQL's period labels dropped, times as RFC 3339),
-    in envelopes."""
+    """Credit records (schemas/credit.v1.json), one per model, in envelopes.
+
+    The worker publishes ~4 of them per event, so each stored credit row is encoded
+    once, without its model, and that JSON is reused for each model it stands for.
+    """
     # An event's credits share its time: format it once (keyed with the offset, as equal
     # instants in different offsets are equal datetimes but not equal text).
     stamps: dict[tuple[datetime, Any], str] = {}
-
-    def record(credit: dict[str, Any]) -> dict[str, Any]:
+    encoded: list[tuple[str, bytes]] = []
+    for credit in credits:
         at = credit["occurred_at"]
         key = (at, at.utcoffset())
         text = stamps.get(key)
         if text is None:
             text = stamps[key] = at.isoformat()
-        return {name: credit[name] for name in _TOPIC_FIELDS} | {"occurred_at": text}
+        body = envelopes.dumps(
+            {name: credit[name] for name in _TOPIC_FIELDS} | {"occurred_at": text}
+        )
+        person = credit["person"]
+        encoded += (
+            (person, _MODEL_PREFIX[model] + body[1:]) for model in models_of(credit["model"])
+        )
+    return [(e.key, e.value, e.partition) for e in envelopes.pack_encoded(encoded, partitions)]
 
-    records = list(per_model(map(record, credits)))
-    return [(e.key, e.value, e.partition) for e in envelopes.pack(records, partitions)]
 
-
-# A credit record's fields (schemas/credit.v1.json) but its time, which is formatted.
+# A credit record's fields but its model (prefixed as JSON) and its time (formatted).
 _TOPIC_FIELDS = (
     "event_id",
     "person",
     "stage",
-    "model",
     "window_days",
     "campaign_id",
     "touch_id",
@@ -174,6 +180,7 @@ _TOPIC_FIELDS = (
     "messenger_id",
     "weight",
 )
+_MODEL_PREFIX = {m: b'{"model":%b,' % json.dumps(m).encode() for m in MODEL_NAMES}
 
 
 async def _send_all(topic: Any, messages: list[tuple[bytes, bytes, int | None]]) -> None:

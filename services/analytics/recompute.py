@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
@@ -27,11 +27,12 @@ from services.domain.stages import Stage, StageMap, implied
 __all__ = [
     "BATCH",
     "EVERY_MODEL",
+    "MODEL_NAMES",
     "NO_TOUCH",
     "apply_stage_map",
     "credit_rows",
     "ensure_window",
-    "per_model",
+    "models_of",
 ]
 
 log = logging.getLogger(__name__)
@@ -140,14 +141,10 @@ def credit_rows(
     return rows
 
 
-def per_model(rows: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-    """Credit rows with every :data:`EVERY_MODEL` row spelled out once per model (what
-    the credits topic carries: a record per model, as its schema says)."""
-    for row in rows:
-        if row["model"] == EVERY_MODEL:
-            yield from (row | {"model": model} for model in MODEL_NAMES)
-        else:
-            yield row
+def models_of(model: str) -> tuple[str, ...]:
+    """The models a credit row of ``model`` stands for: all of them for
+    :data:`EVERY_MODEL`, else its own."""
+    return MODEL_NAMES if model == EVERY_MODEL else (model,)
 
 
 def _touches_of(

@@ -192,7 +192,7 @@ class AttributionSink:
                 E.occurred_at >= lo,
                 E.occurred_at < hi,
             )
-            for row in session.execute(stmt):
+            for row in session.connection().execute(stmt):  # Core rows: no ORM loading
                 first, last = span[row.person]
                 t = _aware(row.occurred_at)
                 if row.event_id not in exclude and first <= t < last + self.window:
@@ -233,7 +233,7 @@ class AttributionSink:
             stmt = select(
                 T.touch_id, T.person, T.campaign_id, T.channel, T.messenger_id, T.occurred_at
             ).where(and_(T.person.in_(chunk), T.occurred_at > lo, T.occurred_at <= hi))
-            for r in session.execute(stmt):
+            for r in session.connection().execute(stmt):  # Core rows: no ORM loading
                 by_person[r.person].append(
                     Touch(
                         r.touch_id, r.campaign_id, r.channel, r.messenger_id, _aware(r.occurred_at)
@@ -285,7 +285,7 @@ _FACTS = BulkInsert(models.StageFact.__table__, ("period_kind", "period", "stage
 # value per sink and weight never decides the order, so they are left out.)
 _CREDITS = BulkInsert(
     models.Credit.__table__,  # type: ignore[arg-type]
-    order=("model", "campaign_id", "stage", "day", "person", "event_id"),  # its index's
+    order=("campaign_id", "stage", "model", "day", "person", "event_id"),  # its index's
 )
 _EVENTS = BulkInsert(models.EngagementEvent.__table__)  # type: ignore[arg-type]
 _TOUCHES = BulkInsert(models.Touch.__table__)  # type: ignore[arg-type]

@@ -256,14 +256,15 @@ class Credit(Base):
     __table_args__ = (
         Index("ix_credits_model_month", "model", "window_days", "month"),
         Index("ix_credits_campaign", "campaign_id", "model", "window_days", "month"),
-        # Covers GET /api/v1/attribution: every column it reads, in GROUP BY order; the
-        # day before the person so a live stream appends (migration 0008_credits_by_day).
+        # Covers GET /api/v1/attribution: every column it reads, in GROUP BY order, a
+        # model's rows and the every-model rows in one scan; the day before the person so
+        # a live stream appends (migration 0008_credits_by_day).
         Index(
             "ix_credits_attribution_day",
-            "model",
             "window_days",
             "campaign_id",
             "stage",
+            "model",
             "day",
             "person",
             "event_id",

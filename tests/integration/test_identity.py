@@ -10,7 +10,7 @@ from datetime import timedelta
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from services.analytics.recompute import per_model
+from services.analytics.recompute import models_of
 from services.analytics.sink import AttributionSink
 from services.api import create_app
 from services.db.migrate import upgrade
@@ -39,19 +39,10 @@ def numbers(client, c) -> dict:
         "/api/v1/attribution", params={"model": "last_touch", "from": MONTH, "to": MONTH}
     ).json()
     with c.sessions() as s:
-        stored = [
-            {
-                "event_id": r.event_id,
-                "model": r.model,
-                "window_days": r.window_days,
-                "touch_id": r.touch_id,
-                "person": r.person,
-                "weight": round(r.weight, 9),
-            }
+        credits = sorted(  # one per model, as if none were stored once for all models
+            (r.event_id, m, r.window_days, r.touch_id, r.person, round(r.weight, 9))
             for r in s.scalars(select(Credit))
-        ]
-        credits = sorted(  # one row per model, as if none were stored once for all
-            tuple(r.values()) for r in per_model(stored)
+            for m in models_of(r.model)
         )
         facts = sorted(
             (f.period_kind, f.period, f.stage, f.person) for f in s.scalars(select(StageFact))

@@ -1,4 +1,4 @@
-"""attribution index with the day before the person
+"""attribution index in time order, for credits stored once for every model
 
 Revision ID: 0008_credits_by_day
 Revises: 0007_read_indexes
@@ -7,13 +7,16 @@ Revises: 0007_read_indexes
 every stream batch inserted into every leaf of it, so its write cost grew with the
 history stored, not with the batch (`winwin bench pipeline`: 11.8k records/s on an empty
 database, 2.5k after 200k). With the event's day before the person, a live stream (whose
-events are mostly of today) appends at the end of each group; the index still holds
-every column ``GET /api/v1/attribution`` reads, and the day range of a ``from``/``to``
-query is now a range of it.
+events are mostly of today) appends at the end of each group.
+
+Credits that every model agrees on are now stored once (model ``*``), so a model's
+credits are its own rows and those: with the model after campaign and stage, both are
+read in one scan already in ``GROUP BY campaign, stage`` order (no sort), and the index
+still holds every column ``GET /api/v1/attribution`` reads.
 
 On a large live PostgreSQL, build the new index first without blocking the stream's
 writes (``CREATE INDEX CONCURRENTLY IF NOT EXISTS ix_credits_attribution_day ON credits
-(model, window_days, campaign_id, stage, day, person, event_id, weight)``), then run
+(window_days, campaign_id, stage, model, day, person, event_id, weight)``), then run
 this migration: it finds it, and drops the old one.
 """
 
@@ -25,7 +28,7 @@ branch_labels = None
 depends_on = None
 
 OLD = ["model", "window_days", "campaign_id", "stage", "person", "event_id", "weight"]
-NEW = ["model", "window_days", "campaign_id", "stage", "day", "person", "event_id", "weight"]
+NEW = ["window_days", "campaign_id", "stage", "model", "day", "person", "event_id", "weight"]
 
 
 def upgrade() -> None:
