@@ -32,6 +32,17 @@ TOKEN = "test-api-token-0123456789"
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36"
 
 
+def email_campaign(client: Any, template: dict[str, Any], **campaign: Any) -> str:
+    """Create an email template (``template``: its subject, html, text) and a campaign on
+    it (``campaign``: name, resources, ...) through the API; the campaign's id."""
+    tpl = client.post("/api/v1/templates", json={"name": "t", "channel": "email"} | template)
+    assert tpl.status_code == 201, tpl.text
+    body = {"name": "c", "channel": "email", "template_id": tpl.json()["id"]} | campaign
+    created = client.post("/api/v1/campaigns", json=body)
+    assert created.status_code == 201, created.text
+    return str(created.json()["id"])
+
+
 def wait_for(
     predicate: Callable[[], Any],
     timeout: float = 60.0,

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from services.db.models import EngagementEvent
-from tests.stack import BROWSER, Stack, wait_for
+from tests.stack import BROWSER, Stack, email_campaign, wait_for
 
 pytestmark = pytest.mark.kafka
 
@@ -142,28 +142,17 @@ def test_email_campaign_click_is_counted_and_credited(stack: Stack, tmp_path):
             },
         )
         assert res.status_code == 201
-        tpl = client.post(
-            "/api/v1/templates",
-            json={
+        cid = email_campaign(
+            client,
+            {
                 "name": "digest",
-                "channel": "email",
                 "subject": "Hello {{ contact.first_name }}",
                 "html": '<p>Hi {{ contact.name }}</p>{% for r in resources %}<a href="{{ r.url }}">{{ r.title }}</a>{% endfor %}',
                 "text": "Hi {{ contact.name }}\n{% for r in resources %}{{ r.title }}: {{ r.url }}\n{% endfor %}",
             },
+            name="Diet month",
+            resources=["diet"],
         )
-        assert tpl.status_code == 201, tpl.text
-        camp = client.post(
-            "/api/v1/campaigns",
-            json={
-                "name": "Diet month",
-                "channel": "email",
-                "template_id": tpl.json()["id"],
-                "resources": ["diet"],
-            },
-        )
-        assert camp.status_code == 201, camp.text
-        cid = camp.json()["id"]
         assert (
             client.post(f"/api/v1/campaigns/{cid}/schedule", json={}).json()["status"]
             == "scheduled"
@@ -307,24 +296,8 @@ def test_credits_topic_carries_one_record_per_model_of_every_stage_event(stack: 
     stack.start_relay()
     stack.start_worker()
     with stack.client() as client:
-        tpl = client.post(
-            "/api/v1/templates",
-            json={
-                "name": "t",
-                "channel": "email",
-                "subject": "Hi",
-                "html": "<p>Hi</p>",
-                "text": "Hi",
-            },
-        )
-        assert tpl.status_code == 201, tpl.text
-        c1, c2 = (
-            client.post(
-                "/api/v1/campaigns",
-                json={"name": name, "channel": "email", "template_id": tpl.json()["id"]},
-            ).json()["id"]
-            for name in ("first", "second")
-        )
+        template = {"subject": "Hi", "html": "<p>Hi</p>", "text": "Hi"}
+        c1, c2 = (email_campaign(client, template, name=name) for name in ("first", "second"))
         body = [
             ev("one-click", "link.click", 1, "fam-1", c1),  # a touch and an aware event
             ev("one-use", "resource.view", 2, "fam-1"),

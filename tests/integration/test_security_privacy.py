@@ -18,7 +18,7 @@ from services.bus import topics
 from services.db.models import EngagementEvent
 from services.tracking.replay import read_topic
 from tests.fakes.sendgrid_server import FakeSendGrid, WebhookSigner
-from tests.stack import BROWSER, Stack, wait_for
+from tests.stack import BROWSER, Stack, email_campaign, wait_for
 
 pytestmark = pytest.mark.kafka
 DIAGNOSIS = "Neuroblastomasentinel"
@@ -76,27 +76,17 @@ def test_sentinels_never_leave_the_contacts_table(stack: Stack, caplog):
             ).status_code
             == 201
         )
-        tpl = client.post(
-            "/api/v1/templates",
-            json={
-                "name": "t",
-                "channel": "email",
+        cid = email_campaign(
+            client,
+            {
                 "subject": "Hello {{ contact.first_name }}",
                 "html": '<p>Hi {{ contact.name }} ({{ contact.attributes.diagnosis | default("") }})</p>{% for r in resources %}'
                 '<a href="{{ r.url }}">{{ r.title }}</a>{% endfor %}<a href="{{ unsubscribe_url }}">u</a>',
                 "text": "Hi {{ contact.name }}\n{% for r in resources %}{{ r.url }}\n{% endfor %}{{ unsubscribe_url }}",
             },
+            name="Diet",
+            resources=["diet"],
         )
-        assert tpl.status_code == 201, tpl.text
-        cid = client.post(
-            "/api/v1/campaigns",
-            json={
-                "name": "Diet",
-                "channel": "email",
-                "template_id": tpl.json()["id"],
-                "resources": ["diet"],
-            },
-        ).json()["id"]
         assert client.post(f"/api/v1/campaigns/{cid}/schedule", json={}).status_code == 200
         container = client.app.state.container
         sender = SendGridEmailSender("SG.test-key", "outreach@example.org", sendgrid.host)

@@ -24,6 +24,7 @@ from sqlalchemy import func, select
 from services.analytics.sink import AttributionSink
 from services.db.models import AcceptedEvent, Contact, OutboxMessage, Send
 from tests.integration.test_security_access import BROWSER, local_client
+from tests.stack import email_campaign
 
 DESTINATIONS = [
     "https://network.example.org/diet",
@@ -208,18 +209,7 @@ def test_scanners_are_redirected_but_flagged_not_counted_and_reported(tmp_path: 
             ).status_code
             == 200
         )
-        tpl = client.post(
-            "/api/v1/templates",
-            json={
-                "name": "t",
-                "channel": "email",
-                "subject": "Hi",
-                "text": "Hello {{ contact.name }}",
-            },
-        ).json()
-        cid = client.post(
-            "/api/v1/campaigns", json={"name": "c", "channel": "email", "template_id": tpl["id"]}
-        ).json()["id"]
+        cid = email_campaign(client, {"subject": "Hi", "text": "Hello {{ contact.name }}"})
         link = client.post(
             "/api/v1/links",
             json={"destination": DESTINATIONS[1], "campaign_id": cid, "channel": "email"},
