@@ -8,6 +8,7 @@ import base64
 import json
 import logging
 import re
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit, urlunsplit
@@ -111,22 +112,18 @@ async def redirect(request: Request) -> Response:
     reason = bot_reason(request, sent_at=send.sent_at if send else None, now=(now := c.now()))
     _hand_over(
         c,
-        {
-            "event_id": f"click:{new_id()}",
-            "type": "link.click",
-            "occurred_at": format_timestamp(now),
-            "person": person,
-            "campaign_id": link.campaign_id,
-            "send_id": send.id if send else None,
-            "channel": link.channel or ("email" if send else None),
-            "messenger_id": link.messenger_id,
-            "resource_id": link.resource_id,
-            "link_id": link.id,
-            "bot": reason is not None,
-            "bot_reason": reason,
-            "source": "redirect",
-            "properties": {},
-        },
+        _tracked(
+            "link.click",
+            person,
+            now,
+            reason,
+            campaign_id=link.campaign_id,
+            send_id=send.id if send else None,
+            channel=link.channel or ("email" if send else None),
+            messenger_id=link.messenger_id,
+            resource_id=link.resource_id,
+            link_id=link.id,
+        ),
     )
     CLICKS.inc()
     if send is not None and vid and reason is None:  # their own email, in a known browser
@@ -151,19 +148,15 @@ async def open_pixel(request: Request) -> Response:
         reason = bot_reason(request, sent_at=send.sent_at, now=(now := c.now()), pixel=True)
         _hand_over(
             c,
-            {
-                "event_id": f"open:{new_id()}",
-                "type": "email.open",
-                "occurred_at": format_timestamp(now),
-                "person": send.person,
-                "campaign_id": send.campaign_id,
-                "send_id": send.id,
-                "channel": "email",
-                "bot": reason is not None,
-                "bot_reason": reason,
-                "source": "pixel",
-                "properties": {},
-            },
+            _tracked(
+                "email.open",
+                send.person,
+                now,
+                reason,
+                campaign_id=send.campaign_id,
+                send_id=send.id,
+                channel="email",
+            ),
         )
     return Response(PIXEL, media_type="image/gif", headers=NO_REFERRER)
 
@@ -224,6 +217,28 @@ class _HandOver:
         records, self.records = self.records, []
         for record in records:
             self.gatherer.add(record)
+
+
+def _tracked(
+    event_type: str, person: str, now: datetime, reason: str | None, **ids: Any
+) -> dict[str, Any]:
+    """The engagement record of a click or an open: who, when, bot or not, and ``ids``
+    (campaign, send, channel, link...)."""
+    prefix, source = _TRACKED[event_type]
+    return {
+        "event_id": f"{prefix}:{new_id()}",
+        "type": event_type,
+        "occurred_at": format_timestamp(now),
+        "person": person,
+        **ids,
+        "bot": reason is not None,
+        "bot_reason": reason,
+        "source": source,
+        "properties": {},
+    }
+
+
+_TRACKED = {"link.click": ("click", "redirect"), "email.open": ("open", "pixel")}
 
 
 def _hand_over(c: Container, record: dict[str, Any]) -> None:
