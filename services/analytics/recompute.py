@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import Table, delete, func, select, update
@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from services.analytics.stage_map import save_stage_map
 from services.db import models
 from services.db.upsert import insert_ignore
+from services.db.values import chunks, utc
 from services.domain.attribution import UNATTRIBUTED, Credit, Model, Touch, attribute_all
 from services.domain.periods import PeriodKind, period_of
 from services.domain.stages import Stage, StageMap, implied
@@ -37,7 +38,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 BATCH = 2000  # events per round trip
-IN_CHUNK = 900  # IN-list size per query
 NO_TOUCH = "-"  # the touch_id of an unattributed credit
 EVERY_MODEL = "*"  # the model of credits every model agrees on, stored once
 MODEL_NAMES = tuple(m.value for m in Model)
@@ -73,7 +73,7 @@ def ensure_window(
             {
                 "event_id": r.event_id,
                 "person": r.person,
-                "occurred_at": _utc(r.occurred_at),
+                "occurred_at": utc(r.occurred_at),
                 "stage": r.stage,
             }
             for r in session.execute(stmt)
@@ -86,7 +86,7 @@ def ensure_window(
             for e in events
             for row in credit_rows(e, touches.get(e["person"], []), window_days, timezone)
         ]
-        for chunk in _chunks(rows, BATCH * 2):
+        for chunk in chunks(rows, BATCH * 2):
             insert_ignore(session, cast(Table, C.__table__), chunk)
         done += len(events)
         after = events[-1]["event_id"]
@@ -158,7 +158,7 @@ def _touches_of(
         span[e["person"]] = (min(lo, e["occurred_at"]), max(hi, e["occurred_at"]))
     window = timedelta(days=window_days)
     found: dict[str, list[Touch]] = defaultdict(list)
-    for chunk in _chunks(sorted(span), IN_CHUNK):
+    for chunk in chunks(sorted(span)):
         lo = min(span[p][0] for p in chunk) - window
         hi = max(span[p][1] for p in chunk)
         stmt = select(
@@ -166,7 +166,7 @@ def _touches_of(
         ).where(T.person.in_(chunk), T.occurred_at > lo, T.occurred_at <= hi)
         for r in session.execute(stmt):
             found[r.person].append(
-                Touch(r.touch_id, r.campaign_id, r.channel, r.messenger_id, _utc(r.occurred_at))
+                Touch(r.touch_id, r.campaign_id, r.channel, r.messenger_id, utc(r.occurred_at))
             )
     return found
 
@@ -188,7 +188,7 @@ def apply_stage_map(
     save_stage_map(session, stage_map)
     changed = 0
     for stage in Stage:
-        for chunk in _chunks(sorted(stage_map.types_of(stage)), IN_CHUNK):
+        for chunk in chunks(sorted(stage_map.types_of(stage))):
             stmt = (
                 update(E)
                 .where(E.type.in_(chunk), (E.stage.is_(None)) | (E.stage != stage.value))
@@ -232,14 +232,14 @@ def rebuild_stage_facts(session: Session, timezone: str = "UTC") -> int:
             break
         facts: set[tuple[str, str, str, str]] = set()
         for r in rows:
-            at = _utc(r.occurred_at)
+            at = utc(r.occurred_at)
             labels = [(kind.value, period_of(at, kind, timezone)) for kind in PeriodKind]
             for stage in implied(Stage(r.stage)):
                 facts.update((kind, label, stage.value, r.person) for kind, label in labels)
         rows_out = [
             {"period_kind": k, "period": p, "stage": s, "person": who} for k, p, s, who in facts
         ]
-        for chunk in _chunks(rows_out, BATCH * 5):
+        for chunk in chunks(rows_out, BATCH * 5):
             insert_ignore(session, cast(Table, F.__table__), chunk)
         after = rows[-1].event_id
     return session.execute(select(func.count()).select_from(F)).scalar_one()
@@ -248,13 +248,3 @@ def rebuild_stage_facts(session: Session, timezone: str = "UTC") -> int:
 def _count(result: Any) -> int:
     """Rows an UPDATE or DELETE touched."""
     return int(getattr(result, "rowcount", 0) or 0)
-
-
-def _utc(moment: datetime) -> datetime:
-    """SQLite returns naive datetimes; everything stored is UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]

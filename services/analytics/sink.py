@@ -30,12 +30,12 @@ from services.analytics.bulk import BulkInsert
 from services.analytics.recompute import credit_rows
 from services.analytics.stage_map import load_stage_map
 from services.db import models
+from services.db.values import chunks, utc
 from services.domain.attribution import Touch
 from services.domain.periods import PeriodKind, period_label
 from services.domain.stages import Stage, StageMap, implied
 
 log = logging.getLogger(__name__)
-CHUNK = 900  # IN-list size per query (SQLite's variable limit is far above this)
 
 
 def parse_time(value: str) -> datetime:
@@ -182,7 +182,7 @@ class AttributionSink:
             span[t["person"]] = (min(lo, t["occurred_at"]), max(hi, t["occurred_at"]))
         E = models.EngagementEvent
         found: list[dict[str, Any]] = []
-        for chunk in _chunks(list(span), CHUNK):
+        for chunk in chunks(list(span)):
             lo = min(span[p][0] for p in chunk)
             hi = max(span[p][1] for p in chunk) + self.window
             stmt = select(E.event_id, E.person, E.occurred_at, E.stage).where(
@@ -194,7 +194,7 @@ class AttributionSink:
             )
             for row in session.connection().execute(stmt):  # Core rows: no ORM loading
                 first, last = span[row.person]
-                t = _aware(row.occurred_at)
+                t = utc(row.occurred_at)
                 if row.event_id not in exclude and first <= t < last + self.window:
                     found.append(
                         {
@@ -215,7 +215,7 @@ class AttributionSink:
         touches = self._touches_of(session, events)
         if late:
             C = models.Credit
-            for chunk in _chunks([e["event_id"] for e in late], CHUNK):
+            for chunk in chunks([e["event_id"] for e in late]):
                 session.execute(
                     delete(C).where(C.event_id.in_(chunk), C.window_days == self.window_days)
                 )
@@ -229,15 +229,13 @@ class AttributionSink:
         persons = sorted({e["person"] for e in events})
         lo = min(e["occurred_at"] for e in events) - self.window
         hi = max(e["occurred_at"] for e in events)
-        for chunk in _chunks(persons, CHUNK):
+        for chunk in chunks(persons):
             stmt = select(
                 T.touch_id, T.person, T.campaign_id, T.channel, T.messenger_id, T.occurred_at
             ).where(and_(T.person.in_(chunk), T.occurred_at > lo, T.occurred_at <= hi))
             for r in session.connection().execute(stmt):  # Core rows: no ORM loading
                 by_person[r.person].append(
-                    Touch(
-                        r.touch_id, r.campaign_id, r.channel, r.messenger_id, _aware(r.occurred_at)
-                    )
+                    Touch(r.touch_id, r.campaign_id, r.channel, r.messenger_id, utc(r.occurred_at))
                 )
         return by_person
 
@@ -271,13 +269,6 @@ def _touch_from_event(e: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _aware(moment: datetime) -> datetime:
-    """SQLite returns naive datetimes; everything stored is UTC."""
-    from datetime import UTC
-
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 _IMPLIED = {s.value: tuple(i.value for i in implied(s)) for s in Stage}
 _FACTS = BulkInsert(models.StageFact.__table__, ("period_kind", "period", "stage", "person"))  # type: ignore[arg-type]
 # Credits are inserted in the order of their widest index (the primary key's event ids
@@ -289,8 +280,3 @@ _CREDITS = BulkInsert(
 )
 _EVENTS = BulkInsert(models.EngagementEvent.__table__)  # type: ignore[arg-type]
 _TOUCHES = BulkInsert(models.Touch.__table__)  # type: ignore[arg-type]
-
-
-def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import NamedTuple
 
 __all__ = [
     "DEFAULT_HALF_LIFE_DAYS",
@@ -41,8 +41,7 @@ NO_VALUE = "(none)"
 _SECONDS_PER_DAY = 86_400.0
 
 
-@dataclass(frozen=True)
-class Touch:
+class Touch(NamedTuple):
     """One exposure of a person to a campaign."""
 
     touch_id: str
@@ -65,8 +64,7 @@ class Model(StrEnum):
 DEFAULT_MODEL = Model.LAST_TOUCH
 
 
-@dataclass(frozen=True)
-class Credit:
+class Credit(NamedTuple):
     """The share (``weight``, 0..1) of one event credited to a touch.
 
     ``touch is None`` means the event is unattributed.

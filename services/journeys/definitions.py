@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from services.db.models import Campaign, Messenger, Template
 from services.db.models_journeys import Journey, JourneyRun
+from services.db.values import utc
 from services.domain.journeys import (
     STATS,
     JourneyError,
@@ -31,7 +32,7 @@ def rule_of(journey: Journey, *, from_creation: bool = True) -> JourneyRule:
         trigger=parse_trigger(journey.trigger),
         delay=timedelta(seconds=journey.delay_seconds),
         exit=parse_exit(journey.exit),
-        starts_at=_utc(journey.created_at) if from_creation else None,
+        starts_at=utc(journey.created_at) if from_creation else None,
     )
 
 
@@ -120,10 +121,6 @@ def view(journey: Journey, counts: dict[str, int]) -> dict[str, Any]:
         "action": journey.action,
         "enabled": journey.enabled,
         "campaign_id": journey.campaign_id,
-        "created_at": _utc(journey.created_at).isoformat(),
+        "created_at": utc(journey.created_at).isoformat(),
         "stats": counts,
     }
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

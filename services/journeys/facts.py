@@ -7,8 +7,8 @@ the same facts.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterable
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -16,20 +16,9 @@ from sqlalchemy.orm import Session
 
 from services.db.models import Contact, EngagementEvent, Resource, Send, Suppression
 from services.db.models_journeys import Journey, JourneyRun
+from services.db.values import chunks, utc
 from services.domain.journeys import Entry, StageEvent
 from services.domain.stages import Stage
-
-CHUNK = 900
-
-
-def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-def utc(moment: datetime) -> datetime:
-    """SQLite returns naive datetimes; everything stored is UTC."""
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def resource_topics(session: Session, ids: Iterable[str | None]) -> dict[str, frozenset[str]]:

@@ -29,9 +29,9 @@ from services.db.models import Contact, EngagementEvent, Touch
 from services.db.models_journeys import IdentityMerge, MergedRow
 from services.db.session import transaction
 from services.db.upsert import insert_ignore
+from services.db.values import chunks
 from services.domain.pseudonyms import pseudonymise, visitor_ref
 from services.ids import new_id
-from services.journeys.facts import chunks
 from services.journeys.recount import recount_persons
 
 __all__ = [

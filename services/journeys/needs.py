@@ -14,9 +14,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.db.models import Contact, EngagementEvent, Resource
+from services.db.values import chunks
 from services.domain.needs import Recommendation, ResourceInfo, interests, recommend
 from services.domain.stages import Stage
-from services.journeys.facts import chunks
 
 __all__ = ["catalogue", "recommended_for"]
 

@@ -17,10 +17,10 @@ from sqlalchemy.orm import Session
 from services.analytics.recompute import credit_rows
 from services.db.models import Credit, EngagementEvent, StageFact, Touch
 from services.db.upsert import insert_ignore
+from services.db.values import chunks, utc
 from services.domain.attribution import Touch as DomainTouch
 from services.domain.periods import PeriodKind, period_of
 from services.domain.stages import Stage, implied
-from services.journeys.facts import chunks, utc
 
 __all__ = ["recount_persons"]
 

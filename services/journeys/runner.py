@@ -27,6 +27,7 @@ from services.db.models import Campaign, Contact, Send
 from services.db.models_journeys import FollowUp, Journey, JourneyRun
 from services.db.session import transaction
 from services.db.upsert import insert_ignore
+from services.db.values import chunks, utc
 from services.domain.journeys import (
     Entry,
     FrequencyCap,
@@ -36,7 +37,7 @@ from services.domain.journeys import (
     parse_exit,
 )
 from services.ids import new_id
-from services.journeys.facts import chunks, events_of, message_times, reachability, utc
+from services.journeys.facts import events_of, message_times, reachability
 
 __all__ = ["run_due_journeys"]
 
