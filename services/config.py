@@ -39,6 +39,11 @@ class Settings(BaseSettings):
     sendgrid_api_key: SecretStr = SecretStr("")
     sendgrid_api_host: str = "https://api.sendgrid.com"
     sendgrid_webhook_public_key: str = ""
+    inbound_parse_secret: SecretStr = Field(
+        default=SecretStr(""),
+        description="when set, POST /webhooks/sendgrid/inbound needs it: as the password of the "
+        "Inbound Parse URL's basic auth (https://parse:SECRET@host/...) or as ?key=SECRET",
+    )
     sendgrid_from: str = "outreach@example.org"
     link_allowed_hosts: str = ""
     attribution_window_days: int = 30

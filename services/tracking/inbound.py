@@ -15,6 +15,7 @@ The Kafka record carries ids and the pseudonym only (``reply.received``, source
 
 from __future__ import annotations
 
+import base64
 import email
 import email.policy
 import hashlib
@@ -31,6 +32,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
+from services.config import Settings
 from services.db.models import Contact, Send
 from services.db.models_consent import Reply
 from services.db.upsert import insert_new
@@ -202,7 +204,15 @@ def _dedupe_key(reply: InboundReply) -> str:
 @router.post("/webhooks/sendgrid/inbound", include_in_schema=False)
 async def sendgrid_inbound(request: Request) -> JSONResponse:
     """Inbound Parse (multipart/form-data). Always 200 once stored, so SendGrid stops
-    retrying; 413 for oversize posts, 400 for a body that is not a form."""
+    retrying; 401 without the secret (when one is set), 413 for oversize posts, 400 for a
+    body that is not a form."""
+    container = request.app.state.container
+    if not _authorised(request, container.settings):
+        return JSONResponse(
+            {"error": "not authorised: Inbound Parse URL without WINWIN_INBOUND_PARSE_SECRET"},
+            status_code=401,
+            headers={"WWW-Authenticate": 'Basic realm="inbound-parse"'},
+        )
     if int(request.headers.get("content-length") or 0) > MAX_BODY:
         return JSONResponse({"error": "body too large"}, status_code=413)
     try:
@@ -211,6 +221,24 @@ async def sendgrid_inbound(request: Request) -> JSONResponse:
         return JSONResponse({"error": f"body: not a form ({exc})"}, status_code=400)
     fields = {k: v for k, v in form.items() if isinstance(v, str)}
     reply = InboundReply.from_form(fields)
-    container = request.app.state.container
     result = await run_in_threadpool(receive, container, reply)
     return JSONResponse(result)
+
+
+def _authorised(request: Request, settings: Settings) -> bool:
+    """Inbound Parse does not sign its posts: the secret rides in the URL it posts to,
+    as basic auth (``https://parse:SECRET@host/...``) or ``?key=SECRET``. With no secret
+    set, posts are read in dev mode only (as unsigned Event Webhook posts are)."""
+    secret = settings.inbound_parse_secret.get_secret_value()
+    if not secret:
+        if settings.env != "dev":
+            log.warning("Inbound Parse post refused: WINWIN_INBOUND_PARSE_SECRET is not set")
+        return settings.env == "dev"
+    offered = request.query_params.get("key", "")
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "basic":
+        try:
+            offered = base64.b64decode(value, validate=True).decode().partition(":")[2]
+        except (ValueError, UnicodeDecodeError):
+            offered = ""
+    return hmac.compare_digest(offered.encode(), secret.encode())
