@@ -32,6 +32,18 @@ TOKEN = "test-api-token-0123456789"
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36"
 
 
+def signed_stack(kafka_bootstrap: str, database_url: str, workdir: Path) -> Stack:
+    """A stack whose Event Webhook posts must be signed: ``stack.signer`` signs them."""
+    from tests.fakes.sendgrid_server import WebhookSigner
+
+    signer = WebhookSigner()
+    s = Stack(
+        kafka_bootstrap, database_url, workdir, sendgrid_webhook_public_key=signer.public_key_b64
+    )
+    s.signer = signer  # type: ignore[attr-defined]
+    return s
+
+
 def email_campaign(client: Any, template: dict[str, Any], **campaign: Any) -> str:
     """Create an email template (``template``: its subject, html, text) and a campaign on
     it (``campaign``: name, resources, ...) through the API; the campaign's id."""

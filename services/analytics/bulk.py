@@ -26,8 +26,7 @@ from sqlalchemy import JSON, DateTime, String, Table
 from sqlalchemy.orm import Session
 
 from services.db.upsert import insert_new
-
-LOOKUP_CHUNK = 900  # keys per IN list (SQLite's variable limit is far above this)
+from services.db.values import chunks
 
 
 class BulkInsert:
@@ -89,10 +88,8 @@ class BulkInsert:
             return {row[key] for row in rows}
         conn.exec_driver_sql("ROLLBACK TO bulk_insert_new")
         conn.exec_driver_sql("RELEASE bulk_insert_new")
-        keys = [row[key] for row in rows]
         existing: set[Any] = set()
-        for start in range(0, len(keys), LOOKUP_CHUNK):
-            chunk = tuple(keys[start : start + LOOKUP_CHUNK])
+        for chunk in chunks(tuple(row[key] for row in rows)):
             marks = ", ".join("?" * len(chunk))
             sql = f"SELECT {column} FROM {table} WHERE {column} IN ({marks})"  # noqa: S608
             existing.update(r[0] for r in conn.exec_driver_sql(sql, chunk))

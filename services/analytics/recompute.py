@@ -34,6 +34,7 @@ __all__ = [
     "credit_rows",
     "ensure_window",
     "models_of",
+    "touches_of",
 ]
 
 log = logging.getLogger(__name__)
@@ -80,7 +81,7 @@ def ensure_window(
         ]
         if not events:
             break
-        touches = _touches_of(session, events, window_days)
+        touches = touches_of(session, events, window_days)
         rows = [
             row
             for e in events
@@ -147,10 +148,11 @@ def models_of(model: str) -> tuple[str, ...]:
     return MODEL_NAMES if model == EVERY_MODEL else (model,)
 
 
-def _touches_of(
-    session: Session, events: list[dict[str, Any]], window_days: int
+def touches_of(
+    session: Session, events: Sequence[dict[str, Any]], window_days: int
 ) -> dict[str, list[Touch]]:
-    """Each person's touches that can fall in the window of one of their events."""
+    """Each person's touches that can fall in the window of one of their events (the
+    sink's and the recomputations' one lookup)."""
     T = models.Touch
     span: dict[str, tuple[datetime, datetime]] = {}
     for e in events:
@@ -164,7 +166,7 @@ def _touches_of(
         stmt = select(
             T.touch_id, T.person, T.campaign_id, T.channel, T.messenger_id, T.occurred_at
         ).where(T.person.in_(chunk), T.occurred_at > lo, T.occurred_at <= hi)
-        for r in session.execute(stmt):
+        for r in session.connection().execute(stmt):  # Core rows: no ORM loading
             found[r.person].append(
                 Touch(r.touch_id, r.campaign_id, r.channel, r.messenger_id, utc(r.occurred_at))
             )

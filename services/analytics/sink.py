@@ -16,18 +16,17 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, delete, select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.analytics.bulk import BulkInsert
-from services.analytics.recompute import credit_rows
+from services.analytics.recompute import credit_rows, touches_of
 from services.analytics.stage_map import load_stage_map
 from services.db import models
 from services.db.values import chunks, utc
@@ -212,7 +211,7 @@ class AttributionSink:
         events = fresh + late
         if not events:
             return []
-        touches = self._touches_of(session, events)
+        touches = touches_of(session, events, self.window_days)
         if late:
             C = models.Credit
             for chunk in chunks([e["event_id"] for e in late]):
@@ -222,22 +221,6 @@ class AttributionSink:
         rows = [row for e in events for row in self._credit_rows(e, touches.get(e["person"], []))]
         _CREDITS.insert_ignore(session, [*map(_CREDITS.key, rows)])
         return rows
-
-    def _touches_of(self, session: Session, events: list[dict[str, Any]]) -> dict[str, list[Touch]]:
-        T = models.Touch
-        by_person: dict[str, list[Touch]] = defaultdict(list)
-        persons = sorted({e["person"] for e in events})
-        lo = min(e["occurred_at"] for e in events) - self.window
-        hi = max(e["occurred_at"] for e in events)
-        for chunk in chunks(persons):
-            stmt = select(
-                T.touch_id, T.person, T.campaign_id, T.channel, T.messenger_id, T.occurred_at
-            ).where(and_(T.person.in_(chunk), T.occurred_at > lo, T.occurred_at <= hi))
-            for r in session.connection().execute(stmt):  # Core rows: no ORM loading
-                by_person[r.person].append(
-                    Touch(r.touch_id, r.campaign_id, r.channel, r.messenger_id, utc(r.occurred_at))
-                )
-        return by_person
 
     def _credit_rows(self, event: dict[str, Any], touches: list[Touch]) -> list[dict[str, Any]]:
         labels = self.labels(event["occurred_at"])

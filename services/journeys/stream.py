@@ -16,7 +16,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Table, and_, bindparam, or_, select, update
@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from services.analytics.stage_map import load_stage_map
 from services.db.models_journeys import Journey, JourneyRun
 from services.db.upsert import insert_ignore
+from services.db.values import utc
 from services.domain.journeys import Entry, JourneyRule, StageEvent, match_triggers
 from services.domain.stages import StageMap
 from services.journeys.definitions import rule_of
@@ -149,8 +150,4 @@ def on_batch(sessions: sessionmaker[Session], records: Sequence[dict[str, Any]])
 
 
 def _time(value: str | datetime) -> datetime:
-    if isinstance(value, datetime):
-        moment = value
-    else:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return utc(value if isinstance(value, datetime) else datetime.fromisoformat(value))

@@ -23,7 +23,7 @@ from services.db.models import EngagementEvent
 from services.tracking import webhooks
 from services.tracking.replay import read_topic
 from tests.fakes.sendgrid_server import WebhookSigner
-from tests.stack import Stack, wait_for
+from tests.stack import Stack, signed_stack, wait_for
 
 pytestmark = pytest.mark.kafka
 EVENTS = 10_000
@@ -169,11 +169,7 @@ def _client(stack: Stack):
 
 @pytest.fixture
 def stack(kafka_bootstrap, database_url, tmp_path):
-    signer = WebhookSigner()
-    s = Stack(
-        kafka_bootstrap, database_url, tmp_path, sendgrid_webhook_public_key=signer.public_key_b64
-    )
-    s.signer = signer
+    s = signed_stack(kafka_bootstrap, database_url, tmp_path)
     yield s
     s.close()
 

@@ -17,8 +17,8 @@ import pytest
 from services.bus import topics
 from services.db.models import EngagementEvent
 from services.tracking.replay import read_topic
-from tests.fakes.sendgrid_server import FakeSendGrid, WebhookSigner
-from tests.stack import BROWSER, Stack, email_campaign, wait_for
+from tests.fakes.sendgrid_server import FakeSendGrid
+from tests.stack import BROWSER, Stack, email_campaign, signed_stack, wait_for
 
 pytestmark = pytest.mark.kafka
 DIAGNOSIS = "Neuroblastomasentinel"
@@ -32,11 +32,7 @@ def _leaks(text: str) -> list[str]:
 
 @pytest.fixture
 def stack(kafka_bootstrap, database_url, tmp_path):
-    signer = WebhookSigner()
-    s = Stack(
-        kafka_bootstrap, database_url, tmp_path, sendgrid_webhook_public_key=signer.public_key_b64
-    )
-    s.signer = signer
+    s = signed_stack(kafka_bootstrap, database_url, tmp_path)
     yield s
     s.close()
 
