@@ -14,31 +14,41 @@ import os
 import re
 import socket
 import time
+from collections import deque
+from collections.abc import Awaitable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
 import faust
+from sqlalchemy.orm import Session, sessionmaker
 
 import schemas
 from services.analytics.recompute import MODEL_NAMES, NO_TOUCH, models_of
-from services.analytics.sink import AttributionSink, unstorable
+from services.analytics.sink import BatchResult, unstorable
 from services.bus import envelopes, topics
 from services.bus.envelopes import EnvelopeError
 from services.db.models import WorkerHeartbeat
 from services.db.upsert import upsert
-from services.journeys.stream import on_batch as journeys_on_batch
 from streams import validation
+from streams.writer import SinkProcess
 
 log = logging.getLogger(__name__)
 # Envelopes per SQL transaction (each carries up to 500 records): one batch is the main
 # term of the worker's memory (`winwin bench memory`: 200 envelopes peaked at 1.2 GiB,
 # 40 at 515 MiB, and ran faster), so keep it to ~20k records.
 BATCH_MESSAGES = 40
+# Batches between take and commit: one written in the sink process while the next is
+# decoded here (streams/writer.py).
+IN_FLIGHT = 2
 
 
 def install(
-    app: faust.App, sink: AttributionSink, partitions: dict[str, int], prefix: str = ""
+    app: faust.App,
+    sink: SinkProcess,
+    sessions: sessionmaker[Session],
+    partitions: dict[str, int],
+    prefix: str = "",
 ) -> None:
     """Register the agent and the heartbeat timer on ``app``."""
 
@@ -49,32 +59,58 @@ def install(
     source = topic(topics.ENGAGEMENT, topics.TOUCHES)
     deadletter = topic(topics.DEADLETTER)
     credits_topic = topic(topics.CREDITS)
-    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sink")
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="heartbeat")
     worker_id = f"{socket.gethostname()}:{os.getpid()}"
-    stats = {"events": 0, "duplicates": 0, "dead": 0, "batches": 0, "credited": 0}
+    stats: dict[str, float] = {"events": 0, "duplicates": 0, "dead": 0, "batches": 0, "credited": 0}
 
-    @app.agent(source, name="attribute")
-    async def attribute(stream: faust.StreamT) -> None:
-        loop = asyncio.get_running_loop()
-        async for batch in stream.take_events(BATCH_MESSAGES, within=0.05):
-            if not stats["batches"]:
-                stats["first_batch_at"] = time.time()  # wall clock: `winwin bench` reads it
-            engagement, touch_records, dead = split(batch, prefix)
-            if dead:
-                await _send_all(deadletter, dead)
-                stats["dead"] += len(dead)
-            result = await loop.run_in_executor(executor, sink.write, engagement, touch_records)
-            await loop.run_in_executor(executor, journeys_on_batch, sink.sessions, engagement)
-            stats["events"] += result.new_events
-            stats["duplicates"] += result.duplicates
-            stats["batches"] += 1
-            stats["credited"] += len(
-                {c["event_id"] for c in result.credits if c["touch_id"] != NO_TOUCH}
-            )
+    async def finish(
+        written: Awaitable[BatchResult], batch: list[Any], before: asyncio.Task[None] | None
+    ) -> None:
+        """Wait for a batch's write, publish its credits after the batch before it, and
+        only then release its messages for the offset commit."""
+        try:
+            result = await written
+            if before is not None:
+                await before
             if result.credits:
                 await _send_all(
                     credits_topic, _credit_envelopes(result.credits, partitions[topics.CREDITS])
                 )
+        except Exception:
+            # Never go on past a batch that was not written and published: its messages
+            # stay uncommitted, and the restarted worker reads from them again.
+            log.critical("a batch could not be written; the worker stops", exc_info=True)
+            logging.shutdown()
+            os._exit(1)
+        stats["events"] += result.new_events
+        stats["duplicates"] += result.duplicates
+        stats["batches"] += 1
+        stats["credited"] += len(
+            {c["event_id"] for c in result.credits if c["touch_id"] != NO_TOUCH}
+        )
+        for event in batch:
+            event.ack()
+
+    @app.agent(source, name="attribute")
+    async def attribute(stream: faust.StreamT) -> None:
+        in_flight: deque[asyncio.Task[None]] = deque()
+        async for batch in stream.take_events(BATCH_MESSAGES, within=0.05):
+            if "first_batch_at" not in stats:
+                stats["first_batch_at"] = time.time()  # wall clock: `winwin bench` reads it
+            # take_events acks a batch when the next one is taken; one more reference
+            # per message keeps it uncommitted until finish() has written it.
+            for event in batch:
+                event.message.incref()
+            engagement, touch_records, dead = split(batch, prefix)
+            if dead:
+                await _send_all(deadletter, dead)
+                stats["dead"] += len(dead)
+            written = asyncio.ensure_future(sink.write(engagement, touch_records))
+            before = in_flight[-1] if in_flight else None
+            in_flight.append(asyncio.ensure_future(finish(written, batch, before)))
+            # Decode the next batch while this one is written; never more than two.
+            while in_flight and (len(in_flight) >= IN_FLIGHT or in_flight[0].done()):
+                await in_flight.popleft()
 
     @app.timer(interval=2.0)
     async def heartbeat() -> None:
@@ -83,7 +119,7 @@ def install(
         row = {"worker_id": worker_id, "seen_at": datetime.now(UTC), "info": info}
 
         def beat() -> None:
-            with sink.sessions() as session, session.begin():
+            with sessions() as session, session.begin():
                 upsert(session, WorkerHeartbeat.__table__, [row], ["worker_id"])
 
         await asyncio.get_running_loop().run_in_executor(executor, beat)

@@ -2,9 +2,10 @@
 
 One agent consumes both person-partitioned topics (engagement and touches) in envelopes,
 batches them with ``take_events`` and hands each batch to the SQL attribution sink in a
-worker thread. Offsets are committed after the batch is written (``take_events`` acks
-on resume), so a crash re-delivers at most the uncommitted batches, which the sink
-ignores (idempotent keys): at-least-once transport, exact counts.
+child process (streams/writer.py). Offsets are committed after the batch is written and
+its credits published (streams/agents.py holds each message until then), so a crash
+re-delivers at most the uncommitted batches, which the sink ignores (idempotent keys):
+at-least-once transport, exact counts.
 """
 
 from __future__ import annotations

@@ -133,6 +133,7 @@ class BenchEnv:
                 "200",
                 "--idle",  # wall time: where the worker waits, not only where it computes
                 "--threads",
+                "--subprocesses",  # the worker's sink process too
                 "-o",
                 str(out),
                 "--",

@@ -4,9 +4,10 @@ of many distinct people active in one 30-day attribution window.
 The worker keeps no per-person state in memory (touches, events and credits live in SQL;
 the window is a SQL range, so "expired touches" are simply never read again). What it
 holds is bounded by configuration, not by the number of people: Faust's stream buffer
-(``stream_buffer_maxsize`` envelopes), aiokafka's fetch buffers, one ``take_events``
-batch (``BATCH_MESSAGES`` envelopes), the sink's period-label cache (at most 20,000
-dates) and one stage map. This bench checks that claim: it samples ``VmRSS`` from
+(``stream_buffer_maxsize`` envelopes), aiokafka's fetch buffers, ``IN_FLIGHT``
+``take_events`` batches (``BATCH_MESSAGES`` envelopes each), and in its sink process one
+batch, the period-label cache (at most 20,000 dates) and one stage map. This bench
+checks that claim: it samples ``VmRSS`` of the worker and its children from
 ``/proc/<pid>/status`` every 0.5 s against the worker's progress, reports the peak and
 final RSS, RSS at 25/50/75/100 % of the events, and the peaks over the first and the
 second half of the people (equal if nothing grows with them). Records are produced
@@ -20,6 +21,7 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import distinct, func, select
@@ -131,15 +133,35 @@ class RssSampler(threading.Thread):
 
 
 def vm_rss_mib(pid: int) -> float | None:
-    """VmRSS of ``pid`` in MiB (None once it is gone)."""
+    """VmRSS in MiB of ``pid`` plus its children (the worker's sink process and the
+    multiprocessing resource tracker); None once ``pid`` is gone."""
+    own = _rss_kib(pid)
+    if own is None:
+        return None
+    return (own + sum(_rss_kib(child) or 0 for child in _children(pid))) / 1024
+
+
+def _rss_kib(pid: int) -> int | None:
     try:
         with open(f"/proc/{pid}/status") as f:
             for line in f:
                 if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
+                    return int(line.split()[1])
     except OSError:
         return None
     return None
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = stat.read_text().rsplit(")", 1)[1].split()[1]
+        except (OSError, IndexError):
+            continue  # gone meanwhile
+        if int(ppid) == pid:
+            found.append(int(stat.parent.name))
+    return found
 
 
 def heartbeat_events(env: BenchEnv) -> int:

@@ -3,6 +3,8 @@
 * 50,000 events with 5% re-sent duplicates while the stream worker is SIGKILLed at 5
   random moments (and restarted), and a second worker joins and leaves (two rebalances):
   the final SQL counts equal the ground truth exactly (PostgreSQL).
+* The worker's sink process SIGKILLed three times mid-stream: the worker starts another
+  and the counts stay exact; a SIGKILLed worker leaves no sink process behind.
 * The outbox relay crashing between the SQL commit and the publish, and between the
   publish and the delete of the rows: every committed record is published at least once,
   its effects are applied once.
@@ -10,11 +12,13 @@
 
 from __future__ import annotations
 
+import os
 import random
 import signal
 import time
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -209,3 +213,78 @@ def test_outbox_crashes_publish_every_committed_row_and_apply_it_once(stack: Sta
         f"2 after publish); {published} records published after restart, {doubled_in_kafka} twice in Kafka; "
         f"SQL {len(events)} events: lost 0, doubled 0"
     )
+
+
+def _writers(worker: int) -> list[int]:
+    """The worker's live sink processes (from /proc; not its multiprocessing resource
+    tracker, the other child)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            state, ppid = stat.read_text().rsplit(")", 1)[1].split()[:2]
+            command = (stat.parent / "cmdline").read_bytes()
+        except (OSError, ValueError):
+            continue  # gone meanwhile
+        if int(ppid) == worker and state != "Z" and b"spawn_main" in command:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def test_sink_process_killed_is_replaced_and_a_killed_worker_leaves_no_writer(stack: Stack):
+    """The worker writes through a child process (streams/writer.py). SIGKILL that child
+    in each of three waves of events, mid-write or between writes: the same worker starts
+    another and writes the batches again, and the counts stay exact. SIGKILL the worker:
+    its writer dies with it."""
+    rng = random.Random(11)
+    events, oracle = _workload(rng, 12_000)
+    waves = [events[i : i + 3_000] for i in range(0, len(events), 3_000)]
+    stack.start_relay()
+    worker = stack.start_worker()
+    stack.wait_worker_consuming()
+    killed: list[int] = []
+    with stack.client() as client:
+        for n, wave in enumerate(waves):
+            for start in range(0, len(wave), 1000):
+                batch = wave[start : start + 1000]
+                assert client.post("/api/v1/events", json=batch).status_code == 202
+            writer = wait_for(  # after a kill, the wave's first write starts a new one
+                lambda: [p for p in _writers(worker.pid) if p not in killed],
+                60,
+                0.02,
+                what="a sink process",
+            )
+            if n < len(waves) - 1:  # the last wave is written by the third replacement
+                time.sleep(rng.uniform(0.0, 0.3))  # into the wave: mid-write, or just after
+                os.kill(writer[0], signal.SIGKILL)
+                killed.append(writer[0])
+            total = 3_000 * (n + 1)
+            wait_for(lambda t=total: stack.count(EngagementEvent) == t, 120, 0.1, what=f"{total}")
+        assert worker.poll() is None, "the worker itself kept running"
+        assert stack.worker_log().count("the sink process died") == len(killed)
+        expected = _expected(oracle)
+        rows = wait_for(
+            lambda: (
+                (
+                    r := client.get(
+                        "/api/v1/metrics/stages", params={"from": MONTHS[0], "to": MONTHS[-1]}
+                    ).json()["rows"]
+                )
+                == expected
+                and r
+            ),
+            60,
+            0.5,
+            what="exact stage counts",
+        )
+        assert rows == expected
+    writer = wait_for(lambda: _writers(worker.pid), 30, 0.05, what="the current writer")[0]
+    stack.kill_worker(worker, signal.SIGKILL)
+    wait_for(lambda: not _alive(writer), 10, 0.05, what="the writer to die with its worker")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
