@@ -108,9 +108,11 @@ def install(
             written = asyncio.ensure_future(sink.write(engagement, touch_records))
             before = in_flight[-1] if in_flight else None
             in_flight.append(asyncio.ensure_future(finish(written, batch, before)))
-            # Decode the next batch while this one is written; never more than two.
+            # Decode the next batch while this one is written; never more than two. Shielded:
+            # when Faust stops the agent (SIGTERM, rebalance), the batch still finishes and
+            # releases its messages, which Faust waits for before it commits and leaves.
             while in_flight and (len(in_flight) >= IN_FLIGHT or in_flight[0].done()):
-                await in_flight.popleft()
+                await asyncio.shield(in_flight.popleft())
 
     @app.timer(interval=2.0)
     async def heartbeat() -> None:

@@ -74,9 +74,6 @@ class SinkProcess:
                     self._pool = self._start()
         raise AssertionError("unreachable")
 
-    def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
-
 
 # -- in the child ------------------------------------------------------------------------
 

@@ -59,6 +59,17 @@ def _workload(rng: random.Random, n: int) -> tuple[list[dict], dict]:
     return events, oracle
 
 
+def _stage_rows_when(client, expected: list[dict]) -> list[dict]:
+    """The API's monthly stage rows, once they equal ``expected`` (or time out)."""
+
+    def rows() -> list[dict]:
+        params = {"from": MONTHS[0], "to": MONTHS[-1]}
+        found = client.get("/api/v1/metrics/stages", params=params).json()["rows"]
+        return found if found == expected else []
+
+    return wait_for(rows, 60, 0.5, what="exact stage counts")
+
+
 def _expected(oracle: dict) -> list[dict]:
     return [
         {
@@ -119,20 +130,7 @@ def test_sigkills_and_a_rebalance_lose_nothing_and_double_nothing(pg_stack: Stac
             what="all events after the kills",
         )
         expected = _expected(oracle)
-        rows = wait_for(
-            lambda: (
-                (
-                    r := client.get(
-                        "/api/v1/metrics/stages", params={"from": MONTHS[0], "to": MONTHS[-1]}
-                    ).json()["rows"]
-                )
-                == expected
-                and r
-            ),
-            60,
-            0.5,
-            what="exact stage counts",
-        )
+        rows = _stage_rows_when(client, expected)
     assert rows == expected
     assert stack.count(EngagementEvent) == EVENTS
     print(
@@ -262,20 +260,7 @@ def test_sink_process_killed_is_replaced_and_a_killed_worker_leaves_no_writer(st
         assert worker.poll() is None, "the worker itself kept running"
         assert stack.worker_log().count("the sink process died") == len(killed)
         expected = _expected(oracle)
-        rows = wait_for(
-            lambda: (
-                (
-                    r := client.get(
-                        "/api/v1/metrics/stages", params={"from": MONTHS[0], "to": MONTHS[-1]}
-                    ).json()["rows"]
-                )
-                == expected
-                and r
-            ),
-            60,
-            0.5,
-            what="exact stage counts",
-        )
+        rows = _stage_rows_when(client, expected)
         assert rows == expected
     writer = wait_for(lambda: _writers(worker.pid), 30, 0.05, what="the current writer")[0]
     stack.kill_worker(worker, signal.SIGKILL)
