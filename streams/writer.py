@@ -6,9 +6,9 @@ thread ran them one after the other (two batches in flight in threads gained not
 In a child process the sink writes batch N while the worker decodes batch N+1 on the
 other core (`winwin bench pipeline`, README "Performance").
 
-The child does only what the thread did: ``AttributionSink.write`` and the journeys hook,
-in one SQL transaction per batch; what is committed, when offsets are committed and what
-a crash replays are unchanged (``streams.agents``). It dies with the worker
+The child does only what the thread did: ``AttributionSink.write`` (one SQL transaction
+per batch), then the journeys hook. ``streams.agents`` commits a batch's offsets only after
+the child has written it and its credits are published. The child dies with the worker
 (``PR_SET_PDEATHSIG``), so a killed worker leaves no writer behind, and if the child dies
 alone (OOM killer) a new one is started and the batch written again: writes are keyed,
 so writing it twice stores it once.
