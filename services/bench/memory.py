@@ -138,7 +138,7 @@ def vm_rss_mib(pid: int) -> float | None:
     own = _rss_kib(pid)
     if own is None:
         return None
-    return (own + sum(_rss_kib(child) or 0 for child in _children(pid))) / 1024
+    return (own + sum(_rss_kib(child) or 0 for child in child_pids(pid))) / 1024
 
 
 def _rss_kib(pid: int) -> int | None:
@@ -152,7 +152,8 @@ def _rss_kib(pid: int) -> int | None:
     return None
 
 
-def _children(pid: int) -> list[int]:
+def child_pids(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (from /proc; zombies included)."""
     found = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:

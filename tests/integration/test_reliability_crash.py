@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from services.bench.memory import child_pids
 from services.bus import topics
 from services.bus.envelopes import decode
 from services.bus.relay import Relay, drain
@@ -214,18 +215,16 @@ def test_outbox_crashes_publish_every_committed_row_and_apply_it_once(stack: Sta
 
 
 def _writers(worker: int) -> list[int]:
-    """The worker's live sink processes (from /proc; not its multiprocessing resource
-    tracker, the other child)."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            state, ppid = stat.read_text().rsplit(")", 1)[1].split()[:2]
-            command = (stat.parent / "cmdline").read_bytes()
-        except (OSError, ValueError):
-            continue  # gone meanwhile
-        if int(ppid) == worker and state != "Z" and b"spawn_main" in command:
-            found.append(int(stat.parent.name))
-    return found
+    """The worker's live sink processes (not its multiprocessing resource tracker, the
+    other child)."""
+    return [p for p in child_pids(worker) if _alive(p) and b"spawn_main" in _command(p)]
+
+
+def _command(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
 
 
 def test_sink_process_killed_is_replaced_and_a_killed_worker_leaves_no_writer(stack: Stack):

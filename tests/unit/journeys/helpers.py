@@ -40,16 +40,16 @@ def visitor(vid: str) -> str:
 
 
 def make_container(url: str, tmp_path: Path, clock: Clock, **overrides: Any) -> Container:
-    settings = Settings(
-        env="dev",
-        database_url=url,
-        secret_key=SECRET,
-        api_token=TOKEN,
-        public_base_url="http://testserver",
-        state_dir=tmp_path / "state",
-        **overrides,
-    )
-    return bootstrap(settings, now=clock)
+    """A dev-mode container on ``url``; ``overrides`` replace any setting (``env`` too)."""
+    defaults: dict[str, Any] = {
+        "env": "dev",
+        "database_url": url,
+        "secret_key": SECRET,
+        "api_token": TOKEN,
+        "public_base_url": "http://testserver",
+        "state_dir": tmp_path / "state",
+    }
+    return bootstrap(Settings(**(defaults | overrides)), now=clock)
 
 
 def add_contacts(

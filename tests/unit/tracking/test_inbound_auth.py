@@ -9,10 +9,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from services.api import create_app
-from services.bootstrap import bootstrap
-from services.config import Settings
 from services.db.migrate import upgrade
-from tests.unit.journeys.helpers import SECRET, TOKEN, Clock, make_container
+from tests.unit.journeys.helpers import Clock, make_container
 
 REPLY = {
     "to": "outreach@example.org",
@@ -68,13 +66,8 @@ def test_with_the_secret_the_reply_is_read(client, path, headers):
 def test_outside_dev_mode_an_unset_secret_refuses_every_post(tmp_path):
     url = f"sqlite:///{tmp_path / 'prod.db'}"
     upgrade(url)
-    settings = Settings(
-        env="production",
-        database_url=url,
-        secret_key=SECRET,
-        api_token=TOKEN,
-        public_base_url="https://outreach.example.org",
-        state_dir=tmp_path / "state",
+    container = make_container(
+        url, tmp_path, Clock(), env="production", public_base_url="https://outreach.example.org"
     )
-    with TestClient(create_app(bootstrap(settings, now=Clock()))) as client:
+    with TestClient(create_app(container)) as client:
         assert client.post("/webhooks/sendgrid/inbound", data=REPLY).status_code == 401
