@@ -127,7 +127,7 @@ def _group_choice(item: dict[str, Any]) -> GroupChoice | None:
     if not isinstance(item.get("email"), str):
         return None
     try:
-        at = datetime.fromtimestamp(int(item.get("timestamp")), UTC)
+        at = datetime.fromtimestamp(int(item.get("timestamp", "")), UTC)
     except (TypeError, ValueError, OverflowError, OSError):
         at = datetime.now(UTC)
     return group_choice(item, at)
