@@ -70,10 +70,11 @@ from services.campaigns.reconcile import (
 from services.campaigns.rendering import TemplateProblem
 from services.campaigns.schedule import claim_due, finish, prepare
 from services.db.models import Campaign, Contact, Send, Suppression
-from services.db.models_consent import InflightSend
+from services.db.models_consent import GroupUnsubscribe, InflightSend
 from services.db.session import transaction
 from services.db.upsert import insert_new
 from services.domain.events import format_timestamp
+from services.domain.unsubscribe_groups import blocked_reason
 from services.ids import new_id
 
 __all__ = ["UNCERTAIN", "Dispatcher", "make_activity", "make_sender", "progress"]
@@ -86,6 +87,12 @@ _MARK_SENT = (
     update(_SENDS)
     .where(_SENDS.c.id == bindparam("b_id"), _SENDS.c.status == "pending")
     .values(status="sent", message_id=bindparam("b_message_id"), sent_at=bindparam("b_sent_at"))
+)
+#: The contact left the campaign's unsubscribe group (never true for a campaign without).
+_LEFT_THE_GROUP = and_(
+    GroupUnsubscribe.contact_id == Contact.id,
+    GroupUnsubscribe.group_id == Campaign.unsubscribe_group,
+    GroupUnsubscribe.unsubscribed.is_(True),
 )
 _MARK = (
     update(_SENDS)
@@ -233,8 +240,8 @@ class Dispatcher:
     def _next_batch(
         self, run: CampaignRun, cursor: str, batch_id: str
     ) -> tuple[list[Recipient], str, int]:
-        """The next pending sends after ``cursor``, consent and suppression re-checked in
-        the same query; the ones no longer allowed are marked ``suppressed`` and the rest
+        """The next pending sends after ``cursor``, consent, suppression and the campaign's
+        unsubscribe group re-checked in the same query; the ones no longer allowed are marked ``suppressed`` and the rest
         claimed as in flight (``batch_id``), in the same transaction.
 
         Joining the campaign's status makes a paused or cancelled campaign stop here.
@@ -250,10 +257,12 @@ class Dispatcher:
                 Contact.attributes,
                 Contact.email_consent,
                 Suppression.reason,
+                GroupUnsubscribe.group_id.label("left_group"),
             )
             .join(Contact, Contact.id == Send.contact_id)
             .join(Campaign, and_(Campaign.id == Send.campaign_id, Campaign.status == "sending"))
             .outerjoin(Suppression, Suppression.email_normalized == normalized)
+            .outerjoin(GroupUnsubscribe, _LEFT_THE_GROUP)
             .outerjoin(InflightSend, InflightSend.send_id == Send.id)
             .where(Send.campaign_id == run.id, Send.status == "pending", Send.id > cursor)
             .where(InflightSend.send_id.is_(None))
@@ -264,7 +273,7 @@ class Dispatcher:
             rows = session.execute(stmt).all()
             allowed, blocked = [], []
             for row in rows:
-                reason = _blocked_reason(row.email, row.email_consent, row.reason)
+                reason = blocked_reason(row.email, row.email_consent, row.reason, row.left_group)
                 if reason:
                     blocked.append({"b_id": row.id, "b_status": "suppressed", "b_error": reason})
                 else:
@@ -407,16 +416,6 @@ class Dispatcher:
         if ids:
             with transaction(self._sessions) as session:
                 session.execute(delete(InflightSend).where(InflightSend.send_id.in_(ids)))
-
-
-def _blocked_reason(email: str | None, consent: str | None, suppressed: str | None) -> str | None:
-    if suppressed is not None:
-        return f"suppressed: {suppressed}"
-    if consent != "confirmed":
-        return f"consent: {consent}"
-    if not email or not email.strip():
-        return "no email address"
-    return None
 
 
 def _unsettled(pending: list[OutgoingEmail], exc: Exception) -> list[OutgoingEmail]:

@@ -54,6 +54,7 @@ class CampaignRun:
     resource_links: dict[str, str] = field(default_factory=dict)  # resource id → link id
     tracked_links: dict[str, str] = field(default_factory=dict)  # destination → link id
     persons: dict[str, str] = field(default_factory=dict)  # send id → pseudonym
+    unsubscribe_group: int | None = None  # SendGrid ASM group of the campaign
 
     def mentions(self, name: str) -> bool:
         """Whether any part of any version names ``name`` (a context key a template
@@ -134,6 +135,7 @@ class Personaliser:
                 "ww_batch": batch_id,
             },
             substitutions=values,
+            asm_group_id=run.unsubscribe_group,
             **extra,
         )
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
-from pydantic import BaseModel, EmailStr, Field, field_validator
+from pydantic import BaseModel, EmailStr, Field, Strict, field_validator
 from sqlalchemy import select
 
 from services.auth import Authorized
@@ -17,6 +17,7 @@ from services.campaigns.rendering import TemplateProblem
 from services.db.models import Campaign, Contact, Messenger, Resource, Template
 from services.db.upsert import upsert
 from services.domain.audience import AudienceError, parse_audience
+from services.domain.unsubscribe_groups import MAX_GROUP_ID
 from services.ids import new_id
 
 router = APIRouter(tags=["staff"])
@@ -197,6 +198,8 @@ class CampaignIn(BaseModel):
     messengers: list[str] = Field(default_factory=list)
     platforms: list[Literal["x", "linkedin", "facebook", "instagram"]] | None = None
     send_at: datetime | None = None
+    #: SendGrid unsubscribe (ASM) group id of an email campaign.
+    unsubscribe_group: Annotated[int, Strict()] | None = Field(default=None, ge=1, le=MAX_GROUP_ID)
 
     @field_validator("send_at")
     @classmethod
@@ -224,6 +227,7 @@ def campaign_view(session: Any, campaign: Campaign) -> dict[str, Any]:
         "platforms": campaign.platforms,
         "send_at": campaign.send_at.isoformat() if campaign.send_at else None,
         "status": campaign.status,
+        "unsubscribe_group": campaign.unsubscribe_group,
         "progress": progress(session, campaign.id),
     }
 
@@ -235,6 +239,8 @@ def post_campaign(body: CampaignIn, request: Request, _: Authorized) -> dict[str
         parse_audience(body.audience)
     except AudienceError as exc:
         raise HTTPException(422, f"audience: {exc}") from None
+    if body.unsubscribe_group is not None and body.channel != "email":
+        raise HTTPException(422, "unsubscribe_group: only email campaigns have one")
     with c.sessions() as session, session.begin():
         template = session.get(Template, body.template_id)
         if template is None:
@@ -268,6 +274,7 @@ def post_campaign(body: CampaignIn, request: Request, _: Authorized) -> dict[str
             platforms=platforms,
             send_at=body.send_at,
             status="draft",
+            unsubscribe_group=body.unsubscribe_group,
         )
         session.add(campaign)
         session.flush()

@@ -189,6 +189,7 @@ def prepare(
         resources = [found[r] for r in wanted if r in found]
         default = Version(template.subject, template.html, template.text)
         run = CampaignRun(campaign.id, campaign.name, default, variants, resources)
+        run.unsubscribe_group = campaign.unsubscribe_group
         _load_links(session, run)
         for resource in resources:
             if resource.id not in run.resource_links:

@@ -125,6 +125,8 @@ class Campaign(Base):
     send_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     status: Mapped[str] = mapped_column(String(20), default="draft", index=True)
     created_at: Mapped[datetime] = _ts()
+    #: SendGrid's unsubscribe (ASM) group of an email campaign, or None (migration 0009).
+    unsubscribe_group: Mapped[int | None] = mapped_column(Integer)
 
 
 class Link(Base):

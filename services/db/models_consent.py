@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, ForeignKey, String, Text, func
+from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String, Text, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from services.db.models import Base, BigId
@@ -26,6 +26,20 @@ class InflightSend(Base):
     batch_id: Mapped[str] = mapped_column(String(40), index=True)
     campaign_id: Mapped[str] = mapped_column(String(40), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class GroupUnsubscribe(Base):
+    """A contact's latest choice about one unsubscribe group (SendGrid ASM group).
+
+    ``unsubscribed``: they left the group (no campaign of it reaches them) or rejoined
+    it; ``changed_at``: the event time of that choice, so that a late retried event
+    cannot undo a newer one (services/domain/unsubscribe_groups.py)."""
+
+    __tablename__ = "group_unsubscribes"
+    contact_id: Mapped[int] = mapped_column(BigId, ForeignKey("contacts.id"), primary_key=True)
+    group_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    unsubscribed: Mapped[bool] = mapped_column(Boolean)
+    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class TemplateVariant(Base):

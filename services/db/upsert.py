@@ -37,14 +37,21 @@ def insert_new(
 
 
 def upsert(
-    session: Session, table: Table, rows: Sequence[dict[str, Any]], keys: Sequence[str]
+    session: Session,
+    table: Table,
+    rows: Sequence[dict[str, Any]],
+    keys: Sequence[str],
+    *,
+    newer_than: str | None = None,
 ) -> None:
-    """INSERT ... ON CONFLICT (keys) DO UPDATE SET every other column."""
+    """INSERT ... ON CONFLICT (keys) DO UPDATE SET every other column; with
+    ``newer_than`` (a column), only where the new value of that column is ≥ the stored."""
     if not rows:
         return
     stmt = _insert(session, table)
     cols = [c for c in rows[0] if c not in keys]
+    where = None if newer_than is None else stmt.excluded[newer_than] >= table.c[newer_than]
     stmt = stmt.on_conflict_do_update(
-        index_elements=list(keys), set_={c: stmt.excluded[c] for c in cols}
+        index_elements=list(keys), set_={c: stmt.excluded[c] for c in cols}, where=where
     )
     session.execute(stmt, list(rows))

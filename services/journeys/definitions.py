@@ -19,6 +19,7 @@ from services.domain.journeys import (
     parse_exit,
     parse_trigger,
 )
+from services.domain.unsubscribe_groups import MAX_GROUP_ID, group_id
 from services.ids import new_id
 
 CHANNELS = ("email", "messenger")
@@ -47,7 +48,7 @@ def check_action(session: Session, action: dict[str, Any]) -> dict[str, Any]:
             )
         if template.channel != "email":
             raise JourneyError("action.template_id: an email journey needs an email template")
-        return {"channel": "email", "template_id": template.id}
+        return {"channel": "email", "template_id": template.id} | _group(action)
     if channel == "messenger":
         messenger = session.get(Messenger, str(action.get("messenger_id") or ""))
         if messenger is None:
@@ -56,6 +57,16 @@ def check_action(session: Session, action: dict[str, Any]) -> dict[str, Any]:
             )
         return {"channel": "messenger", "messenger_id": messenger.id}
     raise JourneyError(f"action.channel: must be one of {', '.join(CHANNELS)}, got {channel!r}")
+
+
+def _group(action: dict[str, Any]) -> dict[str, int]:
+    """``{"unsubscribe_group": id}`` when the email action names one (SendGrid ASM group)."""
+    if action.get("unsubscribe_group") is None:
+        return {}
+    group = group_id(action["unsubscribe_group"])
+    if group is None:
+        raise JourneyError(f"action.unsubscribe_group: must be an integer from 1 to {MAX_GROUP_ID}")
+    return {"unsubscribe_group": group}
 
 
 def create_journey(session: Session, body: dict[str, Any], now: datetime) -> Journey:
@@ -85,6 +96,7 @@ def create_journey(session: Session, body: dict[str, Any], now: datetime) -> Jou
             template_id=action["template_id"],
             resources=[],
             status="sent",
+            unsubscribe_group=action.get("unsubscribe_group"),
         )
         session.add(campaign)
         session.flush()

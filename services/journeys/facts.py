@@ -15,10 +15,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from services.db.models import Contact, EngagementEvent, Resource, Send, Suppression
+from services.db.models_consent import GroupUnsubscribe
 from services.db.models_journeys import Journey, JourneyRun
 from services.db.values import chunks, utc
 from services.domain.journeys import Entry, StageEvent
 from services.domain.stages import Stage
+from services.domain.unsubscribe_groups import blocked_reason
 
 
 def resource_topics(session: Session, ids: Iterable[str | None]) -> dict[str, frozenset[str]]:
@@ -80,11 +82,13 @@ def reachability(
 ) -> Callable[[Entry], bool]:
     """Whether an entry's person can be reached *now* by its journey's action.
 
-    Email needs a contact with an address, confirmed consent and no suppression; a
-    messenger's follow-up needs a known contact.
+    Email needs a contact with an address, confirmed consent, no suppression, and not
+    to have left the action's unsubscribe group (when it names one); a messenger's
+    follow-up needs a known contact.
     """
     normalized = func.coalesce(Contact.email_normalized, func.lower(func.trim(Contact.email)))
     known: dict[str, bool] = {}
+    left: dict[str, set[int]] = defaultdict(set)
     for chunk in chunks(sorted(set(persons))):
         stmt = (
             select(Contact.pseudonym, Contact.email, Contact.email_consent, Suppression.reason)
@@ -92,13 +96,20 @@ def reachability(
             .where(Contact.pseudonym.in_(chunk))
         )
         for person, email, consent, suppressed in session.execute(stmt):
-            ok = bool(email and email.strip()) and consent == "confirmed" and suppressed is None
-            known[person] = ok
+            known[person] = blocked_reason(email, consent, suppressed, None) is None
+        groups = (
+            select(Contact.pseudonym, GroupUnsubscribe.group_id)
+            .join(GroupUnsubscribe, GroupUnsubscribe.contact_id == Contact.id)
+            .where(Contact.pseudonym.in_(chunk), GroupUnsubscribe.unsubscribed.is_(True))
+        )
+        for person, group in session.execute(groups):
+            left[person].add(group)
 
     def reachable(entry: Entry) -> bool:
-        channel = actions[entry.journey_id].get("channel")
-        if channel == "email":
-            return known.get(entry.person, False)
+        action = actions[entry.journey_id]
+        if action.get("channel") == "email":
+            group = action.get("unsubscribe_group")
+            return known.get(entry.person, False) and group not in left.get(entry.person, ())
         return entry.person in known
 
     return reachable

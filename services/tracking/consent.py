@@ -9,6 +9,9 @@
   loads each batch, so a change mid-campaign stops the sends after it.
 * A hard bounce suppresses the address but is not the person's choice: their consent is
   left as it was (a corrected address can be mailed again).
+* A SendGrid group unsubscribe that names its group (``asm_group_id``) is a choice about
+  that group only (:func:`choose_group`): the address stays unsuppressed, the consent
+  stays, and only campaigns of that group skip the person; a group resubscribe undoes it.
 """
 
 from __future__ import annotations
@@ -19,12 +22,15 @@ from sqlalchemy import Table, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from services.db.models import ConsentChange, Contact, Suppression
-from services.db.upsert import insert_ignore
+from services.db.models_consent import GroupUnsubscribe
+from services.db.upsert import insert_ignore, upsert
+from services.db.values import utc
 from services.domain.events import format_timestamp
+from services.domain.unsubscribe_groups import GroupChoice, choice_applies
 from services.ids import new_id
 
-__all__ = ["CHANNELS", "STATUSES", "consent_state", "normalise", "set_consent", "suppress",
-           "suppress_address", "unsubscribe"]  # fmt: skip
+__all__ = ["CHANNELS", "STATUSES", "choose_group", "consent_state", "normalise", "set_consent",
+           "suppress", "suppress_address", "unsubscribe"]  # fmt: skip
 
 CHANNELS = {"email": Contact.email_consent}
 STATUSES = ("unconfirmed", "confirmed", "unsubscribed")
@@ -107,7 +113,46 @@ def suppress_address(session: Any, email: str, reason: str) -> None:
     suppress(session, normalized, reason)
     if reason not in WITHDRAWING:
         return
-    ids = list(
+    ids = _holders(session, normalized)
+    if ids:
+        set_consent(session, ids, "email", "unsubscribed", f"sendgrid:{reason}")
+
+
+def choose_group(session: Any, email: str, choice: GroupChoice) -> None:
+    """Record that the holders of ``email`` left or rejoined ``choice.group``, unless a
+    newer choice of theirs about that group is stored. A change adds a history row
+    (channel ``group:<id>``)."""
+    ids = _holders(session, normalise(email))
+    if not ids:
+        return
+    G = GroupUnsubscribe
+    stored = {
+        i: (left, utc(at))
+        for i, left, at in session.execute(
+            select(G.contact_id, G.unsubscribed, G.changed_at).where(
+                G.contact_id.in_(ids), G.group_id == choice.group
+            )
+        )
+    }
+    newer = [i for i in ids if choice_applies(stored[i][1] if i in stored else None, choice)]
+    row = {"group_id": choice.group, "unsubscribed": choice.unsubscribed, "changed_at": choice.at}
+    upsert(session, cast(Table, GroupUnsubscribe.__table__),
+           [{"contact_id": i} | row for i in newer], ["contact_id", "group_id"],
+           newer_than="changed_at")  # fmt: skip
+    status = "unsubscribed" if choice.unsubscribed else "confirmed"
+    source = "sendgrid:group_" + ("unsubscribe" if choice.unsubscribed else "resubscribe")
+    session.add_all(
+        ConsentChange(contact_id=i, channel=f"group:{choice.group}", status=status, source=source)
+        for i in newer
+        if stored.get(i, (False,))[0] != choice.unsubscribed
+    )
+
+
+def _holders(session: Any, normalized: str | None) -> list[int]:
+    """The contacts holding the address ``normalized`` (compared case-insensitively)."""
+    if normalized is None:
+        return []
+    return list(
         session.scalars(
             select(Contact.id).where(
                 or_(
@@ -117,5 +162,3 @@ def suppress_address(session: Any, email: str, reason: str) -> None:
             )
         )
     )
-    if ids:
-        set_consent(session, ids, "email", "unsubscribed", f"sendgrid:{reason}")

@@ -27,7 +27,8 @@ from services.db.models import AcceptedEvent
 from services.db.upsert import insert_new
 from services.domain.events import format_timestamp
 from services.domain.pseudonyms import is_pseudonym
-from services.tracking.consent import suppress_address
+from services.domain.unsubscribe_groups import GroupChoice, group_choice
+from services.tracking.consent import choose_group, suppress_address
 
 log = logging.getLogger(__name__)
 SIGNATURE = "x-twilio-email-event-webhook-signature"
@@ -47,6 +48,8 @@ TYPES = {
     "group_unsubscribe": "email.unsubscribed",
     "group_resubscribe": "email.resubscribed",
 }
+# A group (un)subscribe naming its group (``asm_group_id``) changes that group only
+# (consent.choose_group); without one, a group unsubscribe suppresses as below.
 SUPPRESSING = {
     "bounce": "bounce",
     "spamreport": "spamreport",
@@ -95,7 +98,10 @@ def ingest_events(container: Any, items: list[Any]) -> dict[str, int]:
                 ignored += 1
                 continue
             kind = item["event"]
-            if (
+            choice = _group_choice(item)
+            if choice is not None:  # about one unsubscribe group only (asm_group_id)
+                choose_group(session, item["email"], choice)
+            elif (
                 kind in SUPPRESSING
                 and isinstance(item.get("email"), str)
                 and (kind != "bounce" or item.get("type", "bounce") == "bounce")
@@ -113,6 +119,18 @@ def ingest_events(container: Any, items: list[Any]) -> dict[str, int]:
     container.ingest.observe(result)
     _fault(container, POINTS[1])
     return {"accepted": result.accepted, "duplicates": result.duplicates, "ignored": ignored}
+
+
+def _group_choice(item: dict[str, Any]) -> GroupChoice | None:
+    """The choice of a group (un)subscribe that names its group and an address, made at
+    the event's time (its arrival when the timestamp is unusable)."""
+    if not isinstance(item.get("email"), str):
+        return None
+    try:
+        at = datetime.fromtimestamp(int(item.get("timestamp", "")), UTC)
+    except (TypeError, ValueError, OverflowError, OSError):
+        at = datetime.now(UTC)
+    return group_choice(item, at)
 
 
 def _new_by_sendgrid_id(

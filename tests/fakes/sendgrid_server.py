@@ -9,6 +9,10 @@ what it accepted (the query forms WINWIN uses: ``unique_args['k']="v"``, ``to_em
 ``msg_id="m"``, joined by ``AND``), and takes a message-level ``reply_to`` whose
 substitution tags are applied per personalization, as SendGrid does.
 
+It applies SendGrid's rules for ``tracking_settings`` and ``asm`` (tests/fakes/
+sendgrid_settings.py): ``account_tracking`` models the account's own tracking settings,
+which change what recipients get unless a send's ``tracking_settings`` turn them off.
+
 ``on_accept`` (a callable given the accepted request's delivered emails) runs *after*
 the request is accepted and *before* the 202 goes back: the moment a crash test kills
 the sender in.
@@ -33,6 +37,15 @@ from typing import Any
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+
+from tests.fakes.sendgrid_settings import (
+    AccountTracking,
+    SettingError,
+    apply_tracking,
+    check_asm,
+    check_tracking_settings,
+    effective,
+)
 
 HELP = "http://sendgrid.com/docs/API_Reference/Web_API_v3/Mail/errors.html"
 RESERVED_HEADERS = {
@@ -66,6 +79,7 @@ class DeliveredEmail:
     custom_args: dict[str, str]
     message_id: str
     reply_to: str | None = None
+    asm_group_id: int | None = None
 
 
 class _Invalid(Exception):
@@ -98,8 +112,14 @@ class _Server(ThreadingHTTPServer):
 class FakeSendGrid:
     """``with FakeSendGrid(api_key="SG.test") as sg: ... sg.host ... sg.delivered``."""
 
-    def __init__(self, api_key: str = "SG.test-key") -> None:
+    def __init__(
+        self, api_key: str = "SG.test-key", account_tracking: AccountTracking | None = None
+    ) -> None:
         self.api_key = api_key
+        #: The account's tracking settings (Settings > Tracking): all off unless given.
+        self.account_tracking = account_tracking or AccountTracking()
+        #: The account's unsubscribe groups; None: any integer id is one.
+        self.asm_groups: set[int] | None = None
         self._state = _State()
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
@@ -208,8 +228,14 @@ class FakeSendGrid:
             return 400, {}, _errors("Bad Request", None)
         try:
             messages = _validate_and_render(body)
-        except _Invalid as exc:
+            check_tracking_settings(body)
+            group = check_asm(body, self.asm_groups)
+        except (_Invalid, SettingError) as exc:
             return 400, {}, _errors(exc.message, exc.field)
+        tracking = effective(body, self.account_tracking)
+        messages = [
+            apply_tracking(m, tracking, m["to"]) | {"asm_group_id": group} for m in messages
+        ]
         message_id = secrets.token_urlsafe(16)
         emails = [DeliveredEmail(message_id=message_id, **m) for m in messages]
         with self._lock:

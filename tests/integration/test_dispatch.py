@@ -43,6 +43,7 @@ from tests.fakes.sendgrid_server import FakeSendGrid
 KEY = "SG.dispatch-test"
 BASE = "https://winwin.example.org"
 SECRET = "dispatch-test-secret-0123456789"
+TOKEN = "dispatch-test-token-0123456789"
 NOW = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
 TRACKED = "https://network.example.org/tips?topic=diet"
 SUBJECT = "News for {{ contact.first_name }}"
@@ -72,16 +73,22 @@ def db_url(database_url: str) -> str:
     return database_url
 
 
-def make_container(url: str, tmp_path: Any, *, sendgrid_host: str | None = None) -> Container:
+def make_container(
+    url: str, tmp_path: Any, *, sendgrid_host: str | None = None, **overrides: Any
+) -> Container:
+    """A dev-mode container at ``NOW``; ``overrides`` replace any other setting."""
     settings = Settings(
-        env="dev",
-        database_url=url,
-        secret_key=SECRET,
-        api_token="dispatch-test-token-0123456789",
-        public_base_url=BASE,
-        sendgrid_api_key=KEY if sendgrid_host else "",
-        sendgrid_api_host=sendgrid_host or "https://api.sendgrid.com",
-        state_dir=tmp_path / "state",
+        **{
+            "env": "dev",
+            "database_url": url,
+            "secret_key": SECRET,
+            "api_token": TOKEN,
+            "public_base_url": BASE,
+            "sendgrid_api_key": KEY if sendgrid_host else "",
+            "sendgrid_api_host": sendgrid_host or "https://api.sendgrid.com",
+            "state_dir": tmp_path / "state",
+        }
+        | overrides
     )
     return bootstrap(settings, now=lambda: NOW)
 

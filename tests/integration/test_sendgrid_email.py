@@ -1,4 +1,7 @@
-"""The SendGrid sender against a fake SendGrid HTTP server, through the real library."""
+"""The SendGrid sender against a fake SendGrid HTTP server, through the real library.
+
+The fake's rules for ``tracking_settings`` and ``asm`` are SendGrid's published ones:
+tests/fakes/sendgrid_settings.py names the documents they come from."""
 
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ from services.campaigns.channels.email import (
 )
 from services.campaigns.rendering import TemplateRenderer, sample_context
 from tests.fakes.sendgrid_server import FakeSendGrid, WebhookSigner
+from tests.fakes.sendgrid_settings import EVERY_TRACKING, SENDGRID_LINKS
 
 KEY = "SG.integration-key"
 BASE = "https://winwin.example.org"
@@ -238,3 +242,97 @@ def test_webhook_signature_round_trip() -> None:
     assert not verify_event_webhook(
         signer.public_key_b64, body, signature, timestamp, max_age_seconds=300, now=time.time()
     )
+
+
+# --- one tracking layer (issue 14, item 4) ---------------------------------------------
+
+#: What every Mail Send must carry: SendGrid's click, open and subscription tracking off.
+TRACKING_OFF = {
+    "click_tracking": {"enable": False, "enable_text": False},
+    "open_tracking": {"enable": False},
+    "subscription_tracking": {"enable": False},
+}
+
+
+def test_on_an_account_with_all_sendgrid_tracking_on_recipients_get_only_ours() -> None:
+    """The account's own tracking would rewrite our /r/ links (html and text), add a
+    second pixel and its unsubscribe footer: the requests turn it off."""
+    with FakeSendGrid(api_key=KEY, account_tracking=EVERY_TRACKING) as fake:
+        emails = make_emails(4)
+        results = SendGridEmailSender(KEY, "outreach@example.org", fake.host).send(emails)
+        assert [r.status for r in results] == ["sent"] * 4
+        assert [b["tracking_settings"] for b in fake.accepted_bodies] == [TRACKING_OFF]
+        assert "asm" not in fake.accepted_bodies[0]
+        assert_exact(fake.delivered, emails)  # no SendGrid redirect, pixel or footer
+        assert not any(SENDGRID_LINKS in (d.html or "") + d.text for d in fake.delivered)
+
+
+def test_the_fake_applies_an_accounts_tracking_to_a_send_that_does_not_say() -> None:
+    """What the test above guards against, through the real library's client."""
+    from sendgrid import SendGridAPIClient
+
+    with FakeSendGrid(api_key=KEY, account_tracking=EVERY_TRACKING) as fake:
+        email = make_emails(1)[0]
+        body = {
+            "from": {"email": "outreach@example.org"},
+            "personalizations": [{"to": [{"email": email.to_email}], "subject": email.subject}],
+            "content": [
+                {"type": "text/plain", "value": email.text},
+                {"type": "text/html", "value": email.html},
+            ],
+        }
+        assert SendGridAPIClient(api_key=KEY, host=fake.host).send(body).status_code == 202
+        (got,) = fake.delivered
+        assert f"{BASE}/r/" not in got.html and f"{BASE}/r/" not in got.text
+        assert got.html.count(f"{SENDGRID_LINKS}/ls/click") == 3  # 2 resources, our unsubscribe
+        assert f"{SENDGRID_LINKS}/wf/open" in got.html
+        assert got.headers["List-Unsubscribe"].startswith(f"<{SENDGRID_LINKS}/asm/unsubscribe")
+
+
+@pytest.mark.parametrize(
+    ("part", "field", "message"),
+    [
+        ({"asm": {"group_id": "7"}}, "asm.group_id", "The ASM group ID must be an integer."),
+        ({"asm": {"groups_to_display": [7]}}, "asm.group_id", "must be an integer"),
+        ({"asm": {"group_id": 7, "groups_to_display": list(range(1, 27))}},
+         "asm.groups_to_display", "There is a limit of 25 unsubscribe groups"),
+        ({"asm": {"group_id": 7, "groups_to_display": ["7"]}},
+         "asm.groups_to_display", "must be an array of integers"),
+        ({"tracking_settings": {"click_tracking": {"enable": "false"}}},
+         "tracking_settings.click_tracking.enable", "should be a boolean value"),
+        ({"tracking_settings": {"click_tracking": {"enable": False, "enable_text": 0}}},
+         "tracking_settings.click_tracking.enable_text", "must be a boolean value"),
+        ({"tracking_settings": {"open_tracking": {"enable": False, "substitution_tag": 1}}},
+         "tracking_settings.open_tracking.substitution_tag", "must be a string"),
+    ],
+)  # fmt: skip
+def test_the_fake_refuses_what_sendgrid_refuses(part: dict, field: str, message: str) -> None:
+    """SendGrid's published messages (tests/fakes/sendgrid_settings.py says where from)."""
+    from python_http_client.exceptions import BadRequestsError
+    from sendgrid import SendGridAPIClient
+
+    with FakeSendGrid(api_key=KEY) as fake:
+        body = {
+            "from": {"email": "outreach@example.org"},
+            "personalizations": [{"to": [{"email": "a@example.net"}], "subject": "Hi"}],
+            "content": [{"type": "text/plain", "value": "Hi"}],
+        } | part
+        with pytest.raises(BadRequestsError) as info:
+            SendGridAPIClient(api_key=KEY, host=fake.host).send(body)
+        (error,) = json.loads(info.value.body)["errors"]
+        assert error["field"] == field and message in error["message"]
+        assert fake.delivered == []
+
+
+def test_a_campaigns_unsubscribe_group_goes_as_asm_group_id() -> None:
+    with FakeSendGrid(api_key=KEY) as fake:
+        fake.asm_groups = {42}
+        emails = make_emails(4)
+        emails[:2] = [replace(e, asm_group_id=42) for e in emails[:2]]
+        SendGridEmailSender(KEY, "outreach@example.org", fake.host).send(emails)
+        bodies = sorted(fake.accepted_bodies, key=lambda b: "asm" in b)
+        assert [b.get("asm") for b in bodies] == [None, {"group_id": 42}]
+        assert [len(b["personalizations"]) for b in bodies] == [2, 2]  # one request per group
+        groups = {d.to: d.asm_group_id for d in fake.delivered}
+        assert groups == {e.to_email: e.asm_group_id for e in emails}
+        assert_exact(fake.delivered, emails)

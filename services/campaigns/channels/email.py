@@ -23,6 +23,17 @@ request.
 
 ``custom_args`` carry pseudonyms and ids only (``ww_campaign``, ``ww_person``,
 ``ww_send``): SendGrid keeps them as non-PII metadata.
+
+One tracking layer: ours
+------------------------
+Every request carries :data:`TRACKING_SETTINGS`, which turn off what a SendGrid account
+may have switched on for every send: click tracking (html and text: it would rewrite our
+signed ``/r/`` links into SendGrid redirects, and each click would arrive twice), open
+tracking (a second pixel beside our ``/o/`` one, so each open twice) and subscription
+tracking (SendGrid's own unsubscribe footer and List-Unsubscribe header beside ours).
+Opens are counted by our pixel alone: it is signed per send, flags machine opens and
+scanners like our redirects do, is answered by WINWIN itself, and works with the local
+outbox too. A campaign's unsubscribe group goes as ``asm.group_id``.
 """
 
 from __future__ import annotations
@@ -57,6 +68,7 @@ __all__ = [
     "OutgoingEmail",
     "RateLimited",
     "SendError",
+    "TRACKING_SETTINGS",
     "SendGridEmailSender",
     "SendResult",
     "TransientSendError",
@@ -74,6 +86,12 @@ MIN_VALUE_LENGTH = 4
 _NEEDS_ESCAPE = re.compile("[&<>\"']")
 SIGNATURE_HEADER = EventWebhookHeader.SIGNATURE
 TIMESTAMP_HEADER = EventWebhookHeader.TIMESTAMP
+#: Sent with every request: SendGrid's own tracking off, whatever the account says.
+TRACKING_SETTINGS = {
+    "click_tracking": {"enable": False, "enable_text": False},
+    "open_tracking": {"enable": False},
+    "subscription_tracking": {"enable": False},
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +109,8 @@ class OutgoingEmail:
     substitutions: Mapping[str, str] = field(default_factory=dict)
     #: This email's own reply address (``reply+<token>@domain``, replies → Inbound Parse).
     reply_to: str | None = None
+    #: The campaign's SendGrid unsubscribe (ASM) group, sent as ``asm.group_id``.
+    asm_group_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,11 +302,12 @@ def _json_size(obj: Any) -> int:
 
 
 def _pack(prepared: list[_Prepared]) -> list[list[_Prepared]]:
-    """Group by skeleton into requests of ≤1000, never one address twice in a request."""
-    groups: dict[tuple[str | None, str, str | None], list[list[_Prepared]]] = {}
+    """Group by skeleton (and unsubscribe group) into requests of ≤1000, never one
+    address twice in a request."""
+    groups: dict[tuple[Any, ...], list[list[_Prepared]]] = {}
     addresses: dict[int, set[str]] = {}
     for item in prepared:
-        chunks = groups.setdefault(item.key, [])
+        chunks = groups.setdefault((*item.key, item.email.asm_group_id), [])
         address = item.email.to_email.strip().lower()
         for chunk in chunks:
             seen = addresses[id(chunk)]
@@ -359,15 +380,21 @@ class SendGridEmailSender:
         results.extend(SendResult(p.email.send_id, message_id, "sent") for p in chunk)
 
     def _request_body(self, chunk: list[_Prepared]) -> dict[str, Any]:
-        html, text, reply_to = chunk[0].key
+        (html, text, reply_to), group = chunk[0].key, chunk[0].email.asm_group_id
         # SendGrid refuses empty parts and wants text/plain before text/html.
         parts = (("text/plain", text), ("text/html", html))
         content = [{"type": kind, "value": value} for kind, value in parts if value]
-        return {
+        body = {
             "from": self._from,
             "content": content,
             "personalizations": [_personalization(p) for p in chunk],
-        } | ({"reply_to": {"email": reply_to}} if reply_to else {})
+            "tracking_settings": TRACKING_SETTINGS,
+        }
+        if reply_to:
+            body["reply_to"] = {"email": reply_to}
+        if group is not None:
+            body["asm"] = {"group_id": group}
+        return body
 
     def _post(self, body: dict[str, Any]) -> str | None:
         try:

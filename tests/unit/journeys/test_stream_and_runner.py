@@ -4,6 +4,7 @@ moved to the earliest event, acted on once, with the cap, consent and exits."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -11,11 +12,13 @@ from sqlalchemy import select
 
 from services.analytics.sink import AttributionSink
 from services.db.migrate import upgrade
-from services.db.models import LocalEmail, OutboxMessage, Send
+from services.db.models import Campaign, LocalEmail, OutboxMessage, Send
 from services.db.models_journeys import FollowUp, JourneyRun
-from services.journeys.definitions import create_journey, stats
+from services.domain.unsubscribe_groups import GroupChoice
+from services.journeys.definitions import JourneyError, create_journey, stats
 from services.journeys.runner import run_due_journeys
 from services.journeys.stream import JourneyTriggers
+from services.tracking.consent import choose_group
 from tests.unit.journeys.helpers import (
     DAY,
     T0,
@@ -174,3 +177,30 @@ def test_messenger_follow_up_list(world):
     with c.sessions() as s:
         (f,) = s.scalars(select(FollowUp)).all()
         assert (f.messenger_id, f.person) == ("m1", person("fam-1"))
+
+
+def test_an_email_journey_of_an_unsubscribe_group_skips_who_left_that_group(world):
+    c = world["c"]
+    add_contacts(c, ["fam-1", "fam-2", "fam-3"])
+    with c.sessions() as s, s.begin():  # fam-1 left group 7; fam-2 left 8, then rejoined 7
+        choose_group(s, "FAM-1@example.net", GroupChoice(7, True, T0))
+        choose_group(s, "fam-2@example.net", GroupChoice(8, True, T0))
+        choose_group(s, "fam-2@example.net", GroupChoice(7, True, T0))
+        choose_group(s, "fam-2@example.net", GroupChoice(7, False, T0 + timedelta(seconds=1)))
+    with pytest.raises(JourneyError, match="unsubscribe_group"):
+        journey(c, {"channel": "email", "template_id": "tpl-invite", "unsubscribe_group": "7"})
+    jid = journey(
+        c, {"channel": "email", "template_id": "tpl-invite", "unsubscribe_group": 7}, delay="PT1H"
+    )
+    feed(
+        world,
+        [record(f"v{i}", person(f"fam-{i}"), T0 + DAY, resource_id="diet-tips") for i in (1, 2, 3)],
+    )
+    counts = run_due_journeys(c, T0 + 2 * DAY)
+    assert counts == {"acted": 2, "exited": 0, "skipped_consent": 1, "skipped_cap": 0}
+    assert runs(c)[person("fam-1")][1] == "skipped_consent"
+    with c.sessions() as s:
+        assert len(s.scalars(select(LocalEmail)).all()) == 2
+        (campaign_id,) = {send.campaign_id for send in s.scalars(select(Send))}
+        assert s.get(Campaign, campaign_id).unsubscribe_group == 7
+    assert stats(c.sessions(), [jid])[jid]["acted"] == 2
