@@ -94,7 +94,9 @@ def json_only(request: Request) -> None:
     if declared is None or not has_body:
         return
     media = declared.split(";", 1)[0].strip().lower()
-    if media == "application/json" or (media.startswith("application/") and media.endswith("+json")):
+    if media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    ):
         return
     raise HTTPException(415, f"send JSON: Content-Type {media!r} is not application/json")
 

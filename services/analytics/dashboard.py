@@ -27,10 +27,10 @@ from fastapi.responses import (
 from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
 
+from services import auth, sessions
 from services.analytics import panels
 from services.analytics.metrics import QueryError
 from services.analytics.recompute import ensure_window
-from services import auth, sessions
 from services.auth import SESSION_COOKIE, Authorized
 from services.db.models import StageFact
 from services.domain.attribution import DEFAULT_MODEL, Model
