@@ -248,3 +248,25 @@ def test_a_login_form_posted_from_another_site_is_refused(browser: TestClient):
         "/login", data={"token": TOKEN}, headers={"Origin": EVIL}, follow_redirects=False
     )
     assert r.status_code == 403 and "set-cookie" not in r.headers
+
+
+def test_the_live_stream_of_a_session_ends_with_it(
+    browser: TestClient, clock: Clock, monkeypatch: pytest.MonkeyPatch
+):
+    from services.analytics import dashboard
+
+    first_snapshot, calls = dashboard.snapshot, []
+
+    def snapshot_then_expire(*args: Any) -> Any:
+        calls.append(1)
+        if len(calls) > 3:
+            raise RuntimeError("the stream outlived its session")
+        snap = first_snapshot(*args)
+        clock.at += timedelta(hours=browser.app.state.container.settings.session_max_hours)
+        return snap
+
+    monkeypatch.setattr(dashboard, "snapshot", snapshot_then_expire)
+    monkeypatch.setattr(dashboard, "LIVE_INTERVAL", 0.0)
+    sign_in(browser)
+    body = browser.get("/api/v1/live").text  # ends by itself: the session is over
+    assert body.index("event: counters") < body.index("event: signed-out")
