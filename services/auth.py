@@ -1,22 +1,32 @@
-"""Access to ``/api/v1``: a bearer token, or the dashboard's session cookie."""
+"""Access to ``/api/v1``: a bearer token, or a dashboard sign-in (session cookie).
+
+A request signed in by cookie that changes something (POST, PUT, PATCH, DELETE) must
+also come from this site (``Origin``, or else ``Referer``, equal to the origin of
+``WINWIN_PUBLIC_BASE_URL`` or of the request's own host) and carry the session's CSRF
+token (header ``X-CSRF-Token``; the ``csrf_token`` field of an HTML form): 403 with the
+reason otherwise. Bearer-token requests need neither: a browser never adds the token by
+itself. A body sent to ``/api/v1`` is JSON (``application/json`` or ``+json``): other
+content types, such as the ``text/plain`` of a cross-site "simple request", are 415.
+"""
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from fastapi import Depends, HTTPException, Request
 
+from services import sessions
 from services.config import Settings
 
 SESSION_COOKIE = "ww_session"
-
-
-def session_value(settings: Settings) -> str:
-    """The cookie value proving a dashboard login: derived from, never equal to, the token."""
-    token = settings.api_token.get_secret_value().encode()
-    return hmac.new(token, b"winwin-dashboard-session", hashlib.sha256).hexdigest()
+CSRF_HEADER = "X-CSRF-Token"
+CSRF_FIELD = "csrf_token"
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+#: Who a login with the API token is (the staff console adds named accounts).
+TOKEN_ACCOUNT, TOKEN_ROLE = "api-token", "admin"
+DEFAULT_PORTS = {"http": "80", "https": "443"}
 
 
 def token_ok(settings: Settings, given: str) -> bool:
@@ -24,9 +34,71 @@ def token_ok(settings: Settings, given: str) -> bool:
     return hmac.compare_digest(given.encode(), settings.api_token.get_secret_value().encode())
 
 
-def session_ok(settings: Settings, cookie: str) -> bool:
-    """A dashboard session cookie, compared in constant time."""
-    return bool(cookie) and hmac.compare_digest(cookie.encode(), session_value(settings).encode())
+def signed_in(request: Request, touch: bool = True) -> sessions.Current | None:
+    """The live session of the request's cookie, or None."""
+    cookie = request.cookies.get(SESSION_COOKIE, "")
+    return sessions.find(request.app.state.container, cookie, touch) if cookie else None
+
+
+def origin_of(url: str) -> str:
+    """``scheme://host[:port]``, lower case, without the scheme's default port; "" when
+    ``url`` has none (``Origin: null`` included)."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return ""
+    scheme, host = parts.scheme.lower(), parts.hostname or ""
+    if not scheme or not host:
+        return ""
+    host = f"[{host}]" if ":" in host else host
+    if port is not None and str(port) != DEFAULT_PORTS.get(scheme):
+        host += f":{port}"
+    return f"{scheme}://{host}"
+
+
+def foreign_origin(request: Request, required: bool = True) -> str:
+    """Why the request does not come from this site, or "" when it does. Without
+    ``required``, a request that names no origin at all passes (non-browser clients)."""
+    given = request.headers.get("origin") or request.headers.get("referer") or ""
+    if not given:
+        return "no Origin or Referer header" if required else ""
+    settings: Settings = request.app.state.container.settings
+    own = {
+        origin_of(settings.public_base_url),
+        origin_of(f"{request.url.scheme}://{request.headers.get('host', '')}"),
+    }
+    found = origin_of(given)
+    return "" if found and found in own else f"origin {given[:100]!r} is not this site"
+
+
+def check_same_site(request: Request, current: sessions.Current, csrf_token: str) -> None:
+    """403 unless the request comes from this site with the session's CSRF token."""
+    reason = foreign_origin(request)
+    if reason:
+        raise HTTPException(403, f"cross-site request refused: {reason}")
+    if not csrf_token or not hmac.compare_digest(csrf_token.encode(), current.csrf_token.encode()):
+        raise HTTPException(
+            403, f"missing or wrong CSRF token: send the page's token as {CSRF_HEADER}"
+        )
+
+
+def json_only(request: Request) -> None:
+    """415 for a body that is declared and not JSON."""
+    if request.method not in UNSAFE_METHODS:
+        return
+    declared = request.headers.get("content-type")
+    has_body = request.headers.get("content-length", "0") != "0" or (
+        "transfer-encoding" in request.headers
+    )
+    if declared is None or not has_body:
+        return
+    media = declared.split(";", 1)[0].strip().lower()
+    if media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    ):
+        return
+    raise HTTPException(415, f"send JSON: Content-Type {media!r} is not application/json")
 
 
 def require_token(request: Request) -> None:
@@ -34,12 +106,19 @@ def require_token(request: Request) -> None:
     header = request.headers.get("authorization", "")
     scheme, _, given = header.partition(" ")
     if scheme.lower() == "bearer" and token_ok(settings, given.strip()):
+        json_only(request)
         return
-    if session_ok(settings, request.cookies.get(SESSION_COOKIE, "")):
-        return
-    raise HTTPException(
-        status_code=401, detail="missing or wrong API token", headers={"WWW-Authenticate": "Bearer"}
-    )
+    current = signed_in(request)
+    if current is None:
+        raise HTTPException(
+            status_code=401,
+            detail="missing or wrong API token",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    if request.method in UNSAFE_METHODS:
+        check_same_site(request, current, request.headers.get(CSRF_HEADER, ""))
+    json_only(request)
+    request.state.staff_session = current
 
 
 Authorized = Annotated[None, Depends(require_token)]

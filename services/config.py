@@ -69,6 +69,12 @@ class Settings(BaseSettings):
         default="",
         description="prepended to every topic and the consumer group (tests, shared clusters)",
     )
+    session_idle_minutes: float = Field(
+        default=120.0, gt=0, description="a dashboard sign-in ends after this long unused"
+    )
+    session_max_hours: float = Field(
+        default=12.0, gt=0, description="a dashboard sign-in ends this long after it began"
+    )
     state_dir: Path = STATE_DIR
 
     @field_validator("public_base_url")

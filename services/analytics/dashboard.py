@@ -27,10 +27,11 @@ from fastapi.responses import (
 from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
 
+from services import auth, sessions
 from services.analytics import panels
 from services.analytics.metrics import QueryError
 from services.analytics.recompute import ensure_window
-from services.auth import SESSION_COOKIE, Authorized, session_ok, session_value, token_ok
+from services.auth import SESSION_COOKIE, Authorized
 from services.db.models import StageFact
 from services.domain.attribution import DEFAULT_MODEL, Model
 from services.domain.periods import PeriodKind, period_bounds, period_of
@@ -63,36 +64,35 @@ def _page(name: str) -> str:
     return (PAGES / name).read_text("utf-8")
 
 
-def _signed_in(request: Request) -> bool:
-    settings = request.app.state.container.settings
-    return session_ok(settings, request.cookies.get(SESSION_COOKIE, ""))
-
-
-def _html(name: str, status: int = 200, error: str = "") -> HTMLResponse:
+def _html(
+    name: str, status: int = 200, error: str = "", signed_in: sessions.Current | None = None
+) -> HTMLResponse:
+    """A page; a signed-in one carries its session's CSRF token in its forms (the
+    ``<!--csrf-->`` mark), where its scripts read it too."""
     body = _page(name)
     if error:
         body = body.replace("<!--error-->", f'<p class="error" role="alert">{error}</p>')
+    if signed_in is not None:
+        field = f'<input type="hidden" name="{auth.CSRF_FIELD}" value="{signed_in.csrf_token}">'
+        body = body.replace("<!--csrf-->", field)
     return HTMLResponse(body, status_code=status, headers=SECURITY_HEADERS)
 
 
 @router.get("/", response_class=HTMLResponse)
 def dashboard(request: Request) -> Response:
-    return _html("dashboard.html" if _signed_in(request) else "login.html")
+    current = auth.signed_in(request)
+    return _html("dashboard.html", signed_in=current) if current else _html("login.html")
 
 
 @router.get("/campaigns", response_class=HTMLResponse)
 @router.get("/preview", response_class=HTMLResponse)
-def staff_page(request: Request) -> Response:
-    if not _signed_in(request):
-        return RedirectResponse("/", status_code=303)
-    return _html(STAFF_PAGES[request.url.path.strip("/")])
-
-
 @router.get("/campaigns/{campaign_id}", response_class=HTMLResponse)
-def campaign_page(request: Request, campaign_id: str) -> Response:
-    if not _signed_in(request):
+def staff_page(request: Request) -> Response:
+    current = auth.signed_in(request)
+    if current is None:
         return RedirectResponse("/", status_code=303)
-    return _html("campaign.html")
+    name = STAFF_PAGES.get(request.url.path.strip("/"), "campaign.html")
+    return _html(name, signed_in=current)
 
 
 @router.get("/ui/{name}")
@@ -106,26 +106,39 @@ def asset(name: str) -> Response:
 
 @router.post("/login")
 def login(request: Request, token: str = Form(...)) -> Response:
-    settings = request.app.state.container.settings
-    if not token_ok(settings, token.strip()):
+    """A new session at every sign-in; the one the browser held before is revoked.
+    A form posted from another site (its Origin says so) is refused: login CSRF."""
+    c = request.app.state.container
+    if auth.foreign_origin(request, required=False):
+        return _html("login.html", 403, "Sign in from this site's own page.")
+    if not auth.token_ok(c.settings, token.strip()):
         return _html("login.html", 401, "That token is not right.")
-    response = RedirectResponse("/", status_code=303)
-    response.set_cookie(
-        SESSION_COOKIE,
-        session_value(settings),
-        httponly=True,
-        samesite="strict",
-        secure=settings.public_base_url.startswith("https") or settings.env != "dev",
-        max_age=12 * 3600,
+    new = sessions.start(
+        c, auth.TOKEN_ACCOUNT, auth.TOKEN_ROLE, replacing=request.cookies.get(SESSION_COOKIE, "")
     )
+    response = RedirectResponse("/", status_code=303)
+    response.set_cookie(SESSION_COOKIE, new.session_id, max_age=new.max_age, **_cookie(c.settings))
     return response
 
 
 @router.post("/logout")
-def logout() -> Response:
+def logout(request: Request, csrf_token: str = Form("")) -> Response:
+    """Revokes the session on the server (a copy of the cookie stops working too)."""
+    c = request.app.state.container
+    current = auth.signed_in(request, touch=False)
+    if current is not None:
+        auth.check_same_site(request, current, csrf_token)
+        sessions.revoke(c, request.cookies.get(SESSION_COOKIE, ""))
     response = RedirectResponse("/", status_code=303)
-    response.delete_cookie(SESSION_COOKIE)
+    response.delete_cookie(SESSION_COOKIE, **_cookie(c.settings))
     return response
+
+
+def _cookie(settings: Any) -> dict[str, Any]:
+    """The session cookie's attributes: out of scripts' reach, never sent cross-site,
+    over https only unless this is plain-http dev."""
+    secure = settings.public_base_url.startswith("https") or settings.env != "dev"
+    return {"httponly": True, "samesite": "strict", "secure": secure, "path": "/"}
 
 
 def month_range(start: str | None, end: str | None, now: datetime, tz: str) -> tuple[str, str]:
@@ -174,14 +187,19 @@ async def live(
     """Counter snapshots as server-sent events, one a second, only when they change.
 
     ``from``/``to`` (months) select the range counted besides today and this month.
+    A stream opened by a dashboard sign-in ends (``event: signed-out``) with its session.
     """
     container = request.app.state.container
     month_range(start, end, container.now(), container.settings.timezone)  # 422 before streaming
+    by_cookie = getattr(request.state, "staff_session", None) is not None
 
     async def stream() -> AsyncIterator[str]:
         last = None
         yield "retry: 2000\n\n"
         while not await request.is_disconnected():
+            if by_cookie and not await run_in_threadpool(auth.signed_in, request, False):
+                yield "event: signed-out\ndata: {}\n\n"
+                return
             snap = await run_in_threadpool(snapshot, container, start, end)
             key = json.dumps({k: v for k, v in snap.items() if k != "at"}, sort_keys=True)
             if key != last:

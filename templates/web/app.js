@@ -7,9 +7,15 @@ const WW = {
   esc: (v) => String(v ?? "").replace(/[&<>"']/g, (c) => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c])),
   fmt: (n) => (n === null || n === undefined ? "–" : Number(n).toLocaleString("en-US")),
   fmt1: (n) => Number(n).toLocaleString("en-US", {minimumFractionDigits: 1, maximumFractionDigits: 1}),
-  /** GET/POST JSON from our API with the session cookie; a 401 sends the user to the login. */
+  /** The session's CSRF token: the server puts it in the page's forms (hidden field). */
+  csrf() {
+    const field = document.querySelector('input[name="csrf_token"]');
+    return field ? field.value : "";
+  },
+  /** GET/POST JSON from our API with the session cookie and the CSRF token (header
+   *  X-CSRF-Token, needed by every change); a 401 sends the user to the login. */
   async api(path, options = {}) {
-    const init = {credentials: "same-origin", headers: {Accept: "application/json"}, ...options};
+    const init = {credentials: "same-origin", headers: {Accept: "application/json", "X-CSRF-Token": WW.csrf()}, ...options};
     if (options.json !== undefined) {
       init.method = init.method || "POST";
       init.body = JSON.stringify(options.json);

@@ -56,6 +56,7 @@
       $("status").textContent = "live · updated " + new Date(s.at).toLocaleTimeString();
       soon();
     });
+    source.addEventListener("signed-out", () => { source.close(); location.href = "/"; });
     source.onerror = () => { $("status").className = "status"; $("status").textContent = "reconnecting…"; };
   }
 

@@ -252,14 +252,17 @@ def test_dashboard_live_counters_model_switch_csv_and_staff_pages(served, browse
     page.wait_for_selector("#attr tbody th", timeout=30_000)
     before = _number(page, "#d-aware")
 
-    # Events posted through the API appear without a reload.
+    # Events posted through the API appear without a reload. All of them today (UTC),
+    # also just after midnight, or today's counter would not move.
     person_a, person_b = "browser-fam-1", "browser-fam-2"
+    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    step = max(min(timedelta(hours=1), (now - today) / 4), timedelta(seconds=1))
     two_touches = [
         _event(
             "bt-1",
             "link.click",
             person_a,
-            now - timedelta(hours=3),
+            now - 3 * step,
             campaign_id=ids["Monthly digest"],
             channel="email",
         ),
@@ -267,12 +270,12 @@ def test_dashboard_live_counters_model_switch_csv_and_staff_pages(served, browse
             "bt-2",
             "link.click",
             person_a,
-            now - timedelta(hours=2),
+            now - 2 * step,
             campaign_id=ids["Story week"],
             channel="social",
         ),
-        _event("bt-3", "resource.view", person_a, now - timedelta(hours=1)),
-        _event("bt-4", "page.view", person_b, now - timedelta(minutes=5)),
+        _event("bt-3", "resource.view", person_a, now - step),
+        _event("bt-4", "page.view", person_b, now - step / 12),
     ]
     _ok(client.post("/api/v1/events", json=two_touches))
     until(lambda: _number(page, "#d-aware") >= before + 2, 60, "today's counter to move")
@@ -309,6 +312,7 @@ def test_dashboard_live_counters_model_switch_csv_and_staff_pages(served, browse
     _staff_pages(page, server, ids)
     _phone(browser, page, server)
     _readme_screenshot(browser, page, server)
+    _sign_out(page, server)
 
 
 def _staff_pages(page: Any, server: Server, ids: dict[str, str]) -> None:
@@ -363,6 +367,17 @@ def _readme_screenshot(browser: Any, page: Any, server: Server) -> None:
     if target := os.environ.get("WINWIN_README_SCREENSHOT"):
         shutil.copy(ARTIFACTS / "dashboard.png", ROOT / target)
     laptop.close()
+
+
+def _sign_out(page: Any, server: Server) -> None:
+    """The Sign out form (with its CSRF field) ends the session on the server."""
+    kept = {c["name"]: c["value"] for c in page.context.cookies()}
+    campaigns = server.base + "/api/v1/campaigns"
+    assert httpx.get(campaigns, cookies=kept).status_code == 200
+    page.goto(server.base + "/campaigns")
+    page.click("text=Sign out")
+    page.wait_for_selector("#token")
+    assert httpx.get(campaigns, cookies=kept).status_code == 401, "a copy of the cookie still works"
 
 
 def until(predicate: Any, timeout: float, what: str) -> None:
