@@ -181,8 +181,9 @@ def documented_event(kind: str) -> dict[str, Any]:
 def async_bounce() -> dict[str, Any]:
     """The Reference's bounce as an asynchronous bounce arrives: the current Reference's
     table of delivery-event properties marks ``sg_message_id`` "In the case of a delayed
-    or asynchronous bounce, the message ID will be unavailable"."""
-    event = documented_event("bounce")
+    or asynchronous bounce, the message ID will be unavailable". A distinct event, so
+    its own ``sg_event_id``."""
+    event = documented_event("bounce") | {"sg_event_id": "async-6g4ZI7SA-xmRDv57GoPIPw=="}
     del event["sg_message_id"]
     return event
 
@@ -190,8 +191,9 @@ def async_bounce() -> dict[str, Any]:
 def machine_open() -> dict[str, Any]:
     """The Reference's open with ``sg_machine_open: true``, the field the current
     Reference documents for opens SendGrid attributes to a machine (Apple Mail Privacy
-    Protection prefetching the images)."""
-    return documented_event("open") | {"sg_machine_open": True}
+    Protection prefetching the images). A distinct event, so its own ``sg_event_id``."""
+    machine = {"sg_machine_open": True, "sg_event_id": "machine-FOTFFO0ecsBE-zxFXfs6WA=="}
+    return documented_event("open") | machine
 
 
 # --- Inbound Parse samples -----------------------------------------------------------------
