@@ -39,6 +39,12 @@ class Settings(BaseSettings):
     sendgrid_api_key: SecretStr = SecretStr("")
     sendgrid_api_host: str = "https://api.sendgrid.com"
     sendgrid_webhook_public_key: str = ""
+    sendgrid_webhook_max_age_hours: float = Field(
+        default=72.0,
+        gt=0,
+        description="accept a validly signed Event Webhook post up to this old (SendGrid "
+        "retries failed posts for 24 h; replays are harmless: events dedupe by sg_event_id)",
+    )
     inbound_parse_secret: SecretStr = Field(
         default=SecretStr(""),
         description="when set, POST /webhooks/sendgrid/inbound needs it: as the password of the "

@@ -1,7 +1,8 @@
 """The local outbox: where emails go when no SendGrid key is set (CONTRACT.md, /outbox).
 
 Each row is exactly what would have gone to SendGrid for one recipient: the rendered
-subject, html and text and the headers. Rows are keyed by send id, so a batch that is
+subject, html and text, the headers, the ``custom_args`` (ids and pseudonyms only) and
+the reply address. Rows are keyed by send id, so a batch that is
 stored again after a crash (stored, then killed before the sends were marked sent)
 adds nothing twice.
 """
@@ -50,6 +51,8 @@ class SqlOutboxStore:
                     "html": e.html,
                     "text": e.text,
                     "headers": dict(e.headers),
+                    "custom_args": dict(e.custom_args),
+                    "reply_to": e.reply_to,
                 }
                 for e in emails
             ]
@@ -71,6 +74,8 @@ def list_outbox(
             "html": row.html,
             "text": row.text,
             "headers": dict(row.headers or {}),
+            "custom_args": dict(row.custom_args or {}),
+            "reply_to": row.reply_to,
             "created_at": _iso(row.created_at),
         }
         for row in session.scalars(stmt)

@@ -173,6 +173,8 @@ class LocalEmail(Base):
     html: Mapped[str | None] = mapped_column(Text)
     text: Mapped[str] = mapped_column(Text)
     headers: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    custom_args: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    reply_to: Mapped[str | None] = mapped_column(String(320))
     created_at: Mapped[datetime] = _ts()
 
 

@@ -45,6 +45,7 @@ router = APIRouter()
 MAX_BODY = 30 * 1024 * 1024  # Inbound Parse posts up to 30 MB (attachments)
 _ADDRESS = re.compile(r"reply\+([0-9a-f]{2,80})\.([0-9a-f]{12})@", re.IGNORECASE)
 _MSG_ID = re.compile(r"<([^<>\s]+)>")
+_BOUNDARY = re.compile(r"^\s*multipart/form-data\s*;.*?\bboundary=\"?([^\";]+)\"?", re.I)
 
 
 def _mac(secret: bytes, payload: str) -> str:
@@ -216,13 +217,47 @@ async def sendgrid_inbound(request: Request) -> JSONResponse:
     if int(request.headers.get("content-length") or 0) > MAX_BODY:
         return JSONResponse({"error": "body too large"}, status_code=413)
     try:
-        form = await request.form(max_part_size=MAX_BODY)
+        form = await _form(request)
     except Exception as exc:  # noqa: BLE001 - malformed multipart: say so, keep nothing
         return JSONResponse({"error": f"body: not a form ({exc})"}, status_code=400)
     fields = {k: v for k, v in form.items() if isinstance(v, str)}
     reply = InboundReply.from_form(fields)
     result = await run_in_threadpool(receive, container, reply)
     return JSONResponse(result)
+
+
+async def _form(request: Request) -> Any:
+    """The posted form. SendGrid's own test tool (``sendgrid/helpers/inbound/send.py``)
+    posts its samples with bare LF line endings, which the multipart parser refuses:
+    such a body gets CRLF in its structure (delimiters, part headers) first; the parts'
+    contents are left exactly as they came."""
+    match = _BOUNDARY.search(request.headers.get("content-type", ""))
+    if match is None:
+        return await request.form(max_part_size=MAX_BODY)
+    body = _crlf_structure(await request.body(), match.group(1).encode("latin-1"))
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return await Request(request.scope, receive).form(max_part_size=MAX_BODY)
+
+
+def _crlf_structure(body: bytes, boundary: bytes) -> bytes:
+    """``body`` with CRLF delimiters and part headers when it has bare LF ones."""
+    delimiter = b"--" + boundary
+    first = body.find(delimiter)
+    after = first + len(delimiter)
+    if first < 0 or body[after : after + 2] == b"\r\n":
+        return body  # not multipart, or CRLF already
+    out = [body[:first]]
+    for piece in body[after:].split(b"\n" + delimiter):
+        if piece.startswith(b"--"):  # the close delimiter (and any epilogue)
+            out.append(delimiter + piece)
+            break
+        head, _, content = piece.removeprefix(b"\n").partition(b"\n\n")
+        crlf_head = head.replace(b"\n", b"\r\n")
+        out.append(delimiter + b"\r\n" + crlf_head + b"\r\n\r\n" + content + b"\r\n")
+    return b"".join(out)
 
 
 def _authorised(request: Request, settings: Settings) -> bool:

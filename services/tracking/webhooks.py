@@ -2,15 +2,23 @@
 
 Events map back to WINWIN through the ``custom_args`` every send carries (``ww_campaign``,
 ``ww_person``, ``ww_send``: ids and pseudonyms only). Duplicates are dropped by
-``sg_event_id`` (the ingest ledger) and by content (message id, event, timestamp, url),
-because SendGrid's retries can carry new ids. Both keys live in the ingest ledger, in
-the same transaction as the outbox rows, so a batch answered 500 (and retried by
+``sg_event_id`` (the ingest ledger) and by content (person, message id, event,
+timestamp, url), because SendGrid's retries can carry new ids. The person is in the
+content key because asynchronous bounces carry no ``sg_message_id``: two people's
+bounces in the same second must stay two events. Both keys live in the ingest ledger,
+in the same transaction as the outbox rows, so a batch answered 500 (and retried by
 SendGrid) is either wholly kept or wholly not.
 
-Replay window: a signed request is accepted only when its signed timestamp is within
-REPLAY_WINDOW of the server's clock; a captured request replayed later is refused (403),
-and one replayed inside the window changes nothing (every event is a duplicate).
-Outside dev mode a webhook without a configured public key is refused too.
+Age of a signed post: SendGrid retries a post that was not answered 2xx for up to 24
+hours, re-sending the *same* signed body and timestamp. So a validly signed post is
+accepted up to ``WINWIN_SENDGRID_WEBHOOK_MAX_AGE_HOURS`` old (default 72), and at most
+FUTURE_SKEW ahead of the server's clock. Replaying a captured post is harmless: every
+event in it is a duplicate. Outside dev mode a webhook without a configured public key
+is refused.
+
+Opens SendGrid marks ``sg_machine_open`` (Apple Mail Privacy Protection prefetches) and
+opens or clicks whose user agent is a scanner's or an image proxy's are kept, flagged
+as machine hits (``bot``, with the reason) and not counted, like our own pixel's.
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ from services.db.upsert import insert_new
 from services.domain.events import format_timestamp
 from services.domain.pseudonyms import is_pseudonym
 from services.domain.unsubscribe_groups import GroupChoice, group_choice
+from services.tracking.bots import sendgrid_bot_reason
 from services.tracking.consent import choose_group, suppress_address
 
 log = logging.getLogger(__name__)
@@ -58,7 +67,7 @@ SUPPRESSING = {
 }
 
 
-REPLAY_WINDOW = 600  # seconds either side of the server's clock
+FUTURE_SKEW = 300  # seconds a signed timestamp may be ahead of the server's clock
 #: Test-only fault injection: ``container.extras[FAULTS](point)`` may raise at POINTS.
 FAULTS = "faults"
 POINTS = ("webhook:before-commit", "webhook:after-commit")
@@ -67,8 +76,9 @@ POINTS = ("webhook:before-commit", "webhook:after-commit")
 def signature_ok(
     settings: Settings, headers: Mapping[str, str], body: bytes, now: float | None = None
 ) -> bool:
-    """True when the ECDSA signature over timestamp+body holds and the timestamp is in
-    the replay window. Without a configured key: True in dev mode only."""
+    """True when the ECDSA signature over timestamp+body holds and the timestamp is at
+    most the configured age old (and not ahead of the clock by more than FUTURE_SKEW).
+    Without a configured key: True in dev mode only."""
     if not settings.sendgrid_webhook_public_key:
         if settings.env != "dev":
             log.warning("SendGrid webhook refused: WINWIN_SENDGRID_WEBHOOK_PUBLIC_KEY is not set")
@@ -83,7 +93,8 @@ def signature_ok(
         body,
         signature,
         timestamp,
-        max_age_seconds=REPLAY_WINDOW,
+        max_age_seconds=settings.sendgrid_webhook_max_age_hours * 3600,
+        max_ahead_seconds=FUTURE_SKEW,
         now=time.time() if now is None else now,
     )
 
@@ -162,8 +173,10 @@ def _record(item: dict[str, Any]) -> tuple[str | None, dict[str, Any]] | None:
         at = datetime.fromtimestamp(int(item.get("timestamp", 0)), UTC)
     except (TypeError, ValueError, OverflowError):
         return None
-    content = "|".join(str(item.get(k, "")) for k in ("sg_message_id", "event", "timestamp", "url"))
+    fields = ("sg_message_id", "event", "timestamp", "url")
+    content = "|".join([person, *(str(item.get(k, "")) for k in fields)])
     sg_id = item.get("sg_event_id")
+    reason = sendgrid_bot_reason(item)
     record = {
         "event_id": "sg:" + hashlib.sha256(content.encode()).hexdigest()[:32],
         "type": TYPES[item["event"]],
@@ -174,7 +187,8 @@ def _record(item: dict[str, Any]) -> tuple[str | None, dict[str, Any]] | None:
         "channel": "email",
         "source": "webhook",
         "properties": {},
-        "bot": False,
+        "bot": reason is not None,
+        "bot_reason": reason,
     }
     return (f"sgid:{str(sg_id)[:100]}" if sg_id else None), record
 

@@ -480,8 +480,15 @@ def _render_one(
 class WebhookSigner:
     """Signs Event Webhook bodies like SendGrid: ECDSA P-256 over timestamp + body."""
 
-    def __init__(self) -> None:
-        self._key = ec.generate_private_key(ec.SECP256R1())
+    def __init__(self, private_key_b64: str | None = None) -> None:
+        """A fresh P-256 key pair, or the one whose base64 DER private key is given
+        (sendgrid-go publishes the private key of its test pair)."""
+        if private_key_b64 is None:
+            self._key = ec.generate_private_key(ec.SECP256R1())
+        else:
+            key = serialization.load_der_private_key(base64.b64decode(private_key_b64), None)
+            assert isinstance(key, ec.EllipticCurvePrivateKey)
+            self._key = key
         der = self._key.public_key().public_bytes(
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
         )

@@ -423,7 +423,7 @@ def test_sendgrid_outage_leaves_sends_pending_for_the_next_run(world: dict[str, 
 
 
 def test_local_outbox_keeps_exactly_the_rendered_messages(db_url: str, tmp_path: Any) -> None:
-    c = make_container(db_url, tmp_path)
+    c = make_container(db_url, tmp_path, reply_domain="replies.example.org")
     try:
         add_contacts(
             c,
@@ -460,9 +460,17 @@ def test_local_outbox_keeps_exactly_the_rendered_messages(db_url: str, tmp_path:
                 "html": email.html,
                 "text": email.text,
                 "headers": dict(email.headers),
+                "custom_args": dict(email.custom_args),
+                "reply_to": email.reply_to,
                 "created_at": message["created_at"],
             }
             assert message["created_at"].endswith("Z")
+            # What SendGrid would have got: the ids that map its events back, the reply address.
+            assert {"ww_campaign", "ww_person", "ww_send"} <= set(message["custom_args"])
+            assert message["custom_args"]["ww_send"] == message["send_id"]
+            assert message["reply_to"].startswith("reply+")
+            assert message["reply_to"].endswith("@replies.example.org")
+        assert _outbox_over_http(c, campaign_id) == outbox
         eve = next(m for m in outbox if m["to"] == "x@example.net")
         assert (
             "<script>" not in eve["html"]
@@ -477,6 +485,19 @@ def test_local_outbox_keeps_exactly_the_rendered_messages(db_url: str, tmp_path:
             assert len(list_outbox(s, limit=1000)) == 6
     finally:
         c.close()
+
+
+def _outbox_over_http(c: Container, campaign_id: str) -> list[dict[str, Any]]:
+    """``GET /api/v1/outbox?campaign_id=`` on the API of ``c``."""
+    from fastapi.testclient import TestClient
+
+    from services.api import create_app
+
+    token = c.settings.api_token.get_secret_value()
+    with TestClient(create_app(c), headers={"Authorization": f"Bearer {token}"}) as client:
+        response = client.get("/api/v1/outbox", params={"campaign_id": campaign_id})
+    assert response.status_code == 200, response.text
+    return list(response.json())
 
 
 def test_a_template_that_fails_for_a_recipient_marks_that_send_failed(

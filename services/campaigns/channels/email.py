@@ -481,13 +481,15 @@ def verify_event_webhook(
     timestamp: str | None,
     *,
     max_age_seconds: float | None = None,
+    max_ahead_seconds: float = 300.0,
     now: float | None = None,
 ) -> bool:
     """True when ``signature`` is SendGrid's ECDSA (SHA-256) over ``timestamp + body``.
 
     Verified on the raw request bytes (a re-serialised JSON body would not match). A
     malformed key raises ValueError (configuration error); a malformed or wrong
-    signature returns False. With ``max_age_seconds``, stale timestamps are refused too.
+    signature returns False. With ``max_age_seconds``, timestamps older than that, or
+    more than ``max_ahead_seconds`` ahead of ``now`` (clock skew), are refused too.
     """
     key = _public_key(public_key_b64)
     if not signature or not timestamp:
@@ -497,7 +499,7 @@ def verify_event_webhook(
             age = (time.time() if now is None else now) - float(timestamp)
         except ValueError:
             return False
-        if abs(age) > max_age_seconds:
+        if not -max_ahead_seconds <= age <= max_age_seconds:  # also refuses NaN
             return False
     try:
         der = base64.b64decode(signature, validate=True)
