@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.campaigns.channels.email import OutgoingEmail
-from services.db.models import LocalEmail, Send
+from services.db.models import Campaign, LocalEmail, Send
 from services.db.session import transaction
 from services.db.upsert import insert_ignore
 from services.domain.events import format_timestamp
@@ -62,8 +62,14 @@ class SqlOutboxStore:
 def list_outbox(
     session: Session, campaign_id: str | None = None, limit: int = 100
 ) -> list[dict[str, Any]]:
-    """The newest ``limit`` local emails (optionally of one campaign), newest first."""
-    stmt = select(LocalEmail).order_by(LocalEmail.id.desc()).limit(max(0, limit))
+    """The newest ``limit`` local emails (optionally of one campaign), newest first, with
+    the ``asm`` group their campaign would send them under (SendGrid unsubscribe group)."""
+    stmt = (
+        select(LocalEmail, Campaign.unsubscribe_group)
+        .outerjoin(Campaign, Campaign.id == LocalEmail.campaign_id)
+        .order_by(LocalEmail.id.desc())
+        .limit(max(0, limit))
+    )
     if campaign_id is not None:
         stmt = stmt.where(LocalEmail.campaign_id == campaign_id)
     return [
@@ -76,9 +82,10 @@ def list_outbox(
             "headers": dict(row.headers or {}),
             "custom_args": dict(row.custom_args or {}),
             "reply_to": row.reply_to,
+            "asm": {"group_id": group} if group is not None else None,
             "created_at": _iso(row.created_at),
         }
-        for row in session.scalars(stmt)
+        for row, group in session.execute(stmt)
     ]
 
 

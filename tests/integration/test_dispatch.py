@@ -462,6 +462,7 @@ def test_local_outbox_keeps_exactly_the_rendered_messages(db_url: str, tmp_path:
                 "headers": dict(email.headers),
                 "custom_args": dict(email.custom_args),
                 "reply_to": email.reply_to,
+                "asm": None,  # the campaign names no unsubscribe group
                 "created_at": message["created_at"],
             }
             assert message["created_at"].endswith("Z")
@@ -471,6 +472,9 @@ def test_local_outbox_keeps_exactly_the_rendered_messages(db_url: str, tmp_path:
             assert message["reply_to"].startswith("reply+")
             assert message["reply_to"].endswith("@replies.example.org")
         assert _outbox_over_http(c, campaign_id) == outbox
+        with c.sessions() as s, s.begin():  # with a group, the outbox shows the asm SendGrid gets
+            s.get(Campaign, campaign_id).unsubscribe_group = 42
+        assert {m["asm"]["group_id"] for m in _outbox_over_http(c, campaign_id)} == {42}
         eve = next(m for m in outbox if m["to"] == "x@example.net")
         assert (
             "<script>" not in eve["html"]
