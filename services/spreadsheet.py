@@ -15,7 +15,7 @@ import io
 from collections.abc import Iterable, Mapping, Sequence
 from typing import IO, Any
 
-__all__ = ["FORMULA_STARTS", "csv_text", "safe_cell", "write_rows"]
+__all__ = ["FORMULA_STARTS", "SafeWriter", "csv_text", "safe_cell", "write_rows"]
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -28,15 +28,24 @@ def safe_cell(value: Any) -> Any:
     return value
 
 
+class SafeWriter:
+    """A ``csv.writer`` whose every cell goes through :func:`safe_cell`."""
+
+    def __init__(self, out: IO[str]):
+        self._writer = csv.writer(out, lineterminator="\n")
+
+    def writerow(self, cells: Iterable[Any]) -> None:
+        self._writer.writerow([safe_cell(cell) for cell in cells])
+
+
 def write_rows(
     out: IO[str], columns: Sequence[str], rows: Iterable[Sequence[Any] | Mapping[str, Any]]
 ) -> None:
     """A header and the rows (sequences, or mappings read by ``columns``), neutralised."""
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([safe_cell(c) for c in columns])
+    writer = SafeWriter(out)
+    writer.writerow(columns)
     for row in rows:
-        cells = [row.get(c) for c in columns] if isinstance(row, Mapping) else row
-        writer.writerow([safe_cell(cell) for cell in cells])
+        writer.writerow([row.get(c) for c in columns] if isinstance(row, Mapping) else row)
 
 
 def csv_text(columns: Sequence[str], rows: Iterable[Sequence[Any] | Mapping[str, Any]]) -> str:
