@@ -146,7 +146,7 @@ def _dev_secret(state_dir: Path, name: str) -> str:
     path = state_dir / name
     if path.exists():
         return path.read_text().strip()
-    state_dir.mkdir(parents=True, exist_ok=True)
+    state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # it holds the secrets
     value = secrets.token_urlsafe(32)
     path.write_text(value)
     path.chmod(0o600)
