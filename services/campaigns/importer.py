@@ -16,7 +16,7 @@ from typing import IO, Any
 from email_validator import EmailNotValidError, validate_email
 from tqdm import tqdm
 
-from services.campaigns.contacts import CONSENT, save_contacts
+from services.campaigns.contacts import CONSENT, Saved, save_contacts
 from services.campaigns.import_file import ContactsFile, Row, count_lines, open_text
 from services.config import Settings
 from services.db.migrate import upgrade
@@ -115,11 +115,12 @@ def import_csv(
         contacts = _opened(ContactsFile(text, encoding), path)
         total = max(0, count_lines(file) - 1)
         with tqdm(total=total, unit="row", desc="importing contacts", file=sys.stderr) as bar:
-            created, updated = _import_rows(
-                contacts, rejected, bar, lambda b: _save(sessions, secret, b)
-            )
+            saved = _import_rows(contacts, rejected, bar, lambda b: _save(sessions, secret, b))
     rejected.close()
-    print(f"contacts: {created} created, {updated} updated, {rejected.count} rejected")
+    print(f"contacts: {saved.created} created, {saved.updated} updated, {rejected.count} rejected")
+    if saved.kept_unsubscribed:
+        print(f"{saved.kept_unsubscribed} kept unsubscribed: the file gave another consent, "
+              "but only the person can subscribe again")  # fmt: skip
     if rejected.written:
         print(f"every rejected row and why: {rejected.path}")
     return 2 if rejected.count else 0
@@ -133,24 +134,21 @@ def _opened(contacts: ContactsFile, path: str) -> ContactsFile:
     return contacts
 
 
-def _import_rows(
-    contacts: ContactsFile, rejected: Rejections, bar: Any, save: Any
-) -> tuple[int, int]:
-    """Parse and save in batches; (created, updated)."""
-    created = updated = 0
+def _import_rows(contacts: ContactsFile, rejected: Rejections, bar: Any, save: Any) -> Saved:
+    """Parse and save in batches; the counts of every batch added up."""
+    total = Saved(0, 0, 0)
     batch: list[dict[str, Any]] = []
     for row in contacts:
         if item := _parsed(row, rejected):
             batch.append(item)
         if len(batch) >= BATCH:
-            c, u = save(batch)
-            created, updated, batch = created + c, updated + u, []
+            total = Saved(*(a + b for a, b in zip(total, save(batch), strict=True)))
+            batch = []
             bar.update(max(0, contacts.lines_read - 1 - bar.n))
     if batch:
-        c, u = save(batch)
-        created, updated = created + c, updated + u
+        total = Saved(*(a + b for a, b in zip(total, save(batch), strict=True)))
     bar.update(max(0, contacts.lines_read - 1 - bar.n))
-    return created, updated
+    return total
 
 
 def _parsed(row: Row, rejected: Rejections) -> dict[str, Any] | None:
@@ -164,6 +162,6 @@ def _parsed(row: Row, rejected: Rejections) -> dict[str, Any] | None:
         return None
 
 
-def _save(sessions: Any, secret: bytes, batch: list[dict[str, Any]]) -> tuple[int, int]:
+def _save(sessions: Any, secret: bytes, batch: list[dict[str, Any]]) -> Saved:
     with sessions() as session, session.begin():
         return save_contacts(session, secret, batch, source="csv-import")

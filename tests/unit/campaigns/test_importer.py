@@ -134,3 +134,22 @@ def test_import_again_updates_and_records_only_consent_changes(
             )
     finally:
         engine.dispose()
+
+
+def test_an_import_cannot_subscribe_again_someone_who_unsubscribed(
+    tmp_path: Path, capsys: Any
+) -> None:
+    """Only the person can undo an unsubscribe: an older list saying "confirmed" keeps it."""
+    path, url = tmp_path / "list.csv", f"sqlite:///{tmp_path / 'c.db'}"
+    settings = _settings(url, tmp_path)
+    for consent in ("unsubscribed", "confirmed"):
+        path.write_text(f"external_id,email,consent_email\nf1,f1@example.net,{consent}\n")
+        assert import_csv(settings, str(path)) == 0
+    assert "1 kept unsubscribed: the file gave another consent" in capsys.readouterr().out
+    engine = make_engine(url)
+    try:
+        with make_sessionmaker(engine)() as s:
+            assert s.scalar(select(Contact.email_consent)) == "unsubscribed"
+            assert s.scalars(select(ConsentChange.status)).all() == ["unsubscribed"]
+    finally:
+        engine.dispose()
