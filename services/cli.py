@@ -84,7 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="import contacts from a CSV file",
         description="Columns: external_id (required), email, name, role, language, "
         "consent_email (confirmed|unconfirmed|unsubscribed), tags (;-separated); "
-        "any other column becomes an attribute.",
+        "any other column becomes an attribute. Rows that cannot be imported are refused "
+        "one by one (line and reason on stderr and in a report file) and the exit status "
+        "is then 2; the other rows are imported. An unsubscribed contact stays unsubscribed.",
     )
     imp.add_argument("file", metavar="FILE.csv")
     imp.add_argument(
