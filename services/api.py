@@ -15,6 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from sqlalchemy import select
 
+from services.api_docs import serve_docs
 from services.bootstrap import Container, bootstrap
 from services.config import Settings
 from services.db.models import WorkerHeartbeat
@@ -47,6 +48,8 @@ def create_app(container: Container | None = None, settings: Settings | None = N
         title="WINWIN",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,  # served offline by services.api_docs
+        redoc_url=None,
         description="Outreach and attribution engine for a Collaborative Learning Health System.",
     )
     app.state.container = container or bootstrap(settings)
@@ -60,6 +63,7 @@ def create_app(container: Container | None = None, settings: Settings | None = N
     app.include_router(__import__("services.tracking.inbound", fromlist=["router"]).router)
     app.include_router(__import__("services.journeys.routes", fromlist=["router"]).router)
     _guard(app)
+    serve_docs(app)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -84,9 +84,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="import contacts from a CSV file",
         description="Columns: external_id (required), email, name, role, language, "
         "consent_email (confirmed|unconfirmed|unsubscribed), tags (;-separated); "
-        "any other column becomes an attribute.",
+        "any other column becomes an attribute. Rows that cannot be imported are refused "
+        "one by one (line and reason on stderr and in a report file) and the exit status "
+        "is then 2; the other rows are imported. An unsubscribed contact stays unsubscribed.",
     )
     imp.add_argument("file", metavar="FILE.csv")
+    imp.add_argument(
+        "--encoding",
+        default="auto",
+        help="the file's encoding (default: UTF-8, or UTF-16/UTF-8 as its byte-order mark "
+        "says); e.g. latin-1 or cp1252 for a spreadsheet's older CSV",
+    )
+    imp.add_argument(
+        "--rejects",
+        metavar="REJECTS.csv",
+        help="write every refused row's line and reason here (default: FILE.csv.rejected.csv)",
+    )
 
     campaign = sub.add_parser("campaign", help="create, list, schedule and cancel campaigns")
     k_sub = campaign.add_subparsers(dest="campaign_command", metavar="ACTION", required=True)
@@ -244,7 +257,7 @@ def dispatch(args: argparse.Namespace) -> int | None:
         case "contacts":
             from services.campaigns.importer import import_csv
 
-            return import_csv(settings, args.file)
+            return import_csv(settings, args.file, args.encoding, args.rejects)
         case "campaign":
             from services.campaigns.cli import run_campaign_command
 

@@ -7,8 +7,10 @@ tokens stable; outside dev mode placeholder or missing secrets are refused.
 
 from __future__ import annotations
 
+import math
 import os
 import secrets
+from collections import Counter
 from functools import lru_cache
 from pathlib import Path
 
@@ -16,6 +18,11 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "changethis", "dev"}
+PLACEHOLDER_PARTS = ("changeme", "change-me", "changethis", "replace-with", "replace-me")
+MIN_SECRET_LENGTH = 32
+#: Shannon estimate over the secret's characters: a random 32-character hex secret has
+#: 92-125 (~116 typical); "password" x 4 has 88, one repeated character 0.
+MIN_SECRET_BITS = 90
 STATE_DIR = Path(os.environ.get("WINWIN_STATE_DIR", ".winwin"))
 
 
@@ -101,12 +108,16 @@ class Settings(BaseSettings):
                 self.api_token = SecretStr(_dev_secret(self.state_dir, "api_token"))
             return self
         for name in ("secret_key", "api_token"):
-            value = getattr(self, name).get_secret_value()
-            if value.lower() in PLACEHOLDER_SECRETS or len(value) < 16:
+            if weakness := weak_secret(getattr(self, name).get_secret_value()):
                 raise ValueError(
-                    f"WINWIN_{name.upper()} must be set to a real secret (16+ chars) "
-                    f"outside dev mode"
+                    f"WINWIN_{name.upper()} must be set to a real secret outside dev mode: "
+                    f"{weakness} (make one with: openssl rand -hex 32)"
                 )
+        if self.secret_key.get_secret_value() == self.api_token.get_secret_value():
+            raise ValueError(
+                "WINWIN_SECRET_KEY and WINWIN_API_TOKEN must differ outside dev mode: whoever "
+                "holds the API token could otherwise forge link tokens and pseudonyms"
+            )
         return self
 
     @property
@@ -128,12 +139,26 @@ class Settings(BaseSettings):
         return bool(self.sendgrid_api_key.get_secret_value())
 
 
+def weak_secret(value: str) -> str:
+    """Why ``value`` is too weak to be a production secret; empty when it will do."""
+    lowered = value.lower()
+    if lowered in PLACEHOLDER_SECRETS or any(p in lowered for p in PLACEHOLDER_PARTS):
+        return "it is a placeholder"
+    if len(value) < MIN_SECRET_LENGTH:
+        return f"{len(value)} characters, at least {MIN_SECRET_LENGTH} needed"
+    counts = Counter(value)
+    bits = sum(n * math.log2(len(value) / n) for n in counts.values())
+    if bits < MIN_SECRET_BITS:  # e.g. one character repeated, or a short pattern
+        return f"too little variety ({len(counts)} distinct characters, ~{bits:.0f} bits)"
+    return ""
+
+
 def _dev_secret(state_dir: Path, name: str) -> str:
     """Read or create a per-checkout dev secret, so restarts keep pseudonyms stable."""
     path = state_dir / name
     if path.exists():
         return path.read_text().strip()
-    state_dir.mkdir(parents=True, exist_ok=True)
+    state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # it holds the secrets
     value = secrets.token_urlsafe(32)
     path.write_text(value)
     path.chmod(0o600)

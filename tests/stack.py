@@ -28,7 +28,12 @@ from services.db.models import WorkerHeartbeat
 from services.db.session import make_engine, make_sessionmaker
 
 ROOT = Path(__file__).resolve().parents[1]
-TOKEN = "test-api-token-0123456789"
+TOKEN = "test-api-token-0123456789abcdefgh"  # 32+: production mode refuses less
+#: Secrets production mode accepts (32+ characters, varied, not equal to each other).
+GOOD_SECRET, GOOD_TOKEN = (
+    "a-real-secret-key-0123456789abcdefgh",
+    "a-real-api-token-0123456789abcdefgh",
+)
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36"
 
 

@@ -9,7 +9,6 @@ API's answer as is; CSV is one row per period (stages) or per key and stage
 from __future__ import annotations
 
 import argparse
-import csv
 import io
 import json
 import sys
@@ -26,6 +25,7 @@ from services.db.migrate import upgrade
 from services.db.session import make_engine, make_sessionmaker
 from services.domain.periods import PeriodKind, parse_period
 from services.domain.stages import Stage
+from services.spreadsheet import csv_text
 
 __all__ = ["run_report"]
 
@@ -159,7 +159,7 @@ def _render(result: Any, args: argparse.Namespace, window: int) -> str | bytes:
     if args.format == "json":
         return json.dumps(result, indent=2) + "\n"
     if args.format == "csv":
-        return _csv(columns, rows)
+        return csv_text(columns, rows)
     if args.format == "png":
         if stages:
             return _stages_png(result)
@@ -172,14 +172,6 @@ def _render(result: Any, args: argparse.Namespace, window: int) -> str | bytes:
 def _attribution_title(args: argparse.Namespace, window: int) -> str:
     what = f"for campaign {args.campaign}, per month" if args.campaign else f"per {args.group_by}"
     return f"Credited stage events {what}: {args.model} model, {window}-day window"
-
-
-def _csv(columns: list[str], rows: list[dict[str, Any]]) -> str:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, columns, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return buffer.getvalue()
 
 
 def _stages_table(result: dict[str, Any]) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
@@ -16,10 +16,28 @@ CONSENT = ("confirmed", "unconfirmed", "unsubscribed")
 FIELDS = ("email", "name", "role", "language", "attributes", "tags", "needs")
 
 
+class Saved(NamedTuple):
+    """What a save did: contacts created, updated, and unsubscribes kept (see
+    :func:`withdrawn_stays_withdrawn`)."""
+
+    created: int
+    updated: int
+    kept_unsubscribed: int = 0
+
+
+def withdrawn_stays_withdrawn(current: str | None, requested: str | None) -> str | None:
+    """The email consent staff may set: anything, except over an unsubscribe, which only
+    the person can undo (their choice is theirs; a re-posted or re-imported record from an
+    older list must not sign them up again). None: leave the consent as it is."""
+    if current == "unsubscribed" and requested != "unsubscribed":
+        return None
+    return requested
+
+
 def save_contacts(
     session: Session, secret: bytes, items: Sequence[dict[str, Any]], source: str = "api"
-) -> tuple[int, int]:
-    """Upsert contacts by external_id; record consent changes. Returns (created, updated)."""
+) -> Saved:
+    """Upsert contacts by external_id; record consent changes; an unsubscribe is kept."""
     by_id = {item["external_id"]: item for item in items}  # last one wins within a request
     existing = {
         c.external_id: (c.id, c.email_consent)
@@ -29,6 +47,11 @@ def save_contacts(
             )
         ).all()
     }
+    kept = 0
+    for ext, item in by_id.items():
+        requested = (item.get("consent") or {}).get("email")
+        if requested and not withdrawn_stays_withdrawn(existing.get(ext, (0, None))[1], requested):
+            by_id[ext], kept = {**item, "consent": None}, kept + 1
     rows = []
     for ext, item in by_id.items():
         row: dict[str, Any] = {"external_id": ext, "pseudonym": pseudonymise(secret, ext)}
@@ -70,7 +93,7 @@ def save_contacts(
         ]
         session.execute(insert(ConsentChange), history)  # one executemany, not one INSERT a row
     created = sum(1 for ext in by_id if ext not in existing)
-    return created, len(by_id) - created
+    return Saved(created, len(by_id) - created, kept)
 
 
 def contact_view(contact: Contact) -> dict[str, Any]:

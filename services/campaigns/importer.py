@@ -1,30 +1,45 @@
-"""``winwin contacts import FILE.csv``: bulk contacts with progress and a report of
-rejected rows (row number and reason); good rows are kept whatever the bad ones do."""
+"""``winwin contacts import FILE.csv``: bulk contacts with a progress bar.
+
+The file is read as a stream (:mod:`services.campaigns.import_file`): memory stays bounded
+and no row is dropped silently. Good rows are saved in batches whatever the bad ones do;
+every refused row is reported as it is found, with its line and reason, on stderr and in
+a CSV report (``FILE.csv.rejected.csv`` or ``--rejects``). Exit 0 when every row was
+saved, 2 when any was refused.
+"""
 
 from __future__ import annotations
 
-import csv
 import sys
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from email_validator import EmailNotValidError, validate_email
 from tqdm import tqdm
 
-from services.campaigns.contacts import CONSENT, save_contacts
+from services.campaigns.contacts import CONSENT, Saved, save_contacts
+from services.campaigns.import_file import ContactsFile, Row, count_lines, open_text
 from services.config import Settings
 from services.db.migrate import upgrade
+from services.db.models import Contact
 from services.db.session import make_engine, make_sessionmaker
+from services.errors import UsageError
+from services.spreadsheet import SafeWriter
 
 KNOWN = {"external_id", "email", "name", "role", "language", "consent_email", "tags", "needs"}
+#: The longest text each column holds (the database's own limits).
+LIMITS = {
+    c: Contact.__table__.c[c].type.length for c in ("external_id", "name", "role", "language")
+}
 BATCH = 1000
 
 
 def parse_row(row: dict[str, str]) -> dict[str, Any]:
     """One CSV row as a contact, or ValueError naming the column."""
+    if any("\x00" in f"{k}{v}" for k, v in row.items()):
+        raise ValueError("a NUL character (0x00) is not allowed in a cell")
     ext = (row.get("external_id") or "").strip()
-    if not ext or len(ext) > 200:
-        raise ValueError("external_id: required, at most 200 characters")
+    if not ext or len(ext) > LIMITS["external_id"]:
+        raise ValueError(f"external_id: required, at most {LIMITS['external_id']} characters")
     item: dict[str, Any] = {"external_id": ext}
     if email := (row.get("email") or "").strip():
         try:
@@ -33,10 +48,12 @@ def parse_row(row: dict[str, str]) -> dict[str, Any]:
             raise ValueError(f"email: {exc}") from None
     for name in ("name", "role", "language"):
         if value := (row.get(name) or "").strip():
+            if len(value) > LIMITS[name]:
+                raise ValueError(f"{name}: {len(value):,} characters, at most {LIMITS[name]}")
             item[name] = value
     consent = (row.get("consent_email") or "unconfirmed").strip().lower()
     if consent not in CONSENT:
-        raise ValueError(f"consent_email: {consent!r} is not one of {', '.join(CONSENT)}")
+        raise ValueError(f"consent_email: {consent[:40]!r} is not one of {', '.join(CONSENT)}")
     item["consent"] = {"email": consent}
     for name in ("tags", "needs"):
         if value := (row.get(name) or "").strip():
@@ -47,67 +64,104 @@ def parse_row(row: dict[str, str]) -> dict[str, Any]:
     return item
 
 
-def import_csv(settings: Settings, path: str) -> int:
+class Rejections:
+    """Every refused row as it is found: a line on stderr (above the progress bar) and a
+    row of the report file, opened at the first one."""
+
+    def __init__(self, path: Path):
+        self.path, self.count = path, 0
+        self._out: IO[str] | None = None
+        self._writer: SafeWriter | None = None
+
+    def add(self, line: int, reason: str) -> None:
+        self.count += 1
+        tqdm.write(f"line {line}: {reason}", file=sys.stderr)
+        if self._writer is None and self.count == 1:
+            try:
+                self._out = self.path.open("w", newline="", encoding="utf-8")
+            except OSError as exc:
+                tqdm.write(f"(could not write {self.path}: {exc})", file=sys.stderr)
+                return
+            self._writer = SafeWriter(self._out)
+            self._writer.writerow(["line", "reason"])
+        if self._writer is not None:
+            self._writer.writerow([line, reason])
+
+    @property
+    def written(self) -> bool:
+        return self._writer is not None
+
+    def close(self) -> None:
+        if self._out is not None:
+            self._out.close()
+
+
+def import_csv(
+    settings: Settings, path: str, encoding: str = "auto", rejects: str | None = None
+) -> int:
+    """Import the file; 0 when every row was saved, 2 when any was refused."""
     file = Path(path)
     if not file.is_file():
-        from services.errors import UsageError
-
         raise UsageError(f"{path}: no such file")
+    try:
+        text, encoding = open_text(file, encoding)
+    except LookupError:
+        raise UsageError(f"--encoding {encoding}: not an encoding Python knows") from None
     upgrade(settings.database_url)
     sessions = make_sessionmaker(make_engine(settings.database_url))
     secret = settings.secret_key.get_secret_value().encode()
-    created = updated = 0
-    rejected: list[tuple[int, str]] = []
-    with file.open(newline="", encoding="utf-8-sig") as fh:
-        total = max(0, sum(1 for _ in fh) - 1)
-        fh.seek(0)
-        reader = csv.DictReader(fh)
-        if not reader.fieldnames or "external_id" not in reader.fieldnames:
-            from services.errors import UsageError
-
-            raise UsageError(f"{path}: needs a header row with an external_id column")
-        batch: list[dict[str, Any]] = []
+    rejected = Rejections(Path(rejects) if rejects else file.with_name(file.name + ".rejected.csv"))
+    with text:
+        contacts = _opened(ContactsFile(text, encoding), path)
+        total = max(0, count_lines(file) - 1)
         with tqdm(total=total, unit="row", desc="importing contacts", file=sys.stderr) as bar:
-            read = 0
-            for number, row in enumerate(reader, start=2):
-                read += 1
-                try:
-                    batch.append(parse_row(row))
-                except ValueError as exc:
-                    rejected.append((number, str(exc)))
-                if len(batch) >= BATCH:
-                    c, u = _save(sessions, secret, batch)
-                    created, updated = created + c, updated + u
-                    bar.update(read - bar.n)
-                    batch = []
-            if batch:
-                c, u = _save(sessions, secret, batch)
-                created, updated = created + c, updated + u
-            bar.update(max(0, read - bar.n))
-    _report(file, created, updated, rejected)
-    return 0 if not rejected else 2
+            saved = _import_rows(contacts, rejected, bar, lambda b: _save(sessions, secret, b))
+    rejected.close()
+    print(f"contacts: {saved.created} created, {saved.updated} updated, {rejected.count} rejected")
+    if saved.kept_unsubscribed:
+        print(f"{saved.kept_unsubscribed} kept unsubscribed: the file gave another consent, "
+              "but only the person can subscribe again")  # fmt: skip
+    if rejected.written:
+        print(f"every rejected row and why: {rejected.path}")
+    return 2 if rejected.count else 0
 
 
-def _report(file: Path, created: int, updated: int, rejected: list[tuple[int, str]]) -> None:
-    """Counts, the first 50 rejected rows on stdout, all of them in FILE.rejected.csv."""
-    print(f"contacts: {created} created, {updated} updated, {len(rejected)} rejected")
-    for number, reason in rejected[:50]:
-        print(f"  line {number}: {reason}")
-    if len(rejected) > 50:
-        print(f"  … and {len(rejected) - 50} more")
-    if not rejected:
-        return
-    report = file.with_name(file.name + ".rejected.csv")
+def _opened(contacts: ContactsFile, path: str) -> ContactsFile:
+    if problem := contacts.header_problem():
+        raise UsageError(f"{path}: line 1 (the header): {problem}")
+    if "external_id" not in contacts.header:
+        raise UsageError(f"{path}: needs a header row with an external_id column")
+    return contacts
+
+
+def _import_rows(contacts: ContactsFile, rejected: Rejections, bar: Any, save: Any) -> Saved:
+    """Parse and save in batches; the counts of every batch added up."""
+    total = Saved(0, 0, 0)
+    batch: list[dict[str, Any]] = []
+    for row in contacts:
+        if item := _parsed(row, rejected):
+            batch.append(item)
+        if len(batch) >= BATCH:
+            total = Saved(*(a + b for a, b in zip(total, save(batch), strict=True)))
+            batch = []
+            bar.update(max(0, contacts.lines_read - 1 - bar.n))
+    if batch:
+        total = Saved(*(a + b for a, b in zip(total, save(batch), strict=True)))
+    bar.update(max(0, contacts.lines_read - 1 - bar.n))
+    return total
+
+
+def _parsed(row: Row, rejected: Rejections) -> dict[str, Any] | None:
+    if row.values is None:
+        rejected.add(row.line, row.problem)
+        return None
     try:
-        with report.open("w", newline="", encoding="utf-8") as out:
-            writer = csv.writer(out)
-            writer.writerow(["line", "reason"])
-            writer.writerows(rejected)
-        print(f"every rejected row and why: {report}")
-    except OSError as exc:
-        print(f"(could not write {report}: {exc})")
+        return parse_row(row.values)
+    except ValueError as exc:
+        rejected.add(row.line, str(exc))
+        return None
 
 
-def _save(sessions: Any, secret: bytes, batch: list[dict[str, Any]]) -> tuple[int, int]:
+def _save(sessions: Any, secret: bytes, batch: list[dict[str, Any]]) -> Saved:
     with sessions() as session, session.begin():
         return save_contacts(session, secret, batch, source="csv-import")

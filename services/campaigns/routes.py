@@ -53,12 +53,14 @@ def post_contacts(items: list[ContactIn], request: Request, _: Authorized) -> di
         raise HTTPException(422, "body: 1 to 1000 contacts per request")
     c = _c(request)
     with c.sessions() as session, session.begin():
-        created, updated = save_contacts(
+        saved = save_contacts(
             session,
             c.settings.secret_key.get_secret_value().encode(),
             [i.model_dump(exclude_unset=True) for i in items],
         )
-    return {"created": created, "updated": updated}
+    # kept_unsubscribed: contacts whose unsubscribe stands although the body gave another
+    # consent (only the person can subscribe again)
+    return saved._asdict()
 
 
 @router.get("/api/v1/contacts")

@@ -40,10 +40,17 @@ const WW = {
     if (Array.isArray(d)) return d.map((x) => (x.field ? `${x.field}: ${x.error}` : x.error || x.msg || JSON.stringify(x))).join("; ");
     return JSON.stringify(d);
   },
-  /** Rows of cells → a CSV file download (RFC 4180 quoting). */
+  /** Rows of cells → CSV text (RFC 4180 quoting). Text that a spreadsheet would run as a
+      formula (starting with = + - @ tab CR) gets a leading ' (OWASP); numbers stay numbers.
+      The same rule as services/spreadsheet.py. */
+  csvText(rows) {
+    const safe = (v) => (typeof v === "string" && /^[=+\-@\t\r]/.test(v) ? `'${v}` : v);
+    const cell = (v) => { const s = String(safe(v) ?? ""); return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s; };
+    return rows.map((r) => r.map(cell).join(",")).join("\r\n") + "\r\n";
+  },
+  /** Rows of cells → a CSV file download. */
   downloadCsv(filename, rows) {
-    const cell = (v) => { const s = String(v ?? ""); return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s; };
-    const text = rows.map((r) => r.map(cell).join(",")).join("\r\n") + "\r\n";
+    const text = WW.csvText(rows);
     const a = document.createElement("a");
     a.href = URL.createObjectURL(new Blob([text], {type: "text/csv"}));
     a.download = filename;

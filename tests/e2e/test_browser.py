@@ -222,6 +222,20 @@ def _flag_some_bots(client: httpx.Client, campaign_id: str) -> None:
 # -- the test ------------------------------------------------------------------------------
 
 
+def test_dashboard_csv_neutralises_formulas(browser):
+    """The dashboard's CSV (built in the browser by app.js) writes a messenger name that a
+    spreadsheet would run as text (OWASP CSV injection); numbers stay numbers."""
+    page = browser.new_page()
+    page.set_content("<!doctype html><title>csv</title>")
+    page.add_script_tag(content=(ROOT / "templates/web/app.js").read_text() + "\nwindow.WW = WW;")
+    hostile = "maria +cmd|' /C calc'!A0"
+    cells = ["+cmd|' /C calc'!A0", "=1+1", "@SUM(A1)", "-x", "\tx", -3, 2.5, hostile, "a,b"]
+    text = page.evaluate("(cells) => WW.csvText([cells])", cells)
+    assert list(csv.reader(io.StringIO(text))) == [
+        ["'+cmd|' /C calc'!A0", "'=1+1", "'@SUM(A1)", "'-x", "'\tx", "-3", "2.5", hostile, "a,b"]
+    ]
+
+
 def test_dashboard_live_counters_model_switch_csv_and_staff_pages(served, browser):
     stack, server, client = served
     now = datetime.now(UTC)

@@ -18,8 +18,9 @@ from pydantic import ValidationError
 from services import auth
 from services.config import PLACEHOLDER_SECRETS, Settings
 from services.guards import DEFAULT_LIMIT, MiB
+from tests.stack import GOOD_SECRET, GOOD_TOKEN
 
-TOKEN = "test-api-token-0123456789"
+TOKEN = "test-api-token-0123456789abcdefgh"  # 32+: production mode refuses less
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64) Chrome/126.0 Safari/537.36"
 
 
@@ -36,7 +37,7 @@ def local_settings(tmp_path: Path, **overrides: Any) -> Settings:
             database_url=url,
             state_dir=tmp_path / "state",
             kafka_bootstrap="",
-            secret_key="test-secret-key-0123456789abcdef",
+            secret_key="test-secret-key-0123456789abcdefgh",
             api_token=TOKEN,
             public_base_url="http://testserver",
         )
@@ -162,12 +163,12 @@ def test_dashboard_login_cookie_is_httponly_samesite_and_secure_off_plain_http_d
 
 @pytest.mark.parametrize("placeholder", sorted(PLACEHOLDER_SECRETS | {"short-secret", "CHANGEME"}))
 def test_placeholder_secrets_are_refused_outside_dev(tmp_path: Path, placeholder: str):
-    good = "a-real-secret-0123456789abcdef"
+    good = {"secret_key": GOOD_SECRET, "api_token": GOOD_TOKEN}
     for field in ("secret_key", "api_token"):
-        values = {"secret_key": good, "api_token": good} | {field: placeholder}
+        values = good | {field: placeholder}
         with pytest.raises(ValidationError, match=field.upper()):
             Settings(env="production", state_dir=tmp_path, **values)
-    Settings(env="production", state_dir=tmp_path, secret_key=good, api_token=good)
+    Settings(env="production", state_dir=tmp_path, **good)
 
 
 def test_oversized_bodies_are_refused_with_413_before_they_are_read(tmp_path: Path):
@@ -225,6 +226,6 @@ def test_every_response_carries_security_headers(tmp_path: Path):
 
 def test_unsigned_webhooks_are_refused_outside_dev_without_a_key(tmp_path: Path):
     item = [{"event": "open", "ww_person": "p" + "0" * 32, "timestamp": 1, "sg_event_id": "a"}]
-    good = "a-real-secret-0123456789abcdef"
-    with local_client(tmp_path, env="production", secret_key=good, api_token=good) as client:
+    good = {"secret_key": GOOD_SECRET, "api_token": GOOD_TOKEN}
+    with local_client(tmp_path, env="production", **good) as client:
         assert client.post("/webhooks/sendgrid/events", json=item).status_code == 403

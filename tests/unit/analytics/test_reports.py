@@ -158,6 +158,18 @@ def test_attribution_formats_carry_the_metrics(settings, sessions, network, caps
     assert ["c3", "use", "1", "1", "1"] in table
 
 
+def test_attribution_csv_neutralises_formulas_in_keys(settings, sessions, capsys):
+    """A messenger id that a spreadsheet would run (OWASP CSV injection) is written as text."""
+    hostile = "+cmd|' /C calc'!A0"
+    at = AUG.replace(day=2)
+    mark = touch("t1", at, person(1), "c3") | {"messenger_id": hostile}
+    AttributionSink(sessions).write([event("e1", "resource.view", AUG, person(1))], [mark])
+    argv = ["report", "attribution", "--group-by", "messenger", "--format", "csv"]
+    parsed = list(csv.DictReader(io.StringIO(report(settings, argv, capsys))))
+    assert [r["key"] for r in parsed] == ["'" + hostile]
+    assert float(parsed[0]["credited"]) == 1.0
+
+
 def test_another_window_is_recomputed_before_answering(settings, sessions, network, capsys):
     argv = ["report", "attribution", "--window-days", "7", "--group-by", "channel", "--format", "json"]  # fmt: skip
     answer = json.loads(report(settings, argv, capsys))

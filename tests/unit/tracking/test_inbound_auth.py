@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 
 from services.api import create_app
 from services.db.migrate import upgrade
+from tests.stack import GOOD_SECRET, GOOD_TOKEN
 from tests.unit.journeys.helpers import Clock, make_container
 
 REPLY = {
@@ -67,7 +68,13 @@ def test_outside_dev_mode_an_unset_secret_refuses_every_post(tmp_path):
     url = f"sqlite:///{tmp_path / 'prod.db'}"
     upgrade(url)
     container = make_container(
-        url, tmp_path, Clock(), env="production", public_base_url="https://outreach.example.org"
+        url,
+        tmp_path,
+        Clock(),
+        env="production",
+        public_base_url="https://outreach.example.org",
+        secret_key=GOOD_SECRET,
+        api_token=GOOD_TOKEN,
     )
     with TestClient(create_app(container)) as client:
         assert client.post("/webhooks/sendgrid/inbound", data=REPLY).status_code == 401

@@ -1,0 +1,56 @@
+"""Production mode refuses weak secrets: short, placeholder, low-variety, or the secret key
+equal to the API token (whoever holds the token could forge link tokens and pseudonyms).
+Dev mode generates its own and is not checked."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from services.config import Settings
+from tests.stack import GOOD_SECRET, GOOD_TOKEN
+
+
+@pytest.mark.parametrize(
+    ("weak", "reason"),
+    [
+        ("aaaaaaaaaaaaaaaa", "16 characters, at least 32 needed"),
+        ("a" * 64, "too little variety (1 distinct characters, ~0 bits)"),
+        ("ab" * 20, "too little variety (2 distinct characters, ~40 bits)"),
+        ("password" * 4, "too little variety (7 distinct characters, ~88 bits)"),
+        ("replace-with-openssl-rand-hex-32", "it is a placeholder"),
+        ("CHANGE-ME-openssl-rand-hex-32-xxxxx", "it is a placeholder"),
+    ],
+)
+@pytest.mark.parametrize("field", ["secret_key", "api_token"])
+def test_a_weak_secret_is_refused_with_the_reason(
+    tmp_path: Path, field: str, weak: str, reason: str
+) -> None:
+    values = {"secret_key": GOOD_SECRET, "api_token": GOOD_TOKEN} | {field: weak}
+    with pytest.raises(ValidationError) as refused:
+        Settings(env="production", state_dir=tmp_path, **values)
+    message = refused.value.errors()[0]["msg"]  # what `winwin` prints
+    assert f"WINWIN_{field.upper()} must be set to a real secret" in message
+    assert reason in message and weak not in message  # the reason, never the secret
+
+
+def test_the_secret_key_may_not_equal_the_api_token(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="WINWIN_SECRET_KEY and WINWIN_API_TOKEN must differ"):
+        Settings(
+            env="production", state_dir=tmp_path, secret_key=GOOD_SECRET, api_token=GOOD_SECRET
+        )
+
+
+def test_generated_secrets_are_accepted(tmp_path: Path) -> None:
+    for _ in range(200):  # what the README tells operators to run, and Python's own
+        Settings(env="production", state_dir=tmp_path, secret_key=secrets.token_hex(32),
+                 api_token=secrets.token_urlsafe(32))  # fmt: skip
+    Settings(env="production", state_dir=tmp_path, secret_key=secrets.token_hex(16),
+             api_token=secrets.token_hex(24))  # fmt: skip
+
+
+def test_dev_mode_is_not_checked(tmp_path: Path) -> None:
+    Settings(env="dev", state_dir=tmp_path, secret_key="s" * 32, api_token="s" * 32)
