@@ -20,6 +20,7 @@ from services.domain.attribution import (
     attribute_all,
     credited_keys,
     eligible_touches,
+    touch_order,
 )
 from services.domain.audience import (
     EVERYONE,
@@ -93,6 +94,7 @@ __all__ = [
     "period_start",
     "pseudonymise",
     "shift_signals",
+    "touch_order",
     "trend_signals",
     "visitor_ref",
 ]
