@@ -47,7 +47,7 @@ from services.domain.periods import (
     period_range,
     period_start,
 )
-from services.domain.pseudonyms import is_pseudonym, pseudonymise, visitor_ref
+from services.domain.pseudonyms import is_pseudonym, messenger_ref, pseudonymise, visitor_ref
 from services.domain.runcharts import growth_factor, median, shift_signals, trend_signals
 from services.domain.stages import DEFAULT_STAGE_MAP, Stage, StageMap, StageMapError, implied
 
@@ -83,6 +83,7 @@ __all__ = [
     "implied",
     "is_pseudonym",
     "median",
+    "messenger_ref",
     "next_period",
     "parse_audience",
     "parse_period",
