@@ -34,6 +34,8 @@ __all__ = [
     "credit_rows",
     "ensure_window",
     "models_of",
+    "stored_touch",
+    "touch_columns",
     "touches_of",
 ]
 
@@ -52,9 +54,10 @@ def ensure_window(
     Returns the number of events attributed. Finding them is an anti-join walked in
     event-id order, so events stored since the last call are picked up cheaply.
 
-    Limitation: the stream re-attributes events when a touch arrives late only for its
-    own window. For other windows an event credited before such a touch keeps its
-    credits; ``refresh=True`` drops this window's credits and recomputes them all.
+    A touch that arrives late drops the credits it makes wrong in every window (the
+    stream's sink does, :class:`~services.analytics.sink.AttributionSink`), so such
+    events are found here again and credited anew. ``refresh=True`` drops this window's
+    credits and recomputes them all.
     """
     if window_days <= 0:
         raise ValueError(f"window_days must be positive, got {window_days!r}")
@@ -163,14 +166,25 @@ def touches_of(
     for chunk in chunks(sorted(span)):
         lo = min(span[p][0] for p in chunk) - window
         hi = max(span[p][1] for p in chunk)
-        stmt = select(
-            T.touch_id, T.person, T.campaign_id, T.channel, T.messenger_id, T.occurred_at
-        ).where(T.person.in_(chunk), T.occurred_at > lo, T.occurred_at <= hi)
+        stmt = select(*touch_columns()).where(
+            T.person.in_(chunk), T.occurred_at > lo, T.occurred_at <= hi
+        )
         for r in session.connection().execute(stmt):  # Core rows: no ORM loading
-            found[r.person].append(
-                Touch(r.touch_id, r.campaign_id, r.channel, r.messenger_id, utc(r.occurred_at))
-            )
+            found[r.person].append(stored_touch(r))
     return found
+
+
+def touch_columns() -> tuple[Any, ...]:
+    """The ``touches`` columns :func:`stored_touch` reads (and the person)."""
+    T = models.Touch
+    return (T.touch_id, T.person, T.campaign_id, T.channel, T.messenger_id, T.occurred_at,
+            T.received_at)  # fmt: skip
+
+
+def stored_touch(r: Any) -> Touch:
+    """The domain's touch of a stored row (its arrival too: it orders simultaneous touches)."""
+    received = utc(r.received_at) if r.received_at is not None else None
+    return Touch(r.touch_id, r.campaign_id, r.channel, r.messenger_id, utc(r.occurred_at), received)
 
 
 def apply_stage_map(

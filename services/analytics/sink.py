@@ -8,7 +8,13 @@ exactly-once (DESIGN.md, Reliability rules).
 
 Touches and stage events arrive on two topics, so a touch may be processed after an
 event it should have been credited with. Such a late touch re-attributes that person's
-stage events in ``[touch, touch + window)``: credits are replaced, never added to.
+stage events in ``[touch, touch + window)``: credits are replaced, never added to. Their
+credits of the other windows (stored when someone read them) are dropped too, as are
+those of later events within the widest window read, so that the next read of such a
+window recomputes them (:func:`~services.analytics.recompute.ensure_window`).
+
+Each touch is stored with when the sink received it: of two touches of one instant, the
+one received first is the earlier (:func:`services.domain.attribution.touch_order`).
 """
 
 from __future__ import annotations
@@ -18,11 +24,11 @@ import logging
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.analytics.bulk import BulkInsert
@@ -82,6 +88,13 @@ class AttributionSink:
         self._stage_map: StageMap | None = None
         self._stage_map_at = 0.0
         self._stage_map_ttl = stage_map_ttl
+        self._received = datetime.min.replace(tzinfo=UTC)
+
+    def received_now(self) -> datetime:
+        """When this batch's touches were received: now, and always after the last batch
+        (a clock stepped back must not reorder arrivals)."""
+        self._received = max(datetime.now(UTC), self._received + timedelta(microseconds=1))
+        return self._received
 
     def stage_map(self, session: Session) -> StageMap:
         now = time.monotonic()
@@ -97,15 +110,20 @@ class AttributionSink:
         with self.sessions() as session, session.begin():
             stage_map = self.stage_map(session)
             new_events = self._insert_events(session, events, stage_map, result)
+            received = self.received_now()
             derived = [
-                _touch_from_event(e) for e in new_events if e["campaign_id"] and not e["bot"]
+                _touch_from_event(e, received)
+                for e in new_events
+                if e["campaign_id"] and not e["bot"]
             ]
-            new_touches = self._insert_touches(
-                session, [*map(_touch_row, touches), *derived], result
-            )
+            mine = [_touch_row(t, received) for t in touches]
+            new_touches = self._insert_touches(session, [*mine, *derived], result)
             stage_events = [e for e in new_events if e["stage"] and not e["bot"]]
             self._insert_stage_facts(session, stage_events)
-            late = self._events_after(session, new_touches, {e["event_id"] for e in stage_events})
+            late, wide = self._events_after(
+                session, new_touches, {e["event_id"] for e in stage_events}
+            )
+            self._drop_stale_credits(session, late, wide)
             result.credits = self._attribute(session, stage_events, late)
         return result
 
@@ -171,19 +189,23 @@ class AttributionSink:
 
     def _events_after(
         self, session: Session, new_touches: Sequence[dict[str, Any]], exclude: set[str]
-    ) -> list[dict[str, Any]]:
-        """Stored stage events that a late touch falls into the window of."""
+    ) -> tuple[list[dict[str, Any]], list[str]]:
+        """Stored stage events that a late touch falls into the stream's window of, and
+        the ids of those only in a wider window's (one that has been read)."""
         if not new_touches:
-            return []
+            return [], []
         span: dict[str, tuple[datetime, datetime]] = {}
         for t in new_touches:
             lo, hi = span.get(t["person"], (t["occurred_at"], t["occurred_at"]))
             span[t["person"]] = (min(lo, t["occurred_at"]), max(hi, t["occurred_at"]))
-        E = models.EngagementEvent
+        C, E = models.Credit, models.EngagementEvent
+        widest = session.execute(select(func.max(C.window_days))).scalar() or 0
+        horizon = timedelta(days=max(widest, self.window_days))
         found: list[dict[str, Any]] = []
+        wide: list[str] = []
         for chunk in chunks(list(span)):
             lo = min(span[p][0] for p in chunk)
-            hi = max(span[p][1] for p in chunk) + self.window
+            hi = max(span[p][1] for p in chunk) + horizon
             stmt = select(E.event_id, E.person, E.occurred_at, E.stage).where(
                 E.person.in_(chunk),
                 E.stage.is_not(None),
@@ -194,16 +216,30 @@ class AttributionSink:
             for row in session.connection().execute(stmt):  # Core rows: no ORM loading
                 first, last = span[row.person]
                 t = utc(row.occurred_at)
-                if row.event_id not in exclude and first <= t < last + self.window:
-                    found.append(
-                        {
-                            "event_id": row.event_id,
-                            "person": row.person,
-                            "occurred_at": t,
-                            "stage": row.stage,
-                        }
-                    )
-        return found
+                if row.event_id in exclude or not first <= t < last + horizon:
+                    continue
+                if t >= last + self.window:
+                    wide.append(row.event_id)
+                    continue
+                found.append(
+                    {"event_id": row.event_id, "person": row.person, "occurred_at": t}
+                    | {"stage": row.stage}
+                )
+        return found, wide
+
+    def _drop_stale_credits(
+        self, session: Session, late: Sequence[dict[str, Any]], wide: Sequence[str]
+    ) -> None:
+        """Delete the credits a late touch makes wrong, in every window (the stream's
+        are written again at once, the others on their next read). Every model's rows,
+        those stored once for all models (``*``) included, go with the event's id."""
+        C = models.Credit
+        for chunk in chunks([e["event_id"] for e in late]):
+            session.execute(delete(C).where(C.event_id.in_(chunk)))
+        for chunk in chunks(wide):
+            session.execute(
+                delete(C).where(C.event_id.in_(chunk), C.window_days > self.window_days)
+            )
 
     def _attribute(
         self, session: Session, fresh: list[dict[str, Any]], late: list[dict[str, Any]]
@@ -212,12 +248,6 @@ class AttributionSink:
         if not events:
             return []
         touches = touches_of(session, events, self.window_days)
-        if late:
-            C = models.Credit
-            for chunk in chunks([e["event_id"] for e in late]):
-                session.execute(
-                    delete(C).where(C.event_id.in_(chunk), C.window_days == self.window_days)
-                )
         rows = [row for e in events for row in self._credit_rows(e, touches.get(e["person"], []))]
         _CREDITS.insert_ignore(session, [*map(_CREDITS.key, rows)])
         return rows
@@ -227,7 +257,7 @@ class AttributionSink:
         return credit_rows(event, touches, self.window_days, self.timezone, labels)
 
 
-def _touch_row(r: dict[str, Any]) -> dict[str, Any]:
+def _touch_row(r: dict[str, Any], received: datetime) -> dict[str, Any]:
     return {
         "touch_id": r["touch_id"],
         "person": r["person"],
@@ -236,10 +266,11 @@ def _touch_row(r: dict[str, Any]) -> dict[str, Any]:
         "messenger_id": r.get("messenger_id"),
         "kind": r["kind"],
         "occurred_at": parse_time(r["occurred_at"]),
+        "received_at": received,
     }
 
 
-def _touch_from_event(e: dict[str, Any]) -> dict[str, Any]:
+def _touch_from_event(e: dict[str, Any], received: datetime) -> dict[str, Any]:
     """An event carrying a campaign is also an exposure to it (a click, a toolkit visit)."""
     return {
         "touch_id": f"e:{e['event_id']}",
@@ -249,6 +280,7 @@ def _touch_from_event(e: dict[str, Any]) -> dict[str, Any]:
         "messenger_id": e["messenger_id"],
         "kind": e["type"][:50],  # touches.kind is 50 characters, event types 100
         "occurred_at": e["occurred_at"],
+        "received_at": received,
     }
 
 

@@ -1,9 +1,12 @@
 """Toolkit endpoints: the staff list ``GET /api/v1/campaigns/{id}/toolkits`` and the
 messenger's public page ``GET /t/{token}`` with its flyer, QR codes and share button.
 
-A page view records ``toolkit.opened`` and a share ``toolkit.shared`` (campaign,
-messenger, channel ``toolkit``), the visitor identified by the ``ww_vid`` cookie exactly
-as on ``/r``; automated hits are recorded flagged, and count for nothing.
+The page is the messenger's own, so a page view records ``toolkit.opened`` and a share
+``toolkit.shared`` as the messenger's own engagement: the person is the messenger
+(pseudonym of ``messenger:<id>``, whatever the browser), credited to the campaign (channel
+``toolkit``) and never to the messenger, who did not reach themselves. Only people who
+follow the messenger's links or QR codes (``/r/``) count for the messenger. Automated hits
+are recorded flagged, and count for nothing.
 """
 
 from __future__ import annotations
@@ -21,10 +24,10 @@ from services.bootstrap import Container
 from services.campaigns import toolkit_pages as pages
 from services.campaigns.toolkits import ToolkitError, ToolkitView, ensure_toolkits, load_toolkit
 from services.domain.events import format_timestamp
-from services.domain.pseudonyms import visitor_ref
+from services.domain.pseudonyms import messenger_ref
 from services.ids import new_id
 from services.tracking.bots import bot_reason
-from services.tracking.routes import NOT_FOUND_PAGE, VISITOR_COOKIE
+from services.tracking.routes import NOT_FOUND_PAGE
 
 router = APIRouter()
 PRIVATE = {
@@ -92,31 +95,18 @@ def _csp(nonce: str) -> str:
     )
 
 
-def _record(
-    c: Container, request: Request, view: ToolkitView, kind: str, response: Response, **props: Any
-) -> None:
-    """Queue a toolkit event for the visitor (cookie ``ww_vid``, set when missing)."""
-    vid = request.cookies.get(VISITOR_COOKIE)
-    if not vid or len(vid) > 64 or not vid.replace("-", "").replace("_", "").isalnum():
-        vid = secrets.token_urlsafe(16)
-        response.set_cookie(
-            VISITOR_COOKIE,
-            vid,
-            max_age=365 * 86400,
-            samesite="lax",
-            httponly=True,
-            secure=c.settings.public_base_url.startswith("https"),
-        )
+def _record(c: Container, request: Request, view: ToolkitView, kind: str, **props: Any) -> None:
+    """Queue a toolkit event of the messenger themselves, credited to the campaign only."""
     reason = bot_reason(request, sent_at=None, now=c.now())
     c.gatherer.add(
         {
             "event_id": f"toolkit:{new_id()}",
             "type": kind,
             "occurred_at": format_timestamp(c.now()),
-            "person": c.ingest.person(visitor_ref(vid)),
+            "person": c.ingest.person(messenger_ref(view.messenger["id"])),
             "campaign_id": view.campaign_id,
             "channel": "toolkit",
-            "messenger_id": view.messenger["id"],
+            "messenger_id": None,  # the messenger's own engagement: not one they reached
             "resource_id": None,
             "link_id": None,
             "send_id": None,
@@ -144,9 +134,8 @@ def toolkit_page(token: str, request: Request) -> Response:
         shared_url=f"/t/{token}/shared",
         nonce=nonce,
     )
-    response = HTMLResponse(html, headers=PRIVATE | {"Content-Security-Policy": _csp(nonce)})
-    _record(c, request, view, "toolkit.opened", response)
-    return response
+    _record(c, request, view, "toolkit.opened")
+    return HTMLResponse(html, headers=PRIVATE | {"Content-Security-Policy": _csp(nonce)})
 
 
 @router.get("/t/{token}/flyer", include_in_schema=False)
@@ -180,9 +169,8 @@ async def toolkit_shared(token: str, request: Request) -> Response:
             via = given if given in VIA else "other"
         except (ValueError, AttributeError):
             pass
-    response = Response(status_code=204, headers=PRIVATE)
-    _record(c, request, view, "toolkit.shared", response, via=via)
-    return response
+    await run_in_threadpool(_record, c, request, view, "toolkit.shared", via=via)
+    return Response(status_code=204, headers=PRIVATE)
 
 
 @router.get("/t/{token}/qr/{name}", include_in_schema=False)

@@ -234,6 +234,9 @@ class Touch(Base):
     messenger_id: Mapped[str | None] = mapped_column(String(100))
     kind: Mapped[str] = mapped_column(String(50))
     occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # When the sink stored it: orders touches of the same instant (domain.touch_order).
+    # NULL for touches stored before migration 0012_touch_arrival.
+    received_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     __table_args__ = (Index("ix_touches_person_time", "person", "occurred_at"),)
 
 

@@ -20,6 +20,7 @@ from services.domain.attribution import (
     attribute_all,
     credited_keys,
     eligible_touches,
+    touch_order,
 )
 from services.domain.audience import (
     EVERYONE,
@@ -46,7 +47,7 @@ from services.domain.periods import (
     period_range,
     period_start,
 )
-from services.domain.pseudonyms import is_pseudonym, pseudonymise, visitor_ref
+from services.domain.pseudonyms import is_pseudonym, messenger_ref, pseudonymise, visitor_ref
 from services.domain.runcharts import growth_factor, median, shift_signals, trend_signals
 from services.domain.stages import DEFAULT_STAGE_MAP, Stage, StageMap, StageMapError, implied
 
@@ -82,6 +83,7 @@ __all__ = [
     "implied",
     "is_pseudonym",
     "median",
+    "messenger_ref",
     "next_period",
     "parse_audience",
     "parse_period",
@@ -93,6 +95,7 @@ __all__ = [
     "period_start",
     "pseudonymise",
     "shift_signals",
+    "touch_order",
     "trend_signals",
     "visitor_ref",
 ]

@@ -5,13 +5,17 @@ toolkit link visit). A stage event by person P at time t credits P's touches in 
 window ``(t - window, t]``: a touch exactly ``window`` before the event is out, a touch
 at the event's own time is in. The credits of one event always sum to 1; with no touch
 in the window the whole credit goes to ``unattributed`` (a credit with ``touch=None``).
+
+Touches are ordered by time; touches of the same instant by arrival (the one WINWIN
+received first is the earlier: first touch, and the other the last touch), and touches
+that also arrived together by their ``touch_id`` (:func:`touch_order`).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import NamedTuple
 
@@ -29,6 +33,7 @@ __all__ = [
     "attribute_all",
     "credited_keys",
     "eligible_touches",
+    "touch_order",
 ]
 
 DEFAULT_WINDOW_DAYS = 30
@@ -42,13 +47,27 @@ _SECONDS_PER_DAY = 86_400.0
 
 
 class Touch(NamedTuple):
-    """One exposure of a person to a campaign."""
+    """One exposure of a person to a campaign.
+
+    ``received_at`` is when WINWIN received (stored) the touch; ``None`` for a touch
+    stored before arrival was recorded, which counts as received before any other.
+    """
 
     touch_id: str
     campaign_id: str
     channel: str | None
     messenger_id: str | None
     occurred_at: datetime
+    received_at: datetime | None = None
+
+
+_LONG_AGO = datetime.min.replace(tzinfo=UTC)
+
+
+def touch_order(touch: Touch) -> tuple[datetime, datetime, str]:
+    """The order of touches: by time, then by arrival (received first is earlier), then
+    by ``touch_id`` (touches received together)."""
+    return (touch.occurred_at, touch.received_at or _LONG_AGO, touch.touch_id)
 
 
 class Model(StrEnum):
@@ -87,16 +106,15 @@ def eligible_touches(
     touches: Iterable[Touch],
     window_days: float = DEFAULT_WINDOW_DAYS,
 ) -> list[Touch]:
-    """The touches in ``(event_time - window, event_time]``, oldest first.
+    """The touches in ``(event_time - window, event_time]`` in :func:`touch_order`.
 
-    Ties in time are ordered by ``touch_id`` so that results are deterministic; a
-    ``touch_id`` seen twice (at-least-once delivery) is kept once.
+    A ``touch_id`` seen twice (at-least-once delivery) is kept once.
     """
     if window_days <= 0:
         raise ValueError(f"window_days must be positive, got {window_days!r}")
     opens = event_time - timedelta(days=window_days)
     unique: dict[str, Touch] = {}
-    for touch in sorted(touches, key=lambda t: (t.occurred_at, t.touch_id)):
+    for touch in sorted(touches, key=touch_order):
         if opens < touch.occurred_at <= event_time:
             unique.setdefault(touch.touch_id, touch)
     return list(unique.values())

@@ -14,7 +14,7 @@ from typing import Any, cast
 from sqlalchemy import Table, delete, select
 from sqlalchemy.orm import Session
 
-from services.analytics.recompute import credit_rows
+from services.analytics.recompute import credit_rows, stored_touch, touch_columns
 from services.db.models import Credit, EngagementEvent, StageFact, Touch
 from services.db.upsert import insert_ignore
 from services.db.values import chunks, utc
@@ -71,13 +71,7 @@ def _facts(events: Sequence[dict[str, Any]], timezone: str) -> list[dict[str, st
 
 
 def _touches(session: Session, persons: Sequence[str]) -> dict[str, list[DomainTouch]]:
-    T = Touch
     found: dict[str, list[DomainTouch]] = defaultdict(list)
-    stmt = select(
-        T.touch_id, T.person, T.campaign_id, T.channel, T.messenger_id, T.occurred_at
-    ).where(T.person.in_(persons))
-    for r in session.execute(stmt):
-        found[r.person].append(
-            DomainTouch(r.touch_id, r.campaign_id, r.channel, r.messenger_id, utc(r.occurred_at))
-        )
+    for r in session.execute(select(*touch_columns()).where(Touch.person.in_(persons))):
+        found[r.person].append(stored_touch(r))
     return found

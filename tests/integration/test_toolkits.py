@@ -1,6 +1,7 @@
 """Trusted-messenger toolkits on real Kafka and SQLite/PostgreSQL: three messengers get
 pages and ZIPs; a family's click on each messenger's QR link is credited to that
-messenger, and a page view records ``toolkit.opened``."""
+messenger, and the messenger's own page view records ``toolkit.opened`` as the
+messenger's engagement, credited to the campaign and never to the messenger."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from sqlalchemy import select
 
 from services.campaigns.toolkits import build_command
 from services.db.models import Credit, EngagementEvent
+from services.domain.pseudonyms import messenger_ref, pseudonymise
 from tests.stack import Stack, wait_for
 
 pytestmark = pytest.mark.kafka
@@ -127,19 +129,33 @@ def test_each_messengers_qr_link_is_credited_to_that_messenger(stack: Stack, tmp
         rows = wait_for(
             lambda: (
                 (d := by_messenger())
-                and all(d.get(m, {}).get("events") == 2 for m in MESSENGERS)
+                and all(d.get(m, {}).get("events") == 1 for m in MESSENGERS)
+                and d.get("(none)", {}).get("events") == 3
                 and d
             ),
             60,
-            what="each messenger credited with a page view and a click",
+            what="each messenger credited with the family's click, their own views with none",
         )
-        for m in MESSENGERS:
-            assert rows[m]["credited"] > 0 and rows[m]["people"] == 2
+        for m in MESSENGERS:  # the family only: the messenger did not reach themselves
+            assert rows[m]["credited"] == 1.0 and rows[m]["people"] == 1
+        assert rows["(none)"]["people"] == 3  # the three messengers, by their own visits
+        secret = stack.settings.secret_key.get_secret_value().encode()
+        own = {pseudonymise(secret, messenger_ref(m)) for m in MESSENGERS}
         with stack.sessions() as s:
             opened = s.execute(
                 select(EngagementEvent.messenger_id, EngagementEvent.channel).where(
                     EngagementEvent.type == "toolkit.opened"
                 )
+            ).all()
+            viewers = set(
+                s.scalars(
+                    select(EngagementEvent.person).where(EngagementEvent.type == "toolkit.opened")
+                )
+            )
+            views_credited = s.execute(
+                select(Credit.messenger_id, Credit.campaign_id)
+                .join(EngagementEvent, EngagementEvent.event_id == Credit.event_id)
+                .where(EngagementEvent.type == "toolkit.opened")
             ).all()
             clicks = dict(
                 s.execute(
@@ -153,5 +169,6 @@ def test_each_messengers_qr_link_is_credited_to_that_messenger(stack: Stack, tmp
                     Credit.model.in_(("last_touch", "*")), Credit.event_id.in_(list(clicks))
                 )
             ).all()
-        assert sorted(opened) == sorted((m, "toolkit") for m in MESSENGERS)
+        assert sorted(opened) == [(None, "toolkit")] * 3 and viewers == own
+        assert set(views_credited) == {(None, cid)}
         assert len(credited) == 3 and all(m == clicks[e] and c == cid for e, m, c in credited)

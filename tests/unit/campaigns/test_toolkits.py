@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import re
 import zipfile
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -16,6 +15,7 @@ import segno
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from services.analytics.sink import AttributionSink
 from services.api import create_app
 from services.bootstrap import bootstrap
 from services.campaigns.toolkits import build_command, build_due, ensure_toolkits, split_messages
@@ -23,6 +23,7 @@ from services.config import Settings
 from services.db.migrate import upgrade
 from services.db.models import Campaign, Link, OutboxMessage
 from services.db.models_toolkits import Toolkit
+from services.domain.pseudonyms import messenger_ref, pseudonymise
 from services.errors import UsageError
 
 TOKEN = "unit-test-api-token-0123456789"
@@ -96,6 +97,11 @@ def make_campaign(client: TestClient, messengers: list[str] | None = None, **tem
     return str(camp.json()["id"])
 
 
+def messenger_pseudonym(client: TestClient, messenger_id: str) -> str:
+    secret = client.app.state.container.settings.secret_key  # type: ignore[attr-defined]
+    return pseudonymise(secret.get_secret_value().encode(), messenger_ref(messenger_id))
+
+
 def outbox_records(client: TestClient) -> list[dict[str, Any]]:
     c = client.app.state.container  # type: ignore[attr-defined]
     c.gatherer.stop()  # flush what the page views queued
@@ -151,7 +157,7 @@ def test_page_shows_messages_qr_codes_and_records_the_visit(client: TestClient) 
     assert "Dr. Bo &lt;Clinic&gt;" in html and "<Clinic>" not in html
     assert kit["links"][0]["url"] in html and "Open in WhatsApp" in html and "Copy" in html
     assert "/flyer" in html and page.headers["referrer-policy"] == "no-referrer"
-    assert "nonce-" in page.headers["content-security-policy"] and "ww_vid" in page.cookies
+    assert "nonce-" in page.headers["content-security-policy"]
     svg = client.get(f"/t/{kit['token']}/qr/diet.svg")
     assert svg.headers["content-type"] == "image/svg+xml"
     expected = io.BytesIO()
@@ -171,13 +177,45 @@ def test_page_shows_messages_qr_codes_and_records_the_visit(client: TestClient) 
     records = outbox_records(client)
     kinds = {r["type"]: r for r in records}
     opened, shared = kinds["toolkit.opened"], kinds["toolkit.shared"]
+    # The messenger's own visit: the messenger is the person, the campaign reached them,
+    # and no messenger reached them (they did not reach themselves).
     assert (
         opened["campaign_id"] == cid
-        and opened["messenger_id"] == "m2"
+        and opened["messenger_id"] is None
         and opened["channel"] == "toolkit"
     )
-    assert re.fullmatch(r"p[0-9a-f]{32}", opened["person"]) and opened["bot"] is False
+    assert opened["person"] == messenger_pseudonym(client, "m2") and opened["bot"] is False
     assert shared["person"] == opened["person"] and shared["properties"] == {"via": "whatsapp"}
+
+
+def test_a_messengers_own_shares_are_one_person_credited_to_the_campaign(
+    client: TestClient,
+) -> None:
+    """Fifty share posts from fifty browsers are the messenger's: one person who produced,
+    credited to the campaign; the messenger's leaderboard gains no one."""
+    cid = make_campaign(client)
+    kit = client.get(f"/api/v1/campaigns/{cid}/toolkits").json()[0]
+    for _ in range(50):
+        client.cookies.clear()
+        assert client.get(f"/t/{kit['token']}").status_code == 200
+        assert (
+            client.post(f"/t/{kit['token']}/shared", content=b'{"via": "sms"}').status_code == 204
+        )
+    records = outbox_records(client)
+    assert {(r["person"], r["messenger_id"], r["campaign_id"]) for r in records} == {
+        (messenger_pseudonym(client, "m1"), None, cid)
+    }
+    c = client.app.state.container  # type: ignore[attr-defined]
+    AttributionSink(c.sessions).write(records, [])  # what the stream worker does with them
+    days = sorted({r["occurred_at"][:10] for r in records})
+    span = {"period": "day", "from": days[0], "to": days[-1]}
+    stages = client.get("/api/v1/metrics/stages", params=span).json()["rows"]
+    assert {(r["aware"], r["use"], r["produce"]) for r in stages} == {(1, 1, 1)}
+    by_messenger = client.get("/api/v1/attribution", params={"group_by": "messenger"}).json()
+    assert {r["key"] for r in by_messenger["rows"]} == {"(none)"}
+    by_campaign = client.get("/api/v1/attribution").json()["rows"]
+    assert {(r["key"], r["stage"], r["people"], r["events"]) for r in by_campaign} == {
+        (cid, "aware", 1, 50), (cid, "produce", 1, 50)}  # fmt: skip
 
 
 def test_a_bot_view_is_flagged_and_a_cancelled_campaigns_page_is_gone(client: TestClient) -> None:

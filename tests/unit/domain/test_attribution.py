@@ -16,6 +16,7 @@ from services.domain import (
     attribute_all,
     credited_keys,
     eligible_touches,
+    touch_order,
 )
 
 EVENT = datetime(2017, 8, 31, 12, 0, tzinfo=UTC)
@@ -75,11 +76,27 @@ def test_last_and_first_touch() -> None:
     assert attribute(EVENT, touches, "first_touch") == [Credit(touches[1], 1.0)]
 
 
-def test_ties_in_time_are_ordered_by_touch_id_and_duplicates_count_once() -> None:
+def test_ties_in_time_received_together_are_ordered_by_touch_id_and_count_once() -> None:
     touches = [touch("z", DAY), touch("a", DAY), touch("a", DAY)]
     assert ids(attribute(EVENT, touches, Model.LAST_TOUCH)) == ["z"]
     assert ids(attribute(EVENT, touches, Model.FIRST_TOUCH)) == ["a"]
     assert weights(attribute(EVENT, touches, Model.LINEAR)) == [0.5, 0.5]
+
+
+def test_ties_in_time_are_ordered_by_arrival_first() -> None:
+    """Two touches of one instant: the one received first is the first touch, the one
+    received later the last touch, whatever their ids; one received before arrival was
+    recorded (None) counts as received before any other."""
+    sent = EVENT - DAY
+    z = Touch("z", "c-early", "email", None, sent, received_at=EVENT - DAY)
+    a = Touch("a", "c-late", "email", None, sent, received_at=EVENT - DAY / 2)
+    old = Touch("y", "c-old", "email", None, sent)  # stored before arrival was recorded
+    assert [t.touch_id for t in sorted([a, z, old], key=touch_order)] == ["y", "z", "a"]
+    assert ids(attribute(EVENT, [a, z], Model.FIRST_TOUCH)) == ["z"]
+    assert ids(attribute(EVENT, [a, z], Model.LAST_TOUCH)) == ["a"]
+    assert ids(attribute(EVENT, [z, a, old], Model.POSITION_BASED)) == ["y", "z", "a"]
+    later = Touch("b", "c-b", "email", None, sent + timedelta(seconds=1), EVENT - 2 * DAY)
+    assert ids(attribute(EVENT, [a, later], Model.LAST_TOUCH)) == ["b"]  # time comes first
 
 
 def test_linear_is_equal() -> None:
@@ -153,6 +170,7 @@ touch_sets = st.lists(
         occurred_at=st.integers(min_value=-5 * 86_400, max_value=60 * 86_400).map(
             lambda s: EVENT - timedelta(seconds=s)
         ),
+        received_at=st.none() | st.integers(0, 3).map(lambda n: EVENT + n * DAY),
     ),
     max_size=25,
 )

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.domain import is_pseudonym, pseudonymise, visitor_ref
+from services.domain import is_pseudonym, messenger_ref, pseudonymise, visitor_ref
 
 
 def test_known_value() -> None:
@@ -19,6 +19,12 @@ def test_visitors_are_pseudonymised_like_contacts() -> None:
     assert ref == "v:abc123"
     assert is_pseudonym(pseudonymise(b"k", ref))
     assert pseudonymise(b"k", ref) != pseudonymise(b"k", "abc123")
+
+
+def test_a_messenger_is_a_person_of_their_own() -> None:
+    ref = messenger_ref("m1")
+    assert ref == "messenger:m1"
+    assert pseudonymise(b"k", ref) not in {pseudonymise(b"k", r) for r in ("m1", visitor_ref("m1"))}
 
 
 @given(st.binary(min_size=1, max_size=64), st.text(min_size=1, max_size=80))
@@ -43,3 +49,5 @@ def test_empty_inputs_refused() -> None:
         pseudonymise(b"k", "")
     with pytest.raises(ValueError, match="ww_vid"):
         visitor_ref("")
+    with pytest.raises(ValueError, match="messenger_id"):
+        messenger_ref("")
