@@ -240,7 +240,7 @@ def build_command(settings: Any, args: Any) -> int:
         out.mkdir(parents=True, exist_ok=True)
         for n, view in enumerate(views, 1):
             path = out / f"toolkit-{_safe(view.campaign_id)}-{_safe(view.messenger['id'])}.zip"
-            files = write_zip(container.renderer, view, path, settings.public_base_url)
+            files = write_zip(container.renderer.trusted, view, path, settings.public_base_url)
             print(
                 f"[{n}/{len(views)}] {view.messenger['id']}: {path} ({files} files)",
                 file=sys.stderr,
