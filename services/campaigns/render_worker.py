@@ -7,8 +7,9 @@ every :data:`FLUSH_SECONDS`, so that the pool can tell a worker that works from 
 hangs. Each item renders under
 
 * a time limit: ``SIGALRM`` interrupts any Python-level loop (``for`` in a template);
-  after :data:`STRIKES` items of one template over the limit, the job's other items of
-  that template are skipped, so a slow template costs seconds, not hours;
+  after :data:`STRIKES` items in a row of one template over the limit, the job's other
+  items of that template are skipped (failed, with the reason), so a template slow for
+  everyone costs a batch seconds, not hours;
 * an output limit (``max_bytes``), checked while the template renders;
 * an address-space limit (``MEMORY``) for the whole process, so a memory bomb fails with
   ``MemoryError`` instead of taking the host down.
@@ -42,7 +43,7 @@ __all__ = ["PLACEHOLDER", "read_frame", "timeout_reason", "write_frame"]
 
 #: At most this long between two result frames while a worker renders (seconds).
 FLUSH_SECONDS = 0.1
-#: Items of one template over the time limit before its other items are skipped.
+#: Items in a row of one template over the time limit before its other items are skipped.
 STRIKES = 3
 #: ``track(url)`` returns this (with the URL's number): private-use characters, which
 #: autoescaping leaves alone; the pool swaps in the real tracked link.
@@ -137,8 +138,8 @@ def run_job(renderer: TemplateRenderer, job: dict[str, Any], out: int) -> None:
                 result = render_one(renderer, parts, context, tracked, seconds, max_bytes)
             except _Timeout:  # the alarm rang just as the render ended
                 result = ("problem", timeout_reason(seconds))
-            if result[0] == "problem" and result[1] == timeout_reason(seconds):
-                slow[parts] += 1
+            timed_out = result[0] == "problem" and result[1] == timeout_reason(seconds)
+            slow[parts] = slow[parts] + 1 if timed_out else 0  # strikes in a row
         done.append((index, result))
         if each or time.monotonic() - last >= FLUSH_SECONDS:
             write_frame(out, (False, done))
@@ -149,7 +150,7 @@ def run_job(renderer: TemplateRenderer, job: dict[str, Any], out: int) -> None:
 def _skipped(seconds: float) -> str:
     return (
         f"not rendered: this template took longer than the {seconds:g} s limit "
-        f"(WINWIN_RENDER_TIMEOUT_SECONDS) for {STRIKES} recipients of the same batch"
+        f"(WINWIN_RENDER_TIMEOUT_SECONDS) for {STRIKES} recipients in a row of this batch"
     )
 
 
