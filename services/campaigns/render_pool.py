@@ -65,23 +65,19 @@ class _Worker:
             self.kill()
             raise RuntimeError("the render worker did not start")
 
-    def send(self, job: dict[str, Any]) -> None:
+    def send(self, job: dict[str, Any], deadline: float) -> None:
         assert self.proc.stdin is not None
+        fd = self.proc.stdin.fileno()
+        os.set_blocking(fd, False)  # a worker that stops reading cannot block us
         try:
-            write_frame(self.proc.stdin.fileno(), job)
+            write_frame(fd, job, _waiter(fd, deadline, write=True))
         except OSError:
             raise _Stuck from None
 
     def read(self, deadline: float) -> Any:
         assert self.proc.stdout is not None
         fd = self.proc.stdout.fileno()
-
-        def wait() -> None:
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([fd], [], [], left)[0]:
-                raise _Stuck
-
-        frame = read_frame(fd, wait)
+        frame = read_frame(fd, _waiter(fd, deadline, write=False))
         if frame is None:
             raise _Stuck
         return frame
@@ -92,6 +88,18 @@ class _Worker:
         for pipe in (self.proc.stdin, self.proc.stdout):
             if pipe is not None:
                 pipe.close()
+
+
+def _waiter(fd: int, deadline: float, *, write: bool) -> Callable[[], None]:
+    """Wait until ``fd`` is ready; _Stuck once ``deadline`` (monotonic) has passed."""
+
+    def wait() -> None:
+        left = deadline - time.monotonic()
+        ready = left > 0 and select.select([] if write else [fd], [fd] if write else [], [], left)
+        if not ready or not any(ready):
+            raise _Stuck
+
+    return wait
 
 
 class RenderPool:
@@ -157,7 +165,7 @@ class RenderPool:
             worker = self._take()
             patience = job["seconds"] + FLUSH_SECONDS + GRACE_SECONDS
             try:
-                worker.send(job)
+                worker.send(job, time.monotonic() + patience)
                 done = False
                 while not done:
                     done, batch = worker.read(time.monotonic() + patience)

@@ -60,11 +60,18 @@ def timeout_reason(seconds: float) -> str:
     return f"rendering took longer than the {seconds:g} s limit (WINWIN_RENDER_TIMEOUT_SECONDS)"
 
 
-def write_frame(fd: int, obj: Any) -> None:
+def write_frame(fd: int, obj: Any, wait: Any = None) -> None:
+    """Write ``obj`` as one frame. With ``wait`` (for a non-blocking ``fd``), ``wait()`` is
+    called before each write, and may raise to give up."""
     data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
     view = memoryview(_HEADER.pack(len(data)) + data)
     while view:
-        view = view[os.write(fd, view) :]
+        if wait is not None:
+            wait()
+        try:
+            view = view[os.write(fd, view) :]
+        except BlockingIOError:
+            continue
 
 
 def read_frame(fd: int, wait: Any = None) -> Any:

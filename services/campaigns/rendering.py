@@ -5,7 +5,8 @@ with ``StrictUndefined``: a name outside the context is an error, not an empty s
 HTML parts are autoescaped; the subject and the text part are not. On top of Jinja's
 sandbox we refuse ``str.format``/``format_map`` outright (the source of several sandbox
 escapes, e.g. CVE-2024-56326 and CVE-2025-27516) and bound ``+``, ``*``, ``**``, ``%``
-and the filters that multiply sizes (center, format, indent, join, replace, wordwrap),
+and the filters that multiply sizes (center, format, indent, join, replace, wordwrap:
+:mod:`services.campaigns.render_guards`),
 so that most abuse (a gigabyte string, 10**64**64) fails at once, in process. Time and
 output size are bounded by :mod:`services.campaigns.render_pool`, which renders every
 staff-written template in worker processes. The context handed to a template is frozen
@@ -16,18 +17,17 @@ The context (CONTRACT.md, "Template context") never holds an email address.
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import operator
-import re
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
 from jinja2 import StrictUndefined, Template, TemplateError
-from jinja2.exceptions import SecurityError, TemplateSyntaxError
+from jinja2.exceptions import TemplateSyntaxError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from services.campaigns.render_guards import BOUNDED_BINOPS, TooBig, bounded_filters
 
 __all__ = [
     "Rendered",
@@ -36,14 +36,6 @@ __all__ = [
     "sample_context",
 ]
 
-#: Largest string or sequence a template may build with ``*``.
-MAX_REPEAT = 100_000
-#: Largest exponent a template may use with ``**``.
-MAX_EXPONENT = 64
-#: Largest integer (in bits) ``*`` and ``**`` may build: 10**64**64 would take seconds.
-MAX_INT_BITS = 100_000
-#: Largest string ``+``, ``%`` and the size-amplifying filters may build (characters).
-MAX_BUILT = 1_000_000
 _CACHE_SIZE = 512
 _RECENT_SIZE = 64
 
@@ -123,125 +115,16 @@ class _Undefined(StrictUndefined):
         return super()._undefined_message
 
 
-def _too_big(what: str, limit: int = MAX_BUILT) -> SecurityError:
-    return SecurityError(f"{what} would build more than {limit:,} characters")
-
-
-def _bounded_mul(left: Any, right: Any) -> Any:
-    for seq, count in ((left, right), (right, left)):
-        sized = isinstance(seq, str | bytes | tuple | list) and isinstance(count, int)
-        if sized and len(seq) * count > MAX_REPEAT:
-            raise SecurityError(f"'*' would build more than {MAX_REPEAT} items")
-    ints = isinstance(left, int) and isinstance(right, int)
-    if ints and left.bit_length() + right.bit_length() > MAX_INT_BITS:
-        raise SecurityError(f"'*' would build a number over {MAX_INT_BITS:,} bits")
-    return operator.mul(left, right)
-
-
-def _bounded_pow(left: Any, right: Any) -> Any:
-    if isinstance(right, int | float) and abs(right) > MAX_EXPONENT:
-        raise SecurityError(f"'**' exponents above {MAX_EXPONENT} are not allowed")
-    ints = isinstance(left, int) and isinstance(right, int) and right > 0
-    if ints and left.bit_length() * right > MAX_INT_BITS:  # 10**64**64 would take seconds
-        raise SecurityError(f"'**' would build a number over {MAX_INT_BITS:,} bits")
-    return operator.pow(left, right)
-
-
-def _bounded_add(left: Any, right: Any) -> Any:
-    sized = isinstance(left, str | tuple | list) and isinstance(right, str | tuple | list)
-    if sized and len(left) + len(right) > MAX_BUILT:
-        raise _too_big("'+'")
-    return operator.add(left, right)
-
-
-#: A printf-style conversion's width and precision (``%-010.5s``, ``%*d``).
-_PRINTF = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(\*|\d+)?(?:\.(\*|\d+))?")
-
-
-def _check_printf(fmt: Any) -> None:
-    """Refuse ``'%99999999s' % x`` (and ``|format``): widths up to MAX_BUILT, no ``*``."""
-    if not isinstance(fmt, str) or "%" not in fmt:
-        return
-    for match in _PRINTF.finditer(fmt):
-        for size in match.groups():
-            if size is not None and (size == "*" or int(size) > MAX_BUILT):
-                raise _too_big("a '%' width or precision")
-
-
-def _bounded_mod(left: Any, right: Any) -> Any:
-    _check_printf(left)
-    return operator.mod(left, right)
-
-
-def _guard(name: str, estimate: Callable[..., int]) -> Callable[[Callable[..., Any]], Any]:
-    """Wrap filter ``name`` so that a call whose estimated output is over MAX_BUILT
-    characters is refused before it runs (``estimate`` gets the filter's arguments)."""
-
-    def wrap(original: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(original)  # keeps jinja_pass_arg (environment, eval context)
-        def bounded(*args: Any, **kwargs: Any) -> Any:
-            if estimate(*args, **kwargs) > MAX_BUILT:
-                raise _too_big(f"|{name}")
-            return original(*args, **kwargs)
-
-        return bounded
-
-    return wrap
-
-
-def _text(value: Any) -> int:
-    return len(value) if isinstance(value, str) else 0
-
-
-def _replace_size(_ctx: Any, s: Any, old: Any = "", new: Any = "", count: Any = None) -> int:
-    if not isinstance(s, str) or not isinstance(old, str) or not isinstance(new, str):
-        return 0
-    hits = s.count(old) if old else len(s) + 1
-    hits = min(hits, count) if isinstance(count, int) and count >= 0 else hits
-    return len(s) + hits * max(0, len(new) - len(old))
-
-
-def _join_size(_ctx: Any, value: Any, d: Any = "", attribute: Any = None) -> int:
-    if not isinstance(value, list | tuple):
-        return 0  # generators: the output limit and the worker's memory limit bound them
-    items = sum(_text(v) for v in value)
-    return items + max(0, len(value) - 1) * _text(d)
-
-
-def _indent_size(s: Any, width: Any = 4, *_: Any, **__: Any) -> int:
-    pad = len(width) if isinstance(width, str) else width if isinstance(width, int) else 0
-    return _text(s) + pad * (_text(s) and s.count("\n") + 1)
-
-
-def _wordwrap_size(_env: Any, s: Any, width: Any = 79, *_: Any, **kw: Any) -> int:
-    wrap = kw.get("wrapstring") if isinstance(kw.get("wrapstring"), str) else "\n"
-    return _text(s) * (1 + len(wrap))
-
-
-_FILTER_SIZES: dict[str, Callable[..., int]] = {
-    "center": lambda value, width=80, *_, **__: max(_text(value), width * isinstance(width, int)),
-    "format": lambda value, *_, **__: _check_printf(value) or 0,
-    "indent": _indent_size,
-    "join": _join_size,
-    "replace": _replace_size,
-    "wordwrap": _wordwrap_size,
-}
-
-
 class _Sandbox(ImmutableSandboxedEnvironment):
     """Jinja's immutable sandbox, minus str.format and with bounded ``+``, ``*``, ``**``,
     ``%`` and size-amplifying filters (center, format, indent, join, replace, wordwrap)."""
 
-    intercepted_binops = frozenset({"+", "*", "**", "%"})
+    intercepted_binops = frozenset(BOUNDED_BINOPS)
 
     def __init__(self, *, autoescape: bool) -> None:
         super().__init__(autoescape=autoescape, undefined=_Undefined, auto_reload=False)
-        self.binop_table["+"] = _bounded_add
-        self.binop_table["*"] = _bounded_mul
-        self.binop_table["**"] = _bounded_pow
-        self.binop_table["%"] = _bounded_mod
-        for name, estimate in _FILTER_SIZES.items():
-            self.filters[name] = _guard(name, estimate)(self.filters[name])
+        self.binop_table.update(BOUNDED_BINOPS)
+        self.filters.update(bounded_filters(self.filters))
 
     def wrap_str_format(self, value: Any) -> None:
         # Jinja would hand back a sandboxed formatter; we refuse formatting altogether
@@ -337,6 +220,8 @@ class TemplateRenderer:
             return "".join(chunks)
         except TemplateProblem:
             raise
+        except TooBig as exc:
+            raise TemplateProblem(f"{part}: {exc}") from None
         except TemplateSyntaxError as exc:
             raise TemplateProblem(f"{part}: line {exc.lineno}: {exc.message}") from None
         except TemplateError as exc:
