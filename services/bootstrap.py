@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from services.campaigns.rendering import TemplateRenderer
+from services.campaigns.render_pool import BoundedRenderer
 from services.config import Settings, get_settings
 from services.db.session import make_engine, make_sessionmaker
 from services.tracking.ingest import Gatherer, Ingest
@@ -31,7 +31,7 @@ class Container:
     tokens: Tokens
     ingest: Ingest
     gatherer: Gatherer
-    renderer: TemplateRenderer
+    renderer: BoundedRenderer
     now: Callable[[], datetime]
     extras: dict[str, Any] = field(default_factory=dict)
 
@@ -53,6 +53,6 @@ def bootstrap(settings: Settings | None = None, now: Callable[[], datetime] = ut
         tokens=Tokens(secret),
         ingest=ingest,
         gatherer=Gatherer(ingest),
-        renderer=TemplateRenderer(),
+        renderer=BoundedRenderer.from_settings(settings),
         now=now,
     )

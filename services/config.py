@@ -78,6 +78,15 @@ class Settings(BaseSettings):
         default="", description="publish social posts to this URL (signed)"
     )
     social_webhook_secret: SecretStr = SecretStr("")
+    render_timeout_seconds: float = Field(
+        default=2.0, gt=0, description="a template render taking longer fails (preview, save, send)"
+    )
+    render_max_bytes: int = Field(
+        default=1_000_000, gt=0, description="a rendered message over this many bytes fails"
+    )
+    render_workers: int = Field(
+        default=2, ge=1, description="processes that render templates, per role that renders"
+    )
     topic_prefix: str = Field(
         default="",
         description="prepended to every topic and the consumer group (tests, shared clusters)",

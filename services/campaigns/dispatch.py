@@ -67,7 +67,6 @@ from services.campaigns.reconcile import (
     Reconciler,
     SendGridActivity,
 )
-from services.campaigns.rendering import TemplateProblem
 from services.campaigns.schedule import claim_due, finish, prepare
 from services.db.models import Campaign, Contact, Send, Suppression
 from services.db.models_consent import GroupUnsubscribe, InflightSend
@@ -320,12 +319,8 @@ class Dispatcher:
     def _render(
         self, run: CampaignRun, recipients: Sequence[Recipient], batch_id: str
     ) -> tuple[list[OutgoingEmail], list[SendResult]]:
-        emails, failures = [], []
-        for recipient in recipients:
-            try:
-                emails.append(self._personaliser.email(run, recipient, batch_id))
-            except TemplateProblem as problem:
-                failures.append(SendResult(recipient.send_id, None, "failed", problem.reason))
+        emails, failed = self._personaliser.emails(run, recipients, batch_id)
+        failures = [SendResult(r.send_id, None, "failed", reason) for r, reason in failed]
         if failures:
             log.warning("campaign %s: %d email(s) did not render", run.id, len(failures))
         return emails, failures

@@ -7,11 +7,12 @@ SendGrid sender can share one body skeleton across a request (channels/email.py)
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from services.campaigns.channels.email import OutgoingEmail, list_unsubscribe_headers
-from services.campaigns.rendering import TemplateProblem
+from services.campaigns.rendering import Rendered, TemplateProblem
 from services.db.session import transaction
 from services.tracking.inbound import reply_address
 from services.tracking.links import check_destination, create_link
@@ -77,6 +78,18 @@ def language_key(language: str | None) -> str | None:
     return language.strip().replace("_", "-").lower()
 
 
+@dataclass(frozen=True, slots=True)
+class _Draft:
+    """One recipient's message before rendering."""
+
+    recipient: Recipient
+    version: Version
+    context: dict[str, Any]
+    values: dict[str, str]  # per-recipient value → its substitution key (filled by track)
+    unsubscribe: str
+    pixel: str
+
+
 class Personaliser:
     """Builds :class:`OutgoingEmail` for recipients of a :class:`CampaignRun`."""
 
@@ -86,8 +99,27 @@ class Personaliser:
         self._reply_domain = container.settings.reply_domain.strip()
         self._secret = container.settings.secret_key.get_secret_value().encode()
 
-    def email(self, run: CampaignRun, r: Recipient, batch_id: str) -> OutgoingEmail:
-        """Render one recipient's message and note every per-recipient value in it."""
+    def emails(
+        self, run: CampaignRun, recipients: Sequence[Recipient], batch_id: str
+    ) -> tuple[list[OutgoingEmail], list[tuple[Recipient, str]]]:
+        """Render a batch's messages in one job of the render pool: the emails, and the
+        recipients whose message failed (with the reason: error, time or size limit)."""
+        drafts = [self._draft(run, r) for r in recipients]
+        rendered = self._c.renderer.render_many(
+            [((d.version.subject, d.version.html, d.version.text), d.context) for d in drafts]
+        )
+        emails, failed = [], []
+        for draft, out in zip(drafts, rendered, strict=True):
+            try:
+                if isinstance(out, TemplateProblem):
+                    raise out
+                emails.append(self._email(run, draft, out, batch_id))
+            except TemplateProblem as problem:
+                failed.append((draft.recipient, problem.reason))
+        return emails, failed
+
+    def _draft(self, run: CampaignRun, r: Recipient) -> _Draft:
+        """The context of one recipient's message; every per-recipient value is noted."""
         tokens, base = self._c.tokens, self._base
         unsubscribe = f"{base}/u/{tokens.sign('u', r.send_id)}"
         pixel = f"{base}/o/{tokens.sign('o', r.send_id)}.gif"
@@ -113,10 +145,12 @@ class Personaliser:
             "unsubscribe_url": unsubscribe,
             "preferences_url": unsubscribe,
         }
-        version = run.version_for(r.language)
-        out = self._c.renderer.render(version.subject, version.html, version.text, context)
+        return _Draft(r, run.version_for(r.language), context, values, unsubscribe, pixel)
+
+    def _email(self, run: CampaignRun, d: _Draft, out: Rendered, batch_id: str) -> OutgoingEmail:
         if not out.subject:
             raise TemplateProblem("subject: an email needs a non-empty subject")
+        r = d.recipient
         extra: dict[str, Any] = {}
         if self._reply_domain and _HAS_REPLY_TO:
             extra["reply_to"] = reply_address(self._secret, r.send_id, self._reply_domain)
@@ -125,16 +159,16 @@ class Personaliser:
             to_email=r.email,
             to_name=r.name or None,
             subject=out.subject,
-            html=with_pixel(out.html, pixel),
+            html=with_pixel(out.html, d.pixel),
             text=out.text,
-            headers=list_unsubscribe_headers(unsubscribe),
+            headers=list_unsubscribe_headers(d.unsubscribe),
             custom_args={
                 "ww_campaign": run.id,
                 "ww_person": r.person,
                 "ww_send": r.send_id,
                 "ww_batch": batch_id,
             },
-            substitutions=values,
+            substitutions=d.values,
             asm_group_id=run.unsubscribe_group,
             **extra,
         )

@@ -4,8 +4,12 @@ Every template (email, social, toolkit) renders in an ``ImmutableSandboxedEnviro
 with ``StrictUndefined``: a name outside the context is an error, not an empty string.
 HTML parts are autoescaped; the subject and the text part are not. On top of Jinja's
 sandbox we refuse ``str.format``/``format_map`` outright (the source of several sandbox
-escapes, e.g. CVE-2024-56326 and CVE-2025-27516) and bound ``*`` and ``**`` so that a
-template cannot build a gigabyte string. The context handed to a template is frozen
+escapes, e.g. CVE-2024-56326 and CVE-2025-27516) and bound ``+``, ``*``, ``**``, ``%``
+and the filters that multiply sizes (center, format, indent, join, replace, wordwrap:
+:mod:`services.campaigns.render_guards`),
+so that most abuse (a gigabyte string, 10**64**64) fails at once, in process. Time and
+output size are bounded by :mod:`services.campaigns.render_pool`, which renders every
+staff-written template in worker processes. The context handed to a template is frozen
 into read-only records, so nothing a template does can change the caller's data.
 
 The context (CONTRACT.md, "Template context") never holds an email address.
@@ -14,15 +18,16 @@ The context (CONTRACT.md, "Template context") never holds an email address.
 from __future__ import annotations
 
 import hashlib
-import operator
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from jinja2 import StrictUndefined, Template, TemplateError
-from jinja2.exceptions import SecurityError, TemplateSyntaxError
+from jinja2.exceptions import TemplateSyntaxError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from services.campaigns.render_guards import BOUNDED_BINOPS, TooBig, bounded_filters
 
 __all__ = [
     "Rendered",
@@ -31,10 +36,6 @@ __all__ = [
     "sample_context",
 ]
 
-#: Largest string or sequence a template may build with ``*``.
-MAX_REPEAT = 100_000
-#: Largest exponent a template may use with ``**``.
-MAX_EXPONENT = 64
 _CACHE_SIZE = 512
 _RECENT_SIZE = 64
 
@@ -114,29 +115,16 @@ class _Undefined(StrictUndefined):
         return super()._undefined_message
 
 
-def _bounded_mul(left: Any, right: Any) -> Any:
-    for seq, count in ((left, right), (right, left)):
-        sized = isinstance(seq, str | bytes | tuple | list) and isinstance(count, int)
-        if sized and len(seq) * count > MAX_REPEAT:
-            raise SecurityError(f"'*' would build more than {MAX_REPEAT} items")
-    return operator.mul(left, right)
-
-
-def _bounded_pow(left: Any, right: Any) -> Any:
-    if isinstance(right, int | float) and abs(right) > MAX_EXPONENT:
-        raise SecurityError(f"'**' exponents above {MAX_EXPONENT} are not allowed")
-    return operator.pow(left, right)
-
-
 class _Sandbox(ImmutableSandboxedEnvironment):
-    """Jinja's immutable sandbox, minus str.format and unbounded ``*``/``**``."""
+    """Jinja's immutable sandbox, minus str.format and with bounded ``+``, ``*``, ``**``,
+    ``%`` and size-amplifying filters (center, format, indent, join, replace, wordwrap)."""
 
-    intercepted_binops = frozenset({"*", "**"})
+    intercepted_binops = frozenset(BOUNDED_BINOPS)
 
     def __init__(self, *, autoescape: bool) -> None:
         super().__init__(autoescape=autoescape, undefined=_Undefined, auto_reload=False)
-        self.binop_table["*"] = _bounded_mul
-        self.binop_table["**"] = _bounded_pow
+        self.binop_table.update(BOUNDED_BINOPS)
+        self.filters.update(bounded_filters(self.filters))
 
     def wrap_str_format(self, value: Any) -> None:
         # Jinja would hand back a sandboxed formatter; we refuse formatting altogether
@@ -177,27 +165,63 @@ class TemplateRenderer:
         )
 
     def render(
-        self, subject: str | None, html: str | None, text: str, context: Mapping[str, Any]
+        self,
+        subject: str | None,
+        html: str | None,
+        text: str,
+        context: Mapping[str, Any],
+        *,
+        max_bytes: int | None = None,
     ) -> Rendered:
-        """Render the three parts for one recipient; TemplateProblem names the failing part."""
+        """Render the three parts for one recipient; TemplateProblem names the failing part.
+
+        With ``max_bytes``, rendering stops as soon as the message (the three parts
+        together, UTF-8) grows past it.
+        """
         frozen = {k: _freeze(v, k) for k, v in context.items()}
-        rendered_subject = self._part("subject", subject, frozen, html=False)
+        room = [max_bytes]
+        rendered_subject = self._part("subject", subject, frozen, room, html=False)
         if rendered_subject is not None:
             # A subject is a header: one line, no CR/LF smuggled in by a value.
             rendered_subject = " ".join(rendered_subject.split())
-        return Rendered(
+        out = Rendered(
             subject=rendered_subject,
-            html=self._part("html", html, frozen, html=True),
-            text=self._part("text", text, frozen, html=False) or "",
+            html=self._part("html", html, frozen, room, html=True),
+            text=self._part("text", text, frozen, room, html=False) or "",
         )
+        if max_bytes is not None and (max_bytes - (room[0] or 0)) * 4 > max_bytes:
+            parts = (out.subject or "", out.html or "", out.text)  # characters → bytes
+            if sum(len(p.encode("utf-8", "surrogatepass")) for p in parts) > max_bytes:
+                raise TemplateProblem(_over(max_bytes))
+        return out
 
     def _part(
-        self, part: str, source: str | None, context: dict[str, Any], *, html: bool
+        self,
+        part: str,
+        source: str | None,
+        context: dict[str, Any],
+        room: list[int | None],
+        *,
+        html: bool,
     ) -> str | None:
         if source is None:
             return None
         try:
-            return str(self._compile(source, html=html).render(context))
+            template = self._compile(source, html=html)
+            if room[0] is None:
+                return str(template.render(context))
+            chunks, left = [], room[0]
+            for chunk in template.generate(context):
+                left -= len(chunk)
+                if left < 0:
+                    raise TemplateProblem(f"{part}: {_over(cast(int, room[0]))}")
+                chunks.append(chunk)
+            room[0] = left
+            return "".join(chunks)
+        except TemplateProblem:
+            raise
+        except TooBig as exc:
+            raise TemplateProblem(f"{part}: {exc}") from None
         except TemplateSyntaxError as exc:
             raise TemplateProblem(f"{part}: line {exc.lineno}: {exc.message}") from None
         except TemplateError as exc:
@@ -226,6 +250,10 @@ class TemplateRenderer:
                 self._recent.clear()
             self._recent[(html, source)] = template
         return template
+
+
+def _over(max_bytes: int) -> str:
+    return f"the message is over the {max_bytes:,}-byte limit (WINWIN_RENDER_MAX_BYTES)"
 
 
 def sample_context(channel: str = "email") -> dict[str, Any]:

@@ -4,14 +4,22 @@
 The fixed page templates in ``templates/toolkit/`` are rendered through the sandboxed
 :class:`~services.campaigns.rendering.TemplateRenderer` (autoescaped), like every
 template; only the campaign's own rendered HTML (staff-written, the flyer body) is
-inserted as is.
+inserted as is, and only in the flyer served by ``/t/{token}/flyer``, under that route's
+strict Content-Security-Policy header. The flyer in the ZIP is opened from disk, where no
+header protects it: there the body is the HTML's text, escaped, and the page carries its
+own policy (:data:`OFFLINE_CSP`: no scripts but the print button's, no requests, images
+only from the page itself or ``data:``; its QR codes are embedded as ``data:`` URLs).
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import io
+import re
 import zipfile
 from functools import lru_cache
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -21,7 +29,16 @@ import segno
 from services.campaigns.rendering import TemplateRenderer
 from services.campaigns.toolkits import KINDS, ToolkitView
 
-__all__ = ["flyer_html", "messages_text", "page_html", "qr_png", "qr_svg", "write_zip"]
+__all__ = [
+    "flyer_html",
+    "html_paragraphs",
+    "messages_text",
+    "offline_csp",
+    "page_html",
+    "qr_png",
+    "qr_svg",
+    "write_zip",
+]
 
 PAGES = Path(__file__).resolve().parents[2] / "templates" / "toolkit"
 LABELS = {
@@ -40,6 +57,74 @@ SHARE_LABELS = {
 @lru_cache(maxsize=4)
 def _source(name: str) -> str:
     return (PAGES / name).read_text(encoding="utf-8")
+
+
+@lru_cache(maxsize=1)
+def offline_csp() -> str:
+    """The flyer's policy when opened from disk: its own print script (by hash) only."""
+    script = re.search(r"<script[^>]*>(.*?)</script>", _source("flyer.html"), re.S)
+    digest = hashlib.sha256(script[1].encode() if script else b"").digest()
+    return (
+        "default-src 'none'; img-src data: 'self'; style-src 'unsafe-inline'; "
+        f"script-src 'sha256-{base64.b64encode(digest).decode()}'; "
+        "base-uri 'none'; form-action 'none'"
+    )
+
+
+class _Text(HTMLParser):
+    """The text of an HTML fragment, one paragraph per block element."""
+
+    BLOCKS = frozenset(
+        [
+            "p",
+            "div",
+            "br",
+            "li",
+            "ul",
+            "ol",
+            "h1",
+            "h2",
+            "h3",
+            "h4",
+            "h5",
+            "h6",
+            "tr",
+            "table",
+            "blockquote",
+            "hr",
+        ]
+    )
+    HIDDEN = frozenset(["script", "style", "template", "noscript", "title", "head"])
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.paragraphs: list[list[str]] = [[]]
+        self.hidden = 0
+
+    def handle_starttag(self, tag: str, attrs: Any) -> None:
+        if tag in self.HIDDEN:
+            self.hidden += 1
+        elif tag in self.BLOCKS:
+            self.paragraphs.append([])
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self.HIDDEN:
+            self.hidden = max(0, self.hidden - 1)
+        elif tag in self.BLOCKS:
+            self.paragraphs.append([])
+
+    def handle_data(self, data: str) -> None:
+        if not self.hidden:
+            self.paragraphs[-1].append(data)
+
+
+def html_paragraphs(html: str) -> list[str]:
+    """``<p>Hello <b>you</b></p><p>Bye</p>`` → ``["Hello you", "Bye"]`` (no markup left)."""
+    parser = _Text()
+    parser.feed(html)
+    parser.close()
+    texts = (" ".join("".join(p).split()) for p in parser.paragraphs)
+    return [t for t in texts if t]
 
 
 @lru_cache(maxsize=2048)
@@ -132,14 +217,31 @@ def page_html(
 
 
 def flyer_html(
-    renderer: TemplateRenderer, view: ToolkitView, *, qr_prefix: str, nonce: str = ""
+    renderer: TemplateRenderer,
+    view: ToolkitView,
+    *,
+    qr_prefix: str,
+    nonce: str = "",
+    offline: bool = False,
 ) -> str:
-    """A one-page printable flyer (print stylesheet): the campaign's words and QR codes."""
+    """A one-page printable flyer (print stylesheet): the campaign's words and QR codes.
+
+    ``offline`` (the ZIP): the template's HTML is reduced to its text, escaped, the QR
+    codes are embedded, and the page carries :func:`offline_csp` in a meta tag.
+    """
     intro = str(view.messages.get("intro") or view.messages.get("social") or "")
+    paragraphs = [p.strip() for p in intro.split("\n\n") if p.strip()]
+    body = view.messages.get("flyer_html")
+    if offline and body:
+        paragraphs, body = html_paragraphs(str(body)) or paragraphs, None
     context = _context(view, qr_prefix, nonce) | {
-        "flyer_html": view.messages.get("flyer_html"),
-        "paragraphs": [p.strip() for p in intro.split("\n\n") if p.strip()],
+        "flyer_html": body,
+        "paragraphs": paragraphs,
+        "csp": offline_csp() if offline else "",
     }
+    if offline:
+        for link, x in zip(context["links"], view.links, strict=True):
+            link["qr_svg"] = "data:image/svg+xml;base64," + base64.b64encode(qr_svg(x.url)).decode()
     return renderer.render(None, _source("flyer.html"), "", context).html or ""
 
 
@@ -170,7 +272,7 @@ def write_zip(
             flyer_href="flyer.html",
             shared_url=f"{public_base_url}/t/{view.token}/shared",
         ),
-        "flyer.html": flyer_html(renderer, view, qr_prefix="qr/"),
+        "flyer.html": flyer_html(renderer, view, qr_prefix="qr/", offline=True),
         "messages.txt": messages_text(view),
     }
     for link in view.links:

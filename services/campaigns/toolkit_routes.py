@@ -127,7 +127,7 @@ def toolkit_page(token: str, request: Request) -> Response:
         return _not_found()
     nonce = secrets.token_urlsafe(12)
     html = pages.page_html(
-        c.renderer,
+        c.renderer.trusted,
         view,
         qr_prefix=f"/t/{token}/qr/",
         flyer_href=f"/t/{token}/flyer",
@@ -146,7 +146,7 @@ def toolkit_flyer(token: str, request: Request) -> Response:
     if view is None:
         return _not_found()
     nonce = secrets.token_urlsafe(12)
-    html = pages.flyer_html(c.renderer, view, qr_prefix=f"/t/{token}/qr/", nonce=nonce)
+    html = pages.flyer_html(c.renderer.trusted, view, qr_prefix=f"/t/{token}/qr/", nonce=nonce)
     return HTMLResponse(html, headers=PRIVATE | {"Content-Security-Policy": _csp(nonce)})
 
 

@@ -11,7 +11,7 @@ A toolkit template's text part holds the messages. Lines ``--- sms ---``,
 ``--- whatsapp ---``, ``--- email ---`` and ``--- social ---`` start a message of their
 own; text before the first such line is used for every kind without its own section. The
 subject is the email's subject (default: the campaign name); the HTML part, when there
-is one, is the flyer's body. In the context ``contact`` is the messenger's unknown
+is one, is the flyer's body (in a ZIP, its text only: see toolkit_pages). In the context ``contact`` is the messenger's unknown
 reader (empty name), ``messenger`` is ``{id, name, role}``.
 """
 
@@ -240,7 +240,7 @@ def build_command(settings: Any, args: Any) -> int:
         out.mkdir(parents=True, exist_ok=True)
         for n, view in enumerate(views, 1):
             path = out / f"toolkit-{_safe(view.campaign_id)}-{_safe(view.messenger['id'])}.zip"
-            files = write_zip(container.renderer, view, path, settings.public_base_url)
+            files = write_zip(container.renderer.trusted, view, path, settings.public_base_url)
             print(
                 f"[{n}/{len(views)}] {view.messenger['id']}: {path} ({files} files)",
                 file=sys.stderr,

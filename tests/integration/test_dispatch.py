@@ -525,6 +525,43 @@ def test_a_template_that_fails_for_a_recipient_marks_that_send_failed(
     assert status_of(c, campaign_id) == "sent"
 
 
+def test_a_template_too_slow_for_some_recipients_fails_their_sends_only(
+    db_url: str, tmp_path: Any
+) -> None:
+    """Fast on the sample context (so it passes the save check), slow for a recipient with
+    many children: that send fails with the reason, the others and another campaign go."""
+    slow = (
+        "{% if contact.attributes.kids is defined and contact.attributes.kids > 2 %}"
+        "{% for i in range(100000) %}{% for j in range(1000) %}{% endfor %}{% endfor %}"
+        "{% endif %}Hello {{ contact.name }}"
+    )
+    with FakeSendGrid(api_key=KEY) as fake:
+        c = make_container(db_url, tmp_path, sendgrid_host=fake.host, render_timeout_seconds=1)
+        try:
+            c.renderer.check(SUBJECT, HTML, slow)  # what saving the template checks
+            big = {"external_id": "big", "email": "big@example.net", "attributes": {"kids": 3}}
+            add_contacts(c, [*plain(2), big])
+            slow_id = add_campaign(c, text_=slow, campaign_id="cmp-slow")
+            other_id = add_campaign(c, campaign_id="cmp-other")
+            assert Dispatcher(c, sendgrid_sender(fake)).dispatch_due(NOW) == 5
+            with c.sessions() as s:
+                assert progress(s, slow_id) == {"total": 3, "sent": 2, "suppressed": 0, "failed": 1}
+                assert progress(s, other_id) == {
+                    "total": 3,
+                    "sent": 3,
+                    "suppressed": 0,
+                    "failed": 0,
+                }
+            error = sends_by_contact(c, slow_id)["big@example.net"].error
+            assert (
+                error == "rendering took longer than the 1 s limit (WINWIN_RENDER_TIMEOUT_SECONDS)"
+            )
+            assert status_of(c, slow_id) == status_of(c, other_id) == "sent"
+            assert len(fake.delivered) == 5
+        finally:
+            c.close()
+
+
 def test_track_refuses_non_http_urls(world: dict[str, Any]) -> None:
     c, fake = world["c"], world["fake"]
     add_contacts(c, plain(1))

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import io
 import zipfile
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from html import unescape
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -272,7 +275,7 @@ def test_cli_writes_one_zip_per_messenger(
             "qr/school.png",
             "qr/school.svg",
         ]
-        assert "<b>Ana Leader</b>" in z.read("flyer.html").decode()
+        assert "<p>Hello from Ana Leader</p>" in z.read("flyer.html").decode()
         assert 'src="qr/diet.svg"' in z.read("index.html").decode()
         assert "Hi! Ana Leader here." in z.read("messages.txt").decode()
     one = tmp_path / "one"
@@ -284,6 +287,38 @@ def test_cli_writes_one_zip_per_messenger(
         build_command(settings, SimpleNamespace(campaign_id=cid, messenger="zz", out=str(one)))
     with pytest.raises(UsageError, match="unknown campaign"):
         build_command(settings, SimpleNamespace(campaign_id="nope", messenger=None, out=str(one)))
+
+
+def test_zip_flyer_is_escaped_and_carries_its_own_csp(client: TestClient, tmp_path: Path) -> None:
+    """Opened from disk no header protects the flyer: the template's HTML arrives as
+    escaped text, and a meta policy allows no script but the print button's."""
+    hostile = (
+        "<p>Dear <i>friend</i></p><script>alert('zip')</script>"
+        '<img src="https://evil.example/x.gif" onerror="alert(1)">'
+        '<a href="javascript:alert(2)">&lt;click&gt;</a><form action="https://evil.example">'
+    )
+    cid = make_campaign(client, html=hostile)
+    settings = client.app.state.container.settings  # type: ignore[attr-defined]
+    out = tmp_path / "zips"
+    build_command(settings, SimpleNamespace(campaign_id=cid, messenger="m2", out=str(out)))
+    with zipfile.ZipFile(next(out.glob("*.zip"))) as z:
+        flyer = z.read("flyer.html").decode()
+    head = flyer[: flyer.index("</head>")]
+    csp = re.search(r'<meta http-equiv="Content-Security-Policy" content="([^"]+)">', head)
+    assert csp and head.index(csp[0]) < head.index("<style>")  # before anything it governs
+    policy = unescape(csp[1])
+    assert policy.startswith("default-src 'none'; img-src data: 'self'; style-src 'unsafe-inline'")
+    script = re.search(r"<script>(.*?)</script>", flyer, re.S)
+    digest = base64.b64encode(hashlib.sha256(script[1].encode()).digest()).decode()  # type: ignore[index]
+    assert f"script-src 'sha256-{digest}'" in policy  # the print button, nothing else
+    assert "<p>Dear friend</p>" in flyer and "<p>&lt;click&gt;</p>" in flyer
+    for bad in ("alert", "evil.example", "javascript:", "onerror", "<form", "<Clinic>"):
+        assert bad not in flyer, bad
+    assert "Dr. Bo &lt;Clinic&gt;" in flyer
+    assert 'src="data:image/svg+xml;base64,' in flyer and 'src="qr/' not in flyer
+    kits = client.get(f"/api/v1/campaigns/{cid}/toolkits").json()
+    served = client.get(f"/t/{next(k for k in kits if k['messenger_id'] == 'm2')['token']}/flyer")
+    assert "<i>friend</i>" in served.text  # the page served under the route's CSP keeps its HTML
 
 
 def test_ensure_refuses_other_channels(client: TestClient) -> None:
