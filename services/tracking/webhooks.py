@@ -25,7 +25,7 @@ from typing import Any
 from services.config import Settings
 from services.db.models import AcceptedEvent
 from services.db.upsert import insert_new
-from services.domain.events import format_timestamp
+from services.domain.events import EARLIEST, LATEST, format_timestamp
 from services.domain.pseudonyms import is_pseudonym
 from services.tracking.consent import suppress_address
 
@@ -142,7 +142,9 @@ def _record(item: dict[str, Any]) -> tuple[str | None, dict[str, Any]] | None:
         return None
     try:
         at = datetime.fromtimestamp(int(item.get("timestamp", 0)), UTC)
-    except (TypeError, ValueError, OverflowError):
+    except (TypeError, ValueError, OverflowError, OSError):
+        return None
+    if not EARLIEST <= at < LATEST:  # the stream's time range (services/domain/events.py)
         return None
     content = "|".join(str(item.get(k, "")) for k in ("sg_message_id", "event", "timestamp", "url"))
     sg_id = item.get("sg_event_id")
