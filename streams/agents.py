@@ -1,5 +1,8 @@
 """The attribution agent: decode envelopes → validate → sink → emit credits.
 
+A record that fails anywhere (decoding, validation, the sink) becomes a dead letter
+(``streams/deadletters.py``) and its batch goes on.
+
 Thin on purpose (STYLE.md): validation rules live in ``schemas/``, attribution in
 ``services/domain``, persistence in ``services/analytics/sink.py``.
 """
@@ -7,11 +10,9 @@ Thin on purpose (STYLE.md): validation rules live in ``schemas/``, attribution i
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import logging
 import os
-import re
 import socket
 import time
 from collections import deque
@@ -23,15 +24,13 @@ from typing import Any
 import faust
 from sqlalchemy.orm import Session, sessionmaker
 
-import schemas
 from services.analytics.recompute import MODEL_NAMES, NO_TOUCH, models_of
-from services.analytics.sink import BatchResult, unstorable
+from services.analytics.sink import BatchResult
 from services.bus import envelopes, topics
-from services.bus.envelopes import EnvelopeError
 from services.db.models import WorkerHeartbeat
 from services.db.upsert import upsert
-from streams import validation
-from streams.writer import SinkProcess
+from streams.deadletters import Sorted, sink_letters, split
+from streams.writer import Failure, SinkProcess
 
 log = logging.getLogger(__name__)
 # Envelopes per SQL transaction (each carries up to 500 records): one batch is the main
@@ -64,12 +63,20 @@ def install(
     stats: dict[str, float] = {"events": 0, "duplicates": 0, "dead": 0, "batches": 0, "credited": 0}
 
     async def finish(
-        written: Awaitable[BatchResult], batch: list[Any], before: asyncio.Task[None] | None
+        written: Awaitable[tuple[BatchResult, list[Failure]]],
+        batch: list[Any],
+        sorted_: Sorted,
+        before: asyncio.Task[None] | None,
     ) -> None:
-        """Wait for a batch's write, publish its credits after the batch before it, and
-        only then release its messages for the offset commit."""
+        """Wait for a batch's write, dead-letter the records the sink refused, publish
+        its credits after the batch before it, and only then release its messages for
+        the offset commit."""
         try:
-            result = await written
+            result, failures = await written
+            if failures:
+                letters = sink_letters(sorted_, failures)
+                await _send_all(deadletter, letters)
+                stats["dead"] += len(letters)
             if before is not None:
                 await before
             if result.credits:
@@ -77,8 +84,9 @@ def install(
                     credits_topic, _credit_envelopes(result.credits, partitions[topics.CREDITS])
                 )
         except Exception:
-            # Never go on past a batch that was not written and published: its messages
-            # stay uncommitted, and the restarted worker reads from them again.
+            # Never go on past a batch that was not written and published (the database
+            # or Kafka failed, not a record): its messages stay uncommitted, and the
+            # restarted worker reads from them again.
             log.critical("a batch could not be written; the worker stops", exc_info=True)
             logging.shutdown()
             os._exit(1)
@@ -101,13 +109,13 @@ def install(
             # per message keeps it uncommitted until finish() has written it.
             for event in batch:
                 event.message.incref()
-            engagement, touch_records, dead = split(batch, prefix)
-            if dead:
-                await _send_all(deadletter, dead)
-                stats["dead"] += len(dead)
-            written = asyncio.ensure_future(sink.write(engagement, touch_records))
+            sorted_ = split(batch, prefix)
+            if sorted_.dead:
+                await _send_all(deadletter, sorted_.dead)
+                stats["dead"] += len(sorted_.dead)
+            written = asyncio.ensure_future(sink.write_all(sorted_.engagement, sorted_.touches))
             before = in_flight[-1] if in_flight else None
-            in_flight.append(asyncio.ensure_future(finish(written, batch, before)))
+            in_flight.append(asyncio.ensure_future(finish(written, batch, sorted_, before)))
             # Decode the next batch while this one is written; never more than two. Shielded:
             # when Faust stops the agent (SIGTERM, rebalance), the batch still finishes and
             # releases its messages, which Faust waits for before it commits and leaves.
@@ -125,57 +133,6 @@ def install(
                 upsert(session, WorkerHeartbeat.__table__, [row], ["worker_id"])
 
         await asyncio.get_running_loop().run_in_executor(executor, beat)
-
-
-def split(
-    batch: list[Any], prefix: str = ""
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[tuple[bytes, bytes, None]]]:
-    """Sort a batch's records by topic; anything invalid becomes a dead letter."""
-    engagement: list[dict[str, Any]] = []
-    touch_records: list[dict[str, Any]] = []
-    dead: list[tuple[bytes, bytes, None]] = []
-    for event in batch:
-        msg = event.message
-        raw = msg.value if isinstance(msg.value, bytes) else event.value
-        try:
-            records = envelopes.decode(raw)
-        except EnvelopeError as exc:
-            dead.append(_dead_letter(msg, None, raw, str(exc)))
-            continue
-        name = topics.logical(msg.topic, prefix)
-        schema = topics.RECORD_SCHEMA[name]
-        into = engagement if name == topics.ENGAGEMENT else touch_records
-        suspicious = _SUSPICIOUS.search(raw) is not None
-        for index, record in enumerate(records):
-            error = None
-            if suspicious or not validation.surely_valid(schema, record):
-                error = schemas.errors_of(schema, record) or unstorable(record)
-            if error is None:
-                into.append(record)
-            else:
-                original = json.dumps(record, separators=(",", ":")).encode()
-                dead.append(_dead_letter(msg, index, original, error))
-    return engagement, touch_records, dead
-
-
-# NUL or a UTF-16 surrogate escape: valid JSON that SQL (PostgreSQL) cannot store.
-_SUSPICIOUS = re.compile(rb"\\u(0000|[dD][89a-fA-F])")
-
-
-def _dead_letter(
-    msg: Any, index: int | None, original: bytes, error: str
-) -> tuple[bytes, bytes, None]:
-    payload = {
-        "error": error,
-        "source_topic": msg.topic,
-        "source_partition": msg.partition,
-        "source_offset": msg.offset,
-        "record_index": index,
-        "original_b64": base64.b64encode(original).decode(),
-        "failed_at": datetime.now(UTC).isoformat(),
-    }
-    log.warning("dead letter from %s[%s]@%s: %s", msg.topic, msg.partition, msg.offset, error)
-    return (msg.key or b"", json.dumps(payload).encode(), None)
 
 
 def _credit_envelopes(

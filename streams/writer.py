@@ -13,6 +13,12 @@ the child has written it and its credits are published. The child dies with the 
 alone (OOM killer) a new one is started and the batch written again: writes are keyed,
 so writing it twice stores it once.
 
+A batch whose write raises (a record the sink cannot write, or cannot even pickle) is
+written again in halves, in order, until the records at fault stand alone: those come
+back as :class:`Failure` (the worker dead-letters them) and all the others are written.
+A failure of the database itself (unreachable, locked) is no record's fault: it stops
+the worker as before, and nothing is committed past it.
+
 No Faust here: the child imports only the sink and its database.
 """
 
@@ -23,11 +29,16 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
 from multiprocessing import get_context
 from typing import Any
+
+from sqlalchemy import exc as sql_errors
+from sqlalchemy import text
 
 from services.analytics.sink import AttributionSink, BatchResult
 
@@ -36,6 +47,24 @@ log = logging.getLogger(__name__)
 _sink: AttributionSink | None = None  # the child's, set by _open()
 #: New sink processes per batch before its write is given up (and the worker stops).
 RESTARTS = 5
+ENGAGEMENT, TOUCHES = "engagement", "touches"
+#: Errors of the sink's surroundings, not of a record: never a reason to dead-letter one.
+_ENVIRONMENT = (
+    sql_errors.OperationalError,
+    sql_errors.InterfaceError,
+    sql_errors.DisconnectionError,
+    sql_errors.TimeoutError,
+    OSError,
+)
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A record the sink could not write, alone: which list, its index there, and why."""
+
+    kind: str  # ENGAGEMENT or TOUCHES
+    index: int
+    error: str
 
 
 class SinkProcess:
@@ -57,22 +86,82 @@ class SinkProcess:
         return pool
 
     async def write(
-        self, engagement: Sequence[dict[str, Any]], touches: Sequence[dict[str, Any]]
+        self,
+        engagement: Sequence[dict[str, Any]],
+        touches: Sequence[dict[str, Any]],
+        restarts: int = RESTARTS,
     ) -> BatchResult:
         """Write one batch (in order with the batches written before it). If the child
-        dies, start another and write the batch again, up to :data:`RESTARTS` times."""
+        dies, start another and write the batch again, up to ``restarts`` times."""
+        result: BatchResult = await self._call(_write, (engagement, touches), restarts)
+        return result
+
+    async def write_all(
+        self, engagement: Sequence[dict[str, Any]], touches: Sequence[dict[str, Any]]
+    ) -> tuple[BatchResult, list[Failure]]:
+        """:meth:`write`, or, when that raises for a reason other than the database, the
+        batch written in halves (in order) until each record at fault stands alone: the
+        others written, those returned as failures."""
+        try:
+            return await self.write(engagement, touches), []
+        except _ENVIRONMENT:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any record may be at fault: find it
+            log.warning(
+                "a batch of %d records could not be written (%s); writing it in parts",
+                len(engagement) + len(touches),
+                describe(exc),
+            )
+        items = [(ENGAGEMENT, i) for i in range(len(engagement))]
+        items += [(TOUCHES, i) for i in range(len(touches))]
+        result, failures = BatchResult(), []
+        parts = deque(_halves(items))
+        while parts:
+            part = parts.popleft()
+            pick = {ENGAGEMENT: engagement, TOUCHES: touches}
+            e, t = ([pick[k][i] for k, i in part if k == kind] for kind in (ENGAGEMENT, TOUCHES))
+            try:
+                _add(result, await self.write(e, t, restarts=1))
+            except _ENVIRONMENT:
+                raise
+            except Exception as exc:  # noqa: BLE001 - narrowed down below
+                if len(part) > 1:
+                    parts.extendleft(reversed(_halves(part)))
+                    continue
+                await self._call(_probe, (), RESTARTS)  # the sink itself works: the record fails
+                failures.append(Failure(part[0][0], part[0][1], describe(exc)))
+        return result, failures
+
+    async def _call(self, fn: Callable[..., Any], args: tuple[Any, ...], restarts: int) -> Any:
         loop = asyncio.get_running_loop()
-        for attempt in range(RESTARTS + 1):
+        for attempt in range(restarts + 1):
             pool = self._pool
             try:
-                return await loop.run_in_executor(pool, _write, engagement, touches)
+                return await loop.run_in_executor(pool, fn, *args)
             except BrokenProcessPool:
-                if attempt == RESTARTS:
+                if attempt == restarts:
                     raise
                 if self._pool is pool:  # the first of the batches in flight to hear of it
                     log.error("the sink process died; starting a new one")
                     self._pool = self._start()
         raise AssertionError("unreachable")
+
+
+def describe(exc: BaseException) -> str:
+    """One line for a dead letter: the exception's type and message, at most 500 chars."""
+    return f"{type(exc).__name__}: {exc}"[:500]
+
+
+def _halves(items: list[Any]) -> list[list[Any]]:
+    middle = len(items) // 2
+    return [items[:middle], items[middle:]] if middle else [items]
+
+
+def _add(total: BatchResult, part: BatchResult) -> None:
+    total.new_events += part.new_events
+    total.duplicates += part.duplicates
+    total.new_touches += part.new_touches
+    total.credits += part.credits
 
 
 # -- in the child ------------------------------------------------------------------------
@@ -91,6 +180,13 @@ def _open(parent: int, database_url: str, window_days: int, timezone: str) -> No
 
 def _ready() -> None:
     pass
+
+
+def _probe() -> None:
+    """Raise when the sink cannot reach its database."""
+    assert _sink is not None, "the sink process was not opened"
+    with _sink.sessions() as session:
+        session.execute(text("SELECT 1"))
 
 
 def _write(engagement: Sequence[dict[str, Any]], touches: Sequence[dict[str, Any]]) -> BatchResult:

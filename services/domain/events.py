@@ -17,18 +17,32 @@ from typing import Any
 
 __all__ = [
     "CHANNELS",
+    "EARLIEST",
     "FUTURE_TOLERANCE",
+    "LATEST",
     "MAX_PROPERTIES_BYTES",
+    "MAX_PROPERTIES_DEPTH",
     "EventError",
     "NormalisedEvent",
     "check_event",
+    "depth_error",
     "format_timestamp",
+    "json_depth",
     "parse_timestamp",
+    "record_hazard",
 ]
 
 CHANNELS = frozenset({"email", "social", "toolkit", "web"})
 FUTURE_TOLERANCE = timedelta(minutes=5)
 MAX_PROPERTIES_BYTES = 4096
+# Objects and arrays nested in ``properties`` (the object itself is level 1). Deeper JSON
+# cannot be pickled or re-encoded by the stream worker within Python's recursion limit.
+MAX_PROPERTIES_DEPTH = 32
+# Event times every period, window and time-zone computation supports, in every zone
+# (tests/unit/domain/test_time_range.py): datetime's year 1..9999 is not enough once a
+# moment is shifted into a zone or by an attribution window (up to 10 years).
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
 
 _TYPE = re.compile(r"[a-z0-9_.-]+")
 _RFC3339 = re.compile(
@@ -99,7 +113,54 @@ def parse_timestamp(text: str, field_name: str = "occurred_at") -> datetime:
         moment = datetime.fromisoformat(text.upper())
     except ValueError:
         raise EventError(field_name, f"{text!r} is not a real date-time") from None
-    return moment.astimezone(UTC)
+    try:
+        moment = moment.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+14:00 is before year 1 in UTC
+        moment = EARLIEST - timedelta(days=1)
+    if not EARLIEST <= moment < LATEST:
+        raise EventError(field_name, f"{text!r} is outside {_RANGE}")
+    return moment
+
+
+_RANGE = f"the supported range {EARLIEST:%Y-%m-%d} to {LATEST:%Y-%m-%d} (exclusive)"
+
+
+def record_hazard(record: Mapping[str, Any]) -> str | None:
+    """Why a schema-valid stream record (engagement or touch) would break the worker
+    though the schema allows it, or None: a time outside the supported range, or
+    ``properties`` nested deeper than :data:`MAX_PROPERTIES_DEPTH`. Records made by
+    this code are never refused; this stops what reached Kafka another way."""
+    try:
+        parse_timestamp(record.get("occurred_at"))  # type: ignore[arg-type]
+    except EventError as exc:
+        return str(exc)
+    return depth_error(record.get("properties"))
+
+
+def depth_error(properties: object) -> str | None:
+    """``"properties: nested deeper than 32 levels"``, or None."""
+    if json_depth(properties, MAX_PROPERTIES_DEPTH) > MAX_PROPERTIES_DEPTH:
+        return f"properties: nested deeper than {MAX_PROPERTIES_DEPTH} levels"
+    return None
+
+
+def json_depth(value: object, limit: int) -> int:
+    """How deep objects and arrays nest in ``value`` (a scalar is 0), counted without
+    recursion and only up to ``limit + 1``: safe on any depth."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, Mapping):
+            children: Any = item.values()
+        elif isinstance(item, list | tuple):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, level)
+        if deepest > limit:
+            return deepest
+        stack.extend((child, level + 1) for child in children)
+    return deepest
 
 
 def check_event(raw: Mapping[str, Any], now: datetime) -> NormalisedEvent:
@@ -180,6 +241,8 @@ def _properties(value: object) -> tuple[dict[str, Any], str]:
         return {}, "{}"
     if not isinstance(value, Mapping):
         raise EventError("properties", "must be an object")
+    if json_depth(value, MAX_PROPERTIES_DEPTH) > MAX_PROPERTIES_DEPTH:
+        raise EventError("properties", f"nested deeper than {MAX_PROPERTIES_DEPTH} levels")
     try:
         text = json.dumps(dict(value), separators=(",", ":"), ensure_ascii=False, allow_nan=False)
         size = len(text.encode("utf-8"))  # a lone surrogate raises here

@@ -23,6 +23,7 @@ from services.analytics.sink import unstorable
 from services.bus import topics
 from services.bus.envelopes import EnvelopeError, decode, pack
 from services.config import Settings
+from services.domain.events import record_hazard
 from services.errors import UsageError
 
 
@@ -50,7 +51,7 @@ class DeadLetter:
             return [], [str(exc)]
         valid, errors = [], []
         for item in items:
-            error = schemas.errors_of(schema, item) or unstorable(item)
+            error = schemas.errors_of(schema, item) or record_hazard(item) or unstorable(item)
             if error is None:
                 valid.append(item)
             else:

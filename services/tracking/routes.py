@@ -52,6 +52,8 @@ async def read_json(request: Request, limit: int = MAX_BODY) -> Any:
         return json.loads(body)
     except (UnicodeDecodeError, ValueError) as exc:
         raise HTTPException(422, f"body: not valid JSON ({exc})") from None
+    except RecursionError:
+        raise HTTPException(422, "body: JSON nested too deep") from None
 
 
 @router.post("/api/v1/events", status_code=202, tags=["engagement"])

@@ -33,7 +33,7 @@ from typing import Any
 from services.config import Settings
 from services.db.models import AcceptedEvent
 from services.db.upsert import insert_new
-from services.domain.events import format_timestamp
+from services.domain.events import EARLIEST, LATEST, format_timestamp
 from services.domain.pseudonyms import is_pseudonym
 from services.domain.unsubscribe_groups import GroupChoice, group_choice
 from services.tracking.bots import sendgrid_bot_reason
@@ -171,7 +171,9 @@ def _record(item: dict[str, Any]) -> tuple[str | None, dict[str, Any]] | None:
         return None
     try:
         at = datetime.fromtimestamp(int(item.get("timestamp", 0)), UTC)
-    except (TypeError, ValueError, OverflowError):
+    except (TypeError, ValueError, OverflowError, OSError):
+        return None
+    if not EARLIEST <= at < LATEST:  # the stream's time range (services/domain/events.py)
         return None
     fields = ("sg_message_id", "event", "timestamp", "url")
     content = "|".join([person, *(str(item.get(k, "")) for k in fields)])

@@ -14,6 +14,7 @@ import pytest
 
 from services.bus import topics
 from services.bus.envelopes import encode, partition_for
+from services.bus.lag import stream_position
 from services.bus.producer import make_producer
 from services.db.models import AcceptedEvent, EngagementEvent
 from services.domain.pseudonyms import pseudonymise
@@ -40,6 +41,13 @@ def _event(i: int, **extra) -> dict:
     } | extra
 
 
+def _nested(depth: int) -> dict:
+    value: dict = {}
+    for _ in range(depth - 1):
+        value = {"a": value}
+    return value
+
+
 def test_the_api_answers_poison_with_a_reason(stack: Stack):
     with stack.client() as client:
         cases = {
@@ -51,6 +59,7 @@ def test_the_api_answers_poison_with_a_reason(stack: Stack):
             b'"x"': 422,
             json.dumps([_event(1)] * 1001).encode(): 422,
             b"[" + b" " * (5 * 1024 * 1024) + b"]": 413,
+            b"[" * 1000 + b"]" * 1000: 422,  # too deep to parse: was 500
         }
         for body, status in cases.items():
             r = client.post(
@@ -71,6 +80,9 @@ def test_the_api_answers_poison_with_a_reason(stack: Stack):
             _event(11, type="x" * 101),
             _event(12, channel="pigeon"),
             _event(13, occurred_at="2016-12-31t23:59:59z"),
+            _event(14, occurred_at="0001-01-01T00:00:00+14:00"),  # was 500 for the request
+            _event(15, properties=_nested(500)),  # 3.5 KB; killed the worker
+            _event(16, occurred_at="0001-01-01T00:00:00Z"),  # killed a New York worker
         ]
         body = json.dumps([_event(1), *poison])  # ensure_ascii: lone surrogates as \\u escapes
         r = client.post(
@@ -80,7 +92,9 @@ def test_the_api_answers_poison_with_a_reason(stack: Stack):
         out = r.json()
         rejected = {x["index"]: x["error"] for x in out["rejected"]}
         assert out["accepted"] + len(rejected) == 1 + len(poison), out
-        assert 0 not in rejected and {1, 2, 3, 4, 5, 11} <= set(rejected), out
+        assert 0 not in rejected and {1, 2, 3, 4, 5, 11, 13, 14, 15} <= set(rejected), out
+        assert all("outside the supported range" in rejected[i] for i in (13, 15)), out
+        assert rejected[14] == "properties: nested deeper than 32 levels"
         assert "campaign" in rejected[4] and all(rejected.values())
         r = client.post(
             "/api/v1/links", json={"destination": "https://x.example/", "campaign_id": "no-such"}
@@ -208,4 +222,82 @@ def test_poison_in_kafka_goes_to_dead_letters_and_nothing_stalls(stack: Stack, c
     print(
         f"\n[poison] Kafka: {len(poison)} poison messages ({len(letters)} dead letters with original bytes, "
         f"error, source offset); {len(good)} good records after them all counted; replay x2 -> 1 counted"
+    )
+
+
+def test_a_record_the_sink_cannot_write_is_dead_lettered_and_its_batch_goes_on(
+    kafka_bootstrap, database_url, tmp_path
+):
+    """Issue 13: a year-1 event with WINWIN_TIMEZONE=America/New_York made the sink raise
+    (OverflowError) and properties 500 deep could not be pickled for the sink process; the
+    worker died, and on restart died again on the same record. Now the sink's batch is
+    written around the record it cannot write, that record is dead-lettered with its
+    original bytes, the worker lives, and the partition's offset moves past it."""
+    stack = Stack(
+        kafka_bootstrap, database_url, tmp_path, partitions=2, timezone="America/New_York"
+    )
+    try:
+        settings = stack.settings
+        secret = settings.secret_key.get_secret_value().encode()
+        person = pseudonymise(secret, "fam-poisoned")
+        partition = partition_for(person, 2)
+
+        def record(i, **changes):
+            at = "2017-08-14T10:00:00Z"
+            return (
+                {"event_id": f"g{i}", "type": "page.view", "occurred_at": at}
+                | {"person": person}
+                | changes
+            )
+
+        year_one = record(1000, occurred_at="0001-01-01T00:00:00Z")
+        too_deep = record(1001, properties=_nested(500))
+        # Poison and good records in the same envelopes, good envelopes before and after.
+        values = [
+            encode([record(i) for i in range(0, 10)]),
+            encode([record(10), year_one, record(11)]),
+            encode([record(12), too_deep, record(13)]),
+            encode([record(i) for i in range(14, 30)]),
+        ]
+        name = topics.physical(topics.ENGAGEMENT, settings.topic_prefix)
+        from services.bus.producer import ensure_topics
+
+        ensure_topics(settings)
+        producer = make_producer(settings)
+        sent = [
+            producer.send(name, value=v, key=person.encode(), partition=partition).get(30)
+            for v in values
+        ]
+        producer.close()
+        worker = stack.start_worker()
+
+        def all_good_counted() -> bool:
+            assert worker.poll() is None, f"the worker died:\n{stack.worker_log()[-3000:]}"
+            return stack.count(EngagementEvent) == 30
+
+        wait_for(all_good_counted, 90, 0.3, what="the good records around the poison")
+        letters = wait_for(
+            lambda: (d := dead_letters(settings)) and len(d) >= 2 and d, 60, 0.5, what="letters"
+        )
+        by_offset = {int(x.source.split("@")[1]): x for x in letters}
+        assert len(letters) == 2 and set(by_offset) == {sent[1].offset, sent[2].offset}
+        sink_letter, deep_letter = by_offset[sent[1].offset], by_offset[sent[2].offset]
+        assert sink_letter.record_index == 1 and deep_letter.record_index == 1
+        assert json.loads(sink_letter.original) == year_one
+        assert "OverflowError" in sink_letter.error, sink_letter.error
+        assert json.loads(deep_letter.original) == too_deep
+        assert "nested deeper than 32" in deep_letter.error
+        wait_for(  # the group's committed offsets reach the end: nothing left behind
+            lambda: stream_position(settings).lag == {topics.ENGAGEMENT: 0, topics.TOUCHES: 0},
+            30,
+            0.5,
+            what="the committed offsets to pass the poison",
+        )
+        assert worker.poll() is None  # alive: it never stopped on the poison
+        assert stack.count(EngagementEvent, EngagementEvent.event_id.in_(["g1000", "g1001"])) == 0
+    finally:
+        stack.close()
+    print(
+        "\n[poison] sink: 2 poison records among 30 good in 4 envelopes -> 30 counted, "
+        "2 dead letters with original bytes, offset committed past them, worker alive"
     )

@@ -140,3 +140,47 @@ def test_any_offset_round_trips_to_the_same_instant(moment: datetime, offset_min
     checked = check_event(event(occurred_at=local.isoformat()), NOW)
     assert checked.occurred_at == moment
     assert checked.occurred_at.utcoffset() == timedelta(0)
+
+
+def nested(depth: int) -> dict[str, Any]:
+    """``properties`` whose objects nest ``depth`` levels (``{}`` is one)."""
+    value: dict[str, Any] = {}
+    for _ in range(depth - 1):
+        value = {"a": value}
+    return value
+
+
+def test_properties_nest_at_most_32_levels() -> None:
+    assert check_event(event(properties=nested(32)), NOW)
+    for depth in (33, 500):  # 500 deep is 3.5 KB: under the size limit, past the worker's
+        with pytest.raises(EventError, match="^properties: nested deeper than 32 levels$"):
+            check_event(event(properties=nested(depth)), NOW)
+    with pytest.raises(EventError, match="nested deeper"):
+        check_event(
+            event(
+                properties={"a": [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}
+            ),
+            NOW,
+        )
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        "0001-01-01T00:00:00Z",
+        "0001-01-01T00:00:00+14:00",  # before year 1 in UTC: was an OverflowError (500)
+        "9999-12-31T23:59:59-14:00",
+        "1899-12-31T23:59:59Z",
+        "2200-01-01T00:00:00Z",
+    ],
+)
+def test_times_outside_the_supported_range_are_refused(moment: str) -> None:
+    later = datetime(2300, 1, 1, tzinfo=UTC)  # so that "in the future" does not answer first
+    with pytest.raises(EventError, match="^occurred_at: .* is outside the supported range"):
+        check_event(event(occurred_at=moment), later)
+
+
+def test_the_range_edges_are_accepted() -> None:
+    later = datetime(2300, 1, 1, tzinfo=UTC)
+    assert check_event(event(occurred_at="1900-01-01T00:00:00Z"), later)
+    assert check_event(event(occurred_at="2199-12-31T23:59:59.999999Z"), later)
