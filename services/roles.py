@@ -12,8 +12,8 @@ from services.processes import exit_within
 
 log = logging.getLogger(__name__)
 ROLES = ("relay", "worker", "dispatcher", "api")
-#: Seconds a role has, after SIGTERM or SIGINT, before it ends itself (the API: uvicorn's
-#: graceful shutdown, 10 s).
+#: Seconds the relay and the worker have, after SIGTERM or SIGINT, before they end
+#: themselves whatever Kafka does (the API: uvicorn's graceful shutdown, 10 s).
 GRACE = 15.0
 
 
@@ -70,7 +70,7 @@ def run_dispatcher(settings: Settings, poll: float = 1.0) -> None:
 
     container = bootstrap(settings)
     stop = threading.Event()
-    _stop_on_signals(stop.set, "dispatcher")
+    _stop_on_signals(stop.set)
     steps = due_work(container)
     while not stop.is_set():
         for name, step in steps:
@@ -83,11 +83,15 @@ def run_dispatcher(settings: Settings, poll: float = 1.0) -> None:
         stop.wait(poll)
 
 
-def _stop_on_signals(callback, role: str) -> None:  # type: ignore[no-untyped-def]
-    """SIGTERM and SIGINT stop the role; it ends within :data:`GRACE` seconds anyway."""
+def _stop_on_signals(callback, deadline_for: str | None = None) -> None:  # type: ignore[no-untyped-def]
+    """SIGTERM and SIGINT stop the role; with ``deadline_for`` (a role waiting on Kafka)
+    it ends within :data:`GRACE` seconds whatever Kafka does. The dispatcher has none:
+    it waits on no broker, and finishes its sending round (the supervisor's SIGKILL
+    after services.supervisor.STOP_WAIT, or systemd's, still bounds it)."""
 
     def stop(*_: object) -> None:
-        exit_within(GRACE, role)
+        if deadline_for:
+            exit_within(GRACE, deadline_for)
         callback()
 
     for sig in (signal.SIGTERM, signal.SIGINT):

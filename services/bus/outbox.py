@@ -41,7 +41,8 @@ def replay(session: Session) -> int:
     """Mark every kept (published, not yet pruned) row unpublished: the relay sends it
     again. Returns the number of rows."""
     marked = update(OutboxMessage).where(OutboxMessage.published_at.is_not(None))
-    return int(session.execute(marked.values(published_at=None)).rowcount or 0)
+    result = session.execute(marked.values(published_at=None))
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def prune_stored(session: Session, after_id: int = 0, limit: int = 50) -> tuple[int, int]:
