@@ -26,7 +26,7 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -68,10 +68,7 @@ class Child:
     started: float = 0.0
     failures: int = 0
     restarts: int = 0
-    due: float | None = field(default=None)  # when to start it again; None: not now
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
+    due: float | None = None  # when to start it again; None: not now
 
 
 class Supervisor:
@@ -128,7 +125,9 @@ class Supervisor:
         upgrade(self.settings.database_url)
         for role in ROLES:
             args = [sys.executable, "-m", "services.cli", role]
-            self.children[role] = Child(role, args + (["--port", str(self.port)] * (role == "api")))
+            if role == "api":
+                args += ["--port", str(self.port)]
+            self.children[role] = Child(role, args)
             if not self.stopping.is_set():
                 self._spawn(self.children[role])
         return self
