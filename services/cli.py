@@ -289,26 +289,23 @@ def _need_kafka(settings) -> None:  # type: ignore[no-untyped-def]
 
 
 def _up(settings, port: int) -> int:  # type: ignore[no-untyped-def]
-    import time
+    from services.supervisor import Supervisor
 
-    from services.roles import Supervisor
-
-    with Supervisor(settings, port=port) as sup:
+    sup = Supervisor(settings, port=port)
+    sup.stop_on_signals()  # SIGTERM and SIGINT alike stop everything
+    with sup:
         # The token is printed only in dev, where it was generated for this checkout.
         token = (
             f"  (API token: {settings.api_token.get_secret_value()})"
             if settings.env == "dev"
             else ""
         )
-        print(f"WINWIN is up: {settings.public_base_url}/{token}")
-        print(f"logs in {sup.log_dir}; Ctrl-C stops everything")
-        while (dead := sup.check()) is None:
-            time.sleep(0.5)
-        print(
-            f"winwin: the {dead} role stopped; shutting down (see {sup.log_dir}/{dead}.log)",
-            file=sys.stderr,
-        )
-        return 1
+        print(f"WINWIN is up: {settings.public_base_url}/{token}", flush=True)
+        print(f"logs in {sup.log_dir}; Ctrl-C stops everything", flush=True)
+        while not sup.stopping.wait(0.5):
+            sup.watch()
+    print("winwin: stopped", file=sys.stderr)
+    return 0
 
 
 if __name__ == "__main__":

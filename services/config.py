@@ -35,6 +35,12 @@ class Settings(BaseSettings):
     database_url: str = f"sqlite:///./{STATE_DIR.as_posix()}/winwin.db"
     kafka_bootstrap: str = ""
     kafka_partitions: int | None = None
+    kafka_ephemeral: bool = Field(
+        default=False,
+        description="the broker keeps nothing across its restarts (`winwin up` sets it for the "
+        "embedded one): the outbox keeps each record until the sinks stored it, and the relay "
+        "sends the kept records again when it starts",
+    )
     kafka_security_protocol: str = "PLAINTEXT"
     kafka_sasl_mechanism: str | None = None
     kafka_sasl_username: str | None = None

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import random
 import re
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -57,7 +56,7 @@ TEMPLATE_HTML = """<html><body><p>Hi {{ contact.first_name }},</p><ul>
 def run_demo(
     settings: Settings, port: int, headless: bool, duration: float | None, families: int
 ) -> int:
-    from services.roles import Supervisor
+    from services.supervisor import Supervisor
 
     base = f"http://127.0.0.1:{port}"
     settings = settings.model_copy(update={"public_base_url": base})
@@ -78,12 +77,7 @@ def run_demo(
         deadline = time.monotonic() + duration if duration else None
         try:
             while deadline is None or time.monotonic() < deadline:
-                if (dead := sup.check()) is not None:
-                    print(
-                        f"winwin: the {dead} role stopped (see {sup.log_dir}/{dead}.log)",
-                        file=sys.stderr,
-                    )
-                    return 1
+                sup.watch()  # a role that died is started again
                 sim.tick()
                 time.sleep(0.5)
         except KeyboardInterrupt:
@@ -94,10 +88,7 @@ def run_demo(
 def _wait_ready(client: httpx.Client, sup: Any, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if (dead := sup.check()) is not None:
-            raise RuntimeError(
-                f"the {dead} role stopped during start-up (see {sup.log_dir}/{dead}.log)"
-            )
+        sup.watch()
         try:
             if client.get("/readyz").status_code == 200:
                 return

@@ -1,22 +1,20 @@
-"""The long-running roles (api, worker, dispatcher, relay) and the supervisor that runs
-them together (``winwin up`` / ``winwin demo``), each in its own process."""
+"""The long-running roles (api, worker, dispatcher, relay), each run in its own process;
+services/supervisor.py runs them together (``winwin up`` / ``winwin demo``)."""
 
 from __future__ import annotations
 
 import logging
-import os
 import signal
-import subprocess
-import sys
 import threading
-import time
-from contextlib import ExitStack
-from pathlib import Path
 
-from services.config import Settings, get_settings
+from services.config import Settings
+from services.processes import exit_within
 
 log = logging.getLogger(__name__)
 ROLES = ("relay", "worker", "dispatcher", "api")
+#: Seconds the relay and the worker have, after SIGTERM or SIGINT, before they end
+#: themselves whatever Kafka does (the API: uvicorn's graceful shutdown, 10 s).
+GRACE = 15.0
 
 
 def run_api(settings: Settings, port: int, host: str = "127.0.0.1") -> None:
@@ -45,7 +43,7 @@ def run_relay(settings: Settings) -> None:
     from services.db.session import make_engine, make_sessionmaker
 
     relay = Relay(settings, make_sessionmaker(make_engine(settings.database_url)))
-    _stop_on_signals(relay.stop)
+    _stop_on_signals(relay.stop, "relay")
     relay.run()
 
 
@@ -85,73 +83,16 @@ def run_dispatcher(settings: Settings, poll: float = 1.0) -> None:
         stop.wait(poll)
 
 
-def _stop_on_signals(callback) -> None:  # type: ignore[no-untyped-def]
+def _stop_on_signals(callback, deadline_for: str | None = None) -> None:  # type: ignore[no-untyped-def]
+    """SIGTERM and SIGINT stop the role; with ``deadline_for`` (a role waiting on Kafka)
+    it ends within :data:`GRACE` seconds whatever Kafka does. The dispatcher has none:
+    it waits on no broker, and finishes its sending round (the supervisor's SIGKILL
+    after services.supervisor.STOP_WAIT, or systemd's, still bounds it)."""
+
+    def stop(*_: object) -> None:
+        if deadline_for:
+            exit_within(GRACE, deadline_for)
+        callback()
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: callback())
-
-
-class Supervisor:
-    """Starts the embedded broker when no Kafka is configured, migrates the database,
-    then runs every role as a child process; stops them all (SIGTERM, then SIGKILL)."""
-
-    def __init__(
-        self, settings: Settings | None = None, port: int = 8000, log_dir: Path | None = None
-    ):
-        self.settings = settings or get_settings()
-        self.port = port
-        self.log_dir = log_dir or self.settings.state_dir / "logs"
-        self.children: dict[str, subprocess.Popen[bytes]] = {}
-        self.env: dict[str, str] = dict(os.environ)
-        self._stack = ExitStack()
-
-    def start(self) -> Supervisor:
-        from services.db.migrate import upgrade
-
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        if self.settings.embedded_kafka:
-            from services.bus.embedded import EmbeddedBroker
-
-            broker = self._stack.enter_context(EmbeddedBroker(log_path=self.log_dir / "broker.log"))
-            self.env |= {
-                "WINWIN_KAFKA_BOOTSTRAP": broker.bootstrap,
-                "WINWIN_KAFKA_PARTITIONS": str(self.settings.partitions),
-            }
-        self.env |= {
-            "WINWIN_PUBLIC_BASE_URL": self.settings.public_base_url,
-            "WINWIN_STATE_DIR": str(self.settings.state_dir),
-        }
-        upgrade(self.settings.database_url)
-        for role in ROLES:
-            self.spawn(role)
-        return self
-
-    def spawn(self, role: str) -> subprocess.Popen[bytes]:
-        args = [sys.executable, "-m", "services.cli", role]
-        if role == "api":
-            args += ["--port", str(self.port)]
-        out = open(self.log_dir / f"{role}.log", "ab")  # noqa: SIM115 - owned by the child
-        proc = subprocess.Popen(args, env=self.env, stdout=out, stderr=subprocess.STDOUT)
-        self.children[role] = proc
-        return proc
-
-    def check(self) -> str | None:
-        """The first role that died, if any."""
-        return next((r for r, p in self.children.items() if p.poll() is not None), None)
-
-    def stop(self) -> None:
-        for proc in self.children.values():
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + 20
-        for proc in self.children.values():
-            try:
-                proc.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        self._stack.close()
-
-    def __enter__(self) -> Supervisor:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        signal.signal(sig, stop)

@@ -14,6 +14,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from services.processes import die_with_parent
+
 log = logging.getLogger(__name__)
 
 
@@ -24,7 +26,8 @@ def free_port() -> int:
 
 
 class EmbeddedBroker:
-    """Start/stop a Tansu broker on 127.0.0.1. Use as a context manager."""
+    """Start/stop a Tansu broker on 127.0.0.1. Use as a context manager. It keeps
+    nothing once stopped; ``start()`` again starts an empty one on the same port."""
 
     def __init__(self, port: int | None = None, log_path: Path | None = None):
         self.port = port or free_port()
@@ -54,7 +57,8 @@ class EmbeddedBroker:
             stdout=out,
             stderr=subprocess.STDOUT,
             env=os.environ | {"RUST_LOG": "warn"},
-            start_new_session=True,
+            start_new_session=True,  # Ctrl-C reaches the supervisor, which stops us last
+            preexec_fn=die_with_parent(),  # and we die with whoever started us
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

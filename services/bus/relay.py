@@ -4,6 +4,11 @@ At least once: rows are deleted only after the broker acknowledged every envelop
 (acks=all). A crash between publish and delete publishes them again; every consumer is
 idempotent (event ids, touch ids are unique keys in the sinks). While Kafka is down the
 rows simply wait in SQL — that is the durable spool.
+
+On a broker that keeps nothing across restarts (``WINWIN_KAFKA_EPHEMERAL``, the embedded
+default) the rows are marked published instead, kept until the sinks have stored their
+records (pruned every second), and sent again when the relay starts: `winwin up`
+restarts the relay with the broker, so what a lost broker held is published again.
 """
 
 from __future__ import annotations
@@ -13,18 +18,21 @@ import logging
 import threading
 import time
 from collections import defaultdict
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from services.bus import topics
+from services.bus import outbox, topics
 from services.bus.envelopes import pack
 from services.bus.producer import ensure_topics, make_producer
 from services.config import Settings
 from services.db.models import OutboxMessage
 
 log = logging.getLogger(__name__)
+#: Seconds between two passes of pruning the kept rows (ephemeral broker only).
+PRUNE_EVERY = 1.0
 
 
 class Relay:
@@ -38,6 +46,9 @@ class Relay:
         self._producer: Any = None
         self._partitions: dict[str, int] = {}
         self.published_records = 0
+        self.keep = settings.kafka_ephemeral
+        self._replayed = not self.keep
+        self._pruned_at, self._prune_after = 0.0, 0
 
     def stop(self) -> None:
         self._stop.set()
@@ -49,6 +60,7 @@ class Relay:
         idle = idle_poll
         while not self._stop.is_set():
             try:
+                self._replay_and_prune()
                 moved = self.publish_once()
             except Exception as exc:  # noqa: BLE001 - Kafka or DB down: keep rows, retry
                 log.warning("relay: publish failed, will retry: %s", exc)
@@ -65,7 +77,12 @@ class Relay:
     def publish_once(self) -> int:
         """Publish one batch of outbox rows; return the number of records published."""
         with self.sessions() as session, session.begin():
-            stmt = select(OutboxMessage).order_by(OutboxMessage.id).limit(self.batch_rows)
+            stmt = (
+                select(OutboxMessage)
+                .where(OutboxMessage.published_at.is_(None))
+                .order_by(OutboxMessage.id)
+                .limit(self.batch_rows)
+            )
             if session.get_bind().dialect.name == "postgresql":
                 stmt = stmt.with_for_update(skip_locked=True)
             rows = session.scalars(stmt).all()
@@ -75,9 +92,29 @@ class Relay:
             for row in rows:
                 by_topic[row.topic].extend(row.records)
             count = self._send(by_topic)
-            session.execute(delete(OutboxMessage).where(OutboxMessage.id.in_([r.id for r in rows])))
+            sent = OutboxMessage.id.in_([r.id for r in rows])
+            if self.keep:  # until the sinks have stored the records (prune_stored)
+                session.execute(
+                    update(OutboxMessage).where(sent).values(published_at=datetime.now(UTC))
+                )
+            else:
+                session.execute(delete(OutboxMessage).where(sent))
         self.published_records += count
         return count
+
+    def _replay_and_prune(self) -> None:
+        """Ephemeral broker: once at start, send every kept row again (the broker may
+        have lost it); then every :data:`PRUNE_EVERY` s drop the rows the sinks stored."""
+        if not self._replayed:
+            with self.sessions() as session, session.begin():
+                rows = outbox.replay(session)
+            self._replayed = True
+            if rows:
+                log.warning("relay: sending again %d outbox rows not yet stored by the sinks", rows)
+        if self.keep and time.monotonic() - self._pruned_at >= PRUNE_EVERY:
+            with self.sessions() as session, session.begin():
+                _, self._prune_after = outbox.prune_stored(session, self._prune_after)
+            self._pruned_at = time.monotonic()
 
     def _send(self, by_topic: dict[str, list[dict[str, Any]]]) -> int:
         producer = self._ensure_producer()

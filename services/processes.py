@@ -1,0 +1,62 @@
+"""Process plumbing shared by the supervisor (``winwin up``), its children and the
+embedded broker: children that die with their parent, process groups, and a hard
+deadline after a stop signal."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable
+
+log = logging.getLogger(__name__)
+
+
+def die_with_parent(sig: int = signal.SIGTERM) -> Callable[[], None] | None:
+    """A ``preexec_fn`` that sends ``sig`` to the child when the process that started it
+    ends, even by SIGKILL (Linux ``PR_SET_PDEATHSIG``; ``None`` elsewhere).
+
+    It fires when the starting *thread* ends: start children from the main thread."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    parent = os.getpid()
+
+    def set_pdeathsig() -> None:
+        prctl(1, sig, 0, 0, 0)  # 1 == PR_SET_PDEATHSIG
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os._exit(1)
+
+    return set_pdeathsig
+
+
+def kill_group(pid: int) -> None:
+    """SIGKILL the process group led by ``pid`` (a child started in a new session), so
+    that nothing it started (the worker's sink process) outlives it."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+
+
+def exit_within(seconds: float, role: str) -> None:
+    """Arm a deadline after a stop signal: unless the process has ended ``seconds``
+    from now, it ends itself, whatever state Kafka is in. Work not committed is redone
+    (offsets not committed: re-delivery; outbox rows not marked: sent again), and the
+    sinks are idempotent."""
+
+    def expire() -> None:
+        log.error(
+            "the %s role did not stop within %.0f s of the signal; exiting now", role, seconds
+        )
+        for handler in logging.getLogger().handlers:
+            with contextlib.suppress(Exception):
+                handler.flush()
+        os._exit(1)
+
+    timer = threading.Timer(seconds, expire)
+    timer.daemon = True
+    timer.start()
