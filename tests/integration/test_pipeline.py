@@ -130,6 +130,7 @@ def test_email_campaign_click_is_counted_and_credited(stack: Stack, tmp_path):
         assert client.post("/api/v1/contacts", json=contacts[:1000]).json() == {
             "created": 1000,
             "updated": 0,
+            "kept_unsubscribed": 0,
         }
         assert client.post("/api/v1/contacts", json=contacts[1000:]).status_code == 200
         res = client.post(
