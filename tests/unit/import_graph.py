@@ -76,6 +76,9 @@ def _imports(module: Module, known: set[str]) -> Iterator[Import]:
             if isinstance(child, ast.Import | ast.ImportFrom):
                 for target in _targets(module, child, known):
                     yield Import(module.name, target, child.lineno, in_function, type_only)
+            elif (dynamic := _dynamic(child)) is not None:
+                target = _owner(dynamic, known)
+                yield Import(module.name, target, child.lineno, in_function, type_only)
             yield from visit(child, func, typed)
 
     yield from visit(module.tree, False, False)
@@ -96,6 +99,18 @@ def _targets(module: Module, node: ast.Import | ast.ImportFrom, known: set[str])
             base = ".".join([*package, base] if base else package)
         names = [f"{base}.{a.name}" if f"{base}.{a.name}" in known else base for a in node.names]
     return sorted({_owner(n, known) for n in names})
+
+
+def _dynamic(node: ast.AST) -> str | None:
+    """The module named by ``__import__("a.b", ...)`` or ``import_module("a.b")``."""
+    if not isinstance(node, ast.Call) or not node.args:
+        return None
+    func = node.func
+    name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
+    first = node.args[0]
+    if name in {"__import__", "import_module"} and isinstance(first, ast.Constant):
+        return str(first.value)
+    return None
 
 
 def _owner(name: str, known: set[str]) -> str:
