@@ -319,14 +319,16 @@ def _parse_query(query: str) -> list[Callable[[DeliveredEmail], bool]]:
         m = _CLAUSE.match(part)
         if not m:
             raise ValueError(f"unsupported query: {part!r}")
-        field_name, arg, value = m.group(1), m.group(2), m.group(3)
-        if arg is not None:
-            clauses.append(lambda d, k=arg, v=value: d.custom_args.get(k) == v)
-        elif field_name == "to_email":
-            clauses.append(lambda d, v=value: d.to.lower() == v.lower())
-        else:
-            clauses.append(lambda d, v=value: v.startswith(d.message_id))
+        clauses.append(_clause(m.group(1), m.group(2), m.group(3)))
     return clauses
+
+
+def _clause(field_name: str, arg: str | None, value: str) -> Callable[[DeliveredEmail], bool]:
+    if arg is not None:
+        return lambda d: d.custom_args.get(arg) == value
+    if field_name == "to_email":
+        return lambda d: d.to.lower() == value.lower()
+    return lambda d: value.startswith(d.message_id)
 
 
 def _errors(message: str, field_name: str | None) -> bytes:

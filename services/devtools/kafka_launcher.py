@@ -29,6 +29,7 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
@@ -106,7 +107,7 @@ def _random_cluster_id() -> str:
             return cid
 
 
-def _die_with_parent():  # type: ignore[no-untyped-def]
+def _die_with_parent() -> Callable[[], None] | None:
     """preexec_fn: SIGTERM the broker if the test process dies (even by SIGKILL), Linux only.
 
     Only used from the main thread: PR_SET_PDEATHSIG fires when the forking *thread* exits.

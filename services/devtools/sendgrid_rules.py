@@ -94,7 +94,7 @@ def check_asm(body: dict[str, Any], groups: set[int] | None) -> int | None:
     if not isinstance(asm, dict):
         raise SettingError("Invalid type. Expected: object.", "asm")
     group = asm.get("group_id")
-    if not _is_int(group):
+    if not isinstance(group, int) or isinstance(group, bool):
         raise SettingError("The ASM group ID must be an integer.", "asm.group_id")
     if groups is not None and group not in groups:
         raise SettingError(
