@@ -11,15 +11,15 @@ per partition, from the workers' heartbeats (``worker_heartbeats.info``: cumulat
 ``events`` stored, ``assigned_partitions``; sampled every second, written every 2 s).
 
 Real Kafka gives the honest figure: set ``WINWIN_KAFKA_BOOTSTRAP``, or pass
-``--real-kafka`` in a checkout to start one from ``deploy/kafka/lib``
-(``tests/kafka_cluster.py``); otherwise the embedded broker is used.
+``--real-kafka`` to start one (``services/devtools/kafka_launcher.py``: the jars of a
+checkout's ``deploy/kafka/lib``, or of ``$WINWIN_KAFKA_HOME``); otherwise the embedded
+broker is used.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -28,10 +28,11 @@ from typing import Any
 from sqlalchemy import distinct, func, select
 
 from services.bench import Figure
-from services.bench.env import ROOT, BenchEnv, progress, wait_for, wait_worker
+from services.bench.env import BenchEnv, progress, wait_for, wait_worker
 from services.bench.workload import Workload, make_workload
 from services.bus import envelopes, topics
 from services.db import models
+from services.devtools.kafka_launcher import KafkaBroker
 
 PARTITIONS = 8
 RELAY_ROWS = 500  # records per pack() call, as the relay publishes outbox batches
@@ -75,9 +76,6 @@ def _kafka(real: bool) -> Iterator[str]:
     if not real:
         yield "embedded broker"
         return
-    sys.path.insert(0, str(ROOT))
-    from tests.kafka_cluster import KafkaBroker  # a checkout only: the jars are not packaged
-
     broker = KafkaBroker().start()
     os.environ["WINWIN_KAFKA_BOOTSTRAP"] = broker.bootstrap
     try:
