@@ -10,21 +10,23 @@ change changes nothing."""
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 
 import schemas
 from services.analytics.recompute import models_of
 from services.analytics.sink import AttributionSink
 from services.api import create_app
+from services.bus.outbox import prune_stored
 from services.bus.relay import Relay, drain
 from services.db.migrate import upgrade
 from services.db.models import Credit, EngagementEvent, OutboxMessage, StageFact, Touch
 from services.db.models_journeys import MergedRow
 from services.journeys.identity import reconcile
+from services.journeys.recount import apply_changes
 from streams.writer import SinkProcess
 from tests.stack import Stack, wait_for
 from tests.unit.journeys.helpers import (
@@ -289,3 +291,30 @@ def test_a_redelivered_identity_change_changes_nothing(database_url, tmp_path):
     finally:
         sink._pool.shutdown(cancel_futures=True)
         c.close()
+
+
+def test_an_ephemeral_broker_keeps_identity_changes_until_applied(database_url, tmp_path):
+    """On a broker that keeps nothing (WINWIN_KAFKA_EPHEMERAL) a published outbox row is
+    kept until the stream applied it: a merge until the visitor's rows are moved, an
+    undo until they are moved back."""
+    upgrade(database_url)
+    c = make_container(database_url, tmp_path, Clock(T0 + 6 * H))
+    seed(c)
+
+    def published_then_pruned() -> int:
+        with c.sessions() as s, s.begin():
+            s.execute(update(OutboxMessage).values(published_at=datetime.now(UTC)))
+            return prune_stored(s)[0]
+
+    with TestClient(create_app(c), headers={"Authorization": f"Bearer {TOKEN}"}) as client:
+        r = client.post("/api/v1/identify", json={"visitor": "abc123", "external_id": "fam-9"})
+        (merged_change,) = outbox_records(c)
+        assert published_then_pruned() == 0
+        apply_changes(c.sessions, [merged_change], "UTC", 30)
+        assert published_then_pruned() == 1
+        client.delete(f"/api/v1/identify/{r.json()['merge_id']}")
+        (unmerged_change,) = outbox_records(c)
+        assert published_then_pruned() == 0
+        apply_changes(c.sessions, [unmerged_change], "UTC", 30)
+        assert published_then_pruned() == 1
+    c.close()
