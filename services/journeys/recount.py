@@ -67,14 +67,14 @@ def settle(session: Session, merge_id: str, timezone: str, stream_window: int) -
         log.warning("identity change for an unknown merge %s: nothing to apply", merge_id)
         return 0
     if merge.undone_at is None:
-        moved = move_to_contact(session, merge)
+        moved = _move_to_contact(session, merge)
     else:
         moved = _move_back(session, merge)
     recount_persons(session, [merge.visitor_person, merge.contact_person], timezone, stream_window)
     return moved
 
 
-def move_to_contact(session: Session, merge: IdentityMerge) -> int:
+def _move_to_contact(session: Session, merge: IdentityMerge) -> int:
     """Rewrite the visitor's events and touches to the contact, noting each row moved."""
     moved = 0
     for kind, table, key in MOVED:
