@@ -11,7 +11,14 @@ from jsonschema import Draft202012Validator, FormatChecker
 
 __all__ = ["load", "validator", "errors_of", "NAMES"]
 
-NAMES = ("engagement.v1", "touch.v1", "credit.v1", "envelope.v1", "deadletter.v1")
+NAMES = (
+    "engagement.v1",
+    "identity.v1",
+    "touch.v1",
+    "credit.v1",
+    "envelope.v1",
+    "deadletter.v1",
+)
 
 
 @cache

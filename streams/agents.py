@@ -113,7 +113,9 @@ def install(
             if sorted_.dead:
                 await _send_all(deadletter, sorted_.dead)
                 stats["dead"] += len(sorted_.dead)
-            written = asyncio.ensure_future(sink.write_all(sorted_.engagement, sorted_.touches))
+            written = asyncio.ensure_future(
+                sink.write_all(sorted_.engagement, sorted_.touches, sorted_.identity)
+            )
             before = in_flight[-1] if in_flight else None
             in_flight.append(asyncio.ensure_future(finish(written, batch, sorted_, before)))
             # Decode the next batch while this one is written; never more than two. Shielded:

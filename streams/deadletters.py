@@ -22,7 +22,7 @@ from services.analytics.sink import unstorable
 from services.bus import envelopes, topics
 from services.domain.events import depth_error
 from streams import validation
-from streams.writer import ENGAGEMENT, TOUCHES, Failure, describe
+from streams.writer import ENGAGEMENT, IDENTITY, TOUCHES, Failure, describe
 
 log = logging.getLogger(__name__)
 Letter = tuple[bytes, bytes, None]  # key, value, partition (the producer's choice)
@@ -32,12 +32,19 @@ Origin = tuple[Any, bytes, int]
 
 @dataclass
 class Sorted:
-    """A batch's valid records by topic, where each came from, and its dead letters."""
+    """A batch's valid records by kind (engagement events, touches, identity changes),
+    where each came from, and its dead letters."""
 
     engagement: list[dict[str, Any]] = field(default_factory=list)
     touches: list[dict[str, Any]] = field(default_factory=list)
-    origins: dict[str, list[Origin]] = field(default_factory=lambda: {ENGAGEMENT: [], TOUCHES: []})
+    identity: list[dict[str, Any]] = field(default_factory=list)
+    origins: dict[str, list[Origin]] = field(
+        default_factory=lambda: {ENGAGEMENT: [], TOUCHES: [], IDENTITY: []}
+    )
     dead: list[Letter] = field(default_factory=list)
+
+    def of(self, kind: str) -> list[dict[str, Any]]:
+        return {ENGAGEMENT: self.engagement, TOUCHES: self.touches, IDENTITY: self.identity}[kind]
 
 
 def split(batch: Sequence[Any], prefix: str = "") -> Sorted:
@@ -49,31 +56,35 @@ def split(batch: Sequence[Any], prefix: str = "") -> Sorted:
         try:
             records = envelopes.decode(raw)
             name = topics.logical(msg.topic, prefix)
-            schema = topics.RECORD_SCHEMA[name]
+            topics.RECORD_SCHEMA[name]  # a topic with records, or a dead letter
         except Exception as exc:  # noqa: BLE001 - not an envelope (or too deep to be one)
             out.dead.append(dead_letter(msg, None, raw, _reason(exc)))
             continue
-        kind = ENGAGEMENT if name == topics.ENGAGEMENT else TOUCHES
-        into = out.engagement if kind == ENGAGEMENT else out.touches
         suspicious = _SUSPICIOUS.search(raw) is not None
         for index, record in enumerate(records):
+            kind = _kind(name, record)
             try:
-                error = _error_of(schema, record, suspicious)
+                error = _error_of(topics.schema_of(name, record), record, suspicious)
             except Exception as exc:  # noqa: BLE001 - whatever it is, it is this record's
                 error = describe(exc)
             if error is None:
-                into.append(record)
+                out.of(kind).append(record)
                 out.origins[kind].append((msg, raw, index))
             else:
                 out.dead.append(record_letter((msg, raw, index), record, error))
     return out
 
 
+def _kind(topic: str, record: Any) -> str:
+    if topic == topics.TOUCHES:
+        return TOUCHES
+    return IDENTITY if topics.is_identity(record) else ENGAGEMENT
+
+
 def sink_letters(batch: Sorted, failures: Sequence[Failure]) -> list[Letter]:
     """Dead letters for the records the sink could not write (``SinkProcess.write_all``)."""
-    lists = {ENGAGEMENT: batch.engagement, TOUCHES: batch.touches}
     return [
-        record_letter(batch.origins[f.kind][f.index], lists[f.kind][f.index], f"sink: {f.error}")
+        record_letter(batch.origins[f.kind][f.index], batch.of(f.kind)[f.index], f"sink: {f.error}")
         for f in failures
     ]
 

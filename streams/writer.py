@@ -7,7 +7,9 @@ In a child process the sink writes batch N while the worker decodes batch N+1 on
 other core (`winwin bench pipeline`, README "Performance").
 
 The child does only what the thread did: ``AttributionSink.write`` (one SQL transaction
-per batch), then the journeys hook. ``streams.agents`` commits a batch's offsets only after
+per batch), then the journeys hook, then the batch's identity changes (merges and their
+undo: rows moved, persons recounted, ``services/journeys/recount.py``): the one writer
+of read models. ``streams.agents`` commits a batch's offsets only after
 the child has written it and its credits are published. The child dies with the worker
 (``PR_SET_PDEATHSIG``), so a killed worker leaves no writer behind, and if the child dies
 alone (OOM killer) a new one is started and the batch written again: writes are keyed,
@@ -41,13 +43,14 @@ from sqlalchemy import exc as sql_errors
 from sqlalchemy import text
 
 from services.analytics.sink import AttributionSink, BatchResult
+from services.journeys.recount import apply_changes
 
 log = logging.getLogger(__name__)
 
 _sink: AttributionSink | None = None  # the child's, set by _open()
 #: New sink processes per batch before its write is given up (and the worker stops).
 RESTARTS = 5
-ENGAGEMENT, TOUCHES = "engagement", "touches"
+ENGAGEMENT, TOUCHES, IDENTITY = "engagement", "touches", "identity"
 #: Errors of the sink's surroundings, not of a record: never a reason to dead-letter one.
 _ENVIRONMENT = (
     sql_errors.OperationalError,
@@ -62,7 +65,7 @@ _ENVIRONMENT = (
 class Failure:
     """A record the sink could not write, alone: which list, its index there, and why."""
 
-    kind: str  # ENGAGEMENT or TOUCHES
+    kind: str  # ENGAGEMENT, TOUCHES or IDENTITY
     index: int
     error: str
 
@@ -90,38 +93,42 @@ class SinkProcess:
         engagement: Sequence[dict[str, Any]],
         touches: Sequence[dict[str, Any]],
         restarts: int = RESTARTS,
+        identity: Sequence[dict[str, Any]] = (),
     ) -> BatchResult:
         """Write one batch (in order with the batches written before it). If the child
         dies, start another and write the batch again, up to ``restarts`` times."""
-        result: BatchResult = await self._call(_write, (engagement, touches), restarts)
+        args = (engagement, touches, identity)
+        result: BatchResult = await self._call(_write, args, restarts)
         return result
 
     async def write_all(
-        self, engagement: Sequence[dict[str, Any]], touches: Sequence[dict[str, Any]]
+        self,
+        engagement: Sequence[dict[str, Any]],
+        touches: Sequence[dict[str, Any]],
+        identity: Sequence[dict[str, Any]] = (),
     ) -> tuple[BatchResult, list[Failure]]:
         """:meth:`write`, or, when that raises for a reason other than the database, the
         batch written in halves (in order) until each record at fault stands alone: the
         others written, those returned as failures."""
         try:
-            return await self.write(engagement, touches), []
+            return await self.write(engagement, touches, identity=identity), []
         except _ENVIRONMENT:
             raise
         except Exception as exc:  # noqa: BLE001 - any record may be at fault: find it
             log.warning(
                 "a batch of %d records could not be written (%s); writing it in parts",
-                len(engagement) + len(touches),
+                len(engagement) + len(touches) + len(identity),
                 describe(exc),
             )
-        items = [(ENGAGEMENT, i) for i in range(len(engagement))]
-        items += [(TOUCHES, i) for i in range(len(touches))]
+        pick = {ENGAGEMENT: engagement, TOUCHES: touches, IDENTITY: identity}
+        items = [(kind, i) for kind, records in pick.items() for i in range(len(records))]
         result, failures = BatchResult(), []
         parts = deque(_halves(items))
         while parts:
             part = parts.popleft()
-            pick = {ENGAGEMENT: engagement, TOUCHES: touches}
-            e, t = ([pick[k][i] for k, i in part if k == kind] for kind in (ENGAGEMENT, TOUCHES))
+            e, t, ids = ([pick[k][i] for k, i in part if k == kind] for kind in pick)
             try:
-                _add(result, await self.write(e, t, restarts=1))
+                _add(result, await self.write(e, t, restarts=1, identity=ids))
             except _ENVIRONMENT:
                 raise
             except Exception as exc:  # noqa: BLE001 - narrowed down below
@@ -189,12 +196,17 @@ def _probe() -> None:
         session.execute(text("SELECT 1"))
 
 
-def _write(engagement: Sequence[dict[str, Any]], touches: Sequence[dict[str, Any]]) -> BatchResult:
+def _write(
+    engagement: Sequence[dict[str, Any]],
+    touches: Sequence[dict[str, Any]],
+    identity: Sequence[dict[str, Any]] = (),
+) -> BatchResult:
     from services.journeys.stream import on_batch as journeys_on_batch
 
     assert _sink is not None, "the sink process was not opened"
     result = _sink.write(engagement, touches)
     journeys_on_batch(_sink.sessions, engagement)
+    apply_changes(_sink.sessions, identity, _sink.timezone, _sink.window_days)
     return result
 
 

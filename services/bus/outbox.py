@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from services.bus import topics
 from services.db.models import EngagementEvent, OutboxMessage, Touch
+from services.db.models_journeys import IdentityMerge, MergedRow
 from services.db.values import chunks, utc
 
 #: A published row whose records never all reach the sinks (a dead letter among them)
@@ -70,8 +71,25 @@ def prune_stored(session: Session, after_id: int = 0, limit: int = 50) -> tuple[
 
 def _all_stored(session: Session, topic: str, records: list[dict[str, Any]]) -> bool:
     column, field = STORED_AS[topic]
-    keys = sorted({r[field] for r in records})
+    changes = [r for r in records if topics.is_identity(r)]
+    if not all(_applied(session, r["merge_id"]) for r in changes):
+        return False
+    keys = sorted({r[field] for r in records if not topics.is_identity(r)})
     for chunk in chunks(keys):  # stops at the first chunk with a record not yet stored
         if session.scalar(select(func.count()).where(column.in_(chunk))) != len(chunk):
             return False
     return True
+
+
+def _applied(session: Session, merge_id: str) -> bool:
+    """An identity change is applied once the rows agree with its merge: none left under
+    the visitor of an active merge, none noted (to move back) for an undone one."""
+    merge = session.get(IdentityMerge, merge_id)
+    if merge is None:
+        return True
+    left: Any = select(MergedRow.key).where(MergedRow.merge_id == merge_id)
+    if merge.undone_at is None:
+        visitor = merge.visitor_person
+        left = select(EngagementEvent.event_id).where(EngagementEvent.person == visitor)
+        left = left.union_all(select(Touch.touch_id).where(Touch.person == visitor))
+    return session.execute(left.limit(1)).first() is None

@@ -10,6 +10,23 @@ ALL = (ENGAGEMENT, TOUCHES, CREDITS, DEADLETTER)
 
 #: The schema of the records inside each topic's envelopes (schemas/ package).
 RECORD_SCHEMA = {ENGAGEMENT: "engagement.v1", TOUCHES: "touch.v1", CREDITS: "credit.v1"}
+#: Identity changes (a visitor merged into a contact, or that undone) ride on the
+#: engagement topic, keyed by the contact's pseudonym: in order with that person's
+#: events. They are told apart by their ``kind``, a field no engagement record has.
+IDENTITY_SCHEMA = "identity.v1"
+IDENTITY_KINDS = ("identity.merged", "identity.unmerged")
+
+
+def is_identity(record: object) -> bool:
+    """An identity change record (not an engagement event), by its ``kind`` field."""
+    return type(record) is dict and "kind" in record
+
+
+def schema_of(topic: str, record: object) -> str:
+    """The schema of one record of ``topic`` (KeyError for a topic without records)."""
+    if topic == ENGAGEMENT and is_identity(record):
+        return IDENTITY_SCHEMA
+    return RECORD_SCHEMA[topic]
 
 
 def physical(name: str, prefix: str) -> str:

@@ -5,7 +5,8 @@
 * :mod:`.runner` — ``run_due_journeys(container, now)``: acts on due timers.
 * :mod:`.simulate` — the same decisions over stored events, nothing sent.
 * :mod:`.needs` — ``recommended_for(session, persons)`` for templates and the API.
-* :mod:`.identity` — visitor → contact merges, their undo, and ``resolve(person)``.
+* :mod:`.identity` — visitor → contact merges, their undo, and ``resolve(person)``;
+  published through the outbox, applied by the stream (:mod:`.recount`).
 
 The rules themselves are pure: :mod:`services.domain.journeys`, :mod:`services.domain.needs`.
 """
@@ -19,8 +20,9 @@ __all__ = ["tick"]
 
 
 def tick(container: Any, now: datetime | None = None) -> dict[str, int]:
-    """One round of the periodic work (for the dispatcher role's loop): move events of
-    merged visitors that arrived late, then act on due journey timers."""
+    """One round of the periodic work (for the dispatcher role's loop): publish again
+    the merges of visitors whose events arrived late (the stream moves them), then act
+    on due journey timers."""
     from services.journeys.identity import reconcile
     from services.journeys.runner import run_due_journeys
 

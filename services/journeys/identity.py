@@ -1,15 +1,19 @@
 """One person across channels: merging a visitor (``v:<ww_vid>``) into a contact.
 
-A merge rewrites the person of the visitor's stored events and touches to the
-contact's pseudonym, records which rows it moved (``merged_rows``), and recounts both
-persons' stage facts and credits from their events (:mod:`services.journeys.recount`),
-so unique-people counts drop by one and credits move, with nothing counted twice.
-Undoing it moves exactly those rows back and recounts again.
+The API process writes the merge (``identity_merges``) and, in the same transaction, an
+identity change record to the outbox (``schemas/identity.v1.json``, on the engagement
+topic keyed by the contact's pseudonym). It writes no read model: the stream worker
+applies the record (:mod:`services.journeys.recount`): it rewrites the person of the
+visitor's stored events and touches to the contact's pseudonym, notes which rows it
+moved (``merged_rows``) and recounts both persons' stage facts and credits, so
+unique-people counts drop by one and credits move, with nothing counted twice.
+Undoing it is published the same way; the stream moves exactly those rows back and
+recounts again.
 
 Future events: the ingest resolves every pseudonym through :func:`resolve` (a per-
 process alias map, re-read every few seconds), so later events of a merged visitor are
-stored as the contact's. Events already in flight when the merge happened are moved by
-:func:`reconcile`, which the periodic runner calls. Events stored under the contact
+stored as the contact's. Events already in flight when the merge happened are found by
+:func:`reconcile`, which the periodic runner calls: it publishes the merge again. Events stored under the contact
 after the merge stay with the contact when the merge is undone.
 """
 
@@ -19,20 +23,23 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, cast
+from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Table, select, update
+from sqlalchemy import Select, func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from services.db.models import Contact, EngagementEvent, Touch
+from services.bus import topics
+from services.bus.outbox import enqueue
+from services.db.models import Contact
 from services.db.models_journeys import IdentityMerge, MergedRow
 from services.db.session import transaction
-from services.db.upsert import insert_ignore
 from services.db.values import chunks
+from services.domain.events import format_timestamp
 from services.domain.pseudonyms import pseudonymise, visitor_ref
 from services.ids import new_id
-from services.journeys.recount import recount_persons
+from services.journeys.recount import MOVED
 
 __all__ = [
     "IdentityError",
@@ -155,7 +162,10 @@ def merge_visitor(
     container: Any, vid: str, external_id: str | None = None, contact_id: int | None = None,
     source: str = "identify",
 ) -> tuple[MergeView, bool]:  # fmt: skip
-    """Merge visitor ``vid`` into a contact; returns (merge, created). Idempotent."""
+    """Merge visitor ``vid`` into a contact; returns (merge, created). Idempotent.
+
+    Writes the merge and its record for the stream (outbox, same transaction); the
+    stream moves the rows and recounts. ``moved``: the visitor's rows it will move."""
     if not valid_visitor(vid):
         raise IdentityError(422, "visitor: not a ww_vid value")
     secret = container.settings.secret_key.get_secret_value().encode()
@@ -177,14 +187,19 @@ def merge_visitor(
         )  # fmt: skip
         session.add(merge)
         session.flush()
-        moved = _move(session, merge, visitor, contact.pseudonym)
-        moved |= _recount(container, session, [visitor, contact.pseudonym])
+        moved = {
+            _NAMES[kind]: _count(session, select(key).where(table.person == visitor))
+            for kind, table, key in MOVED
+        }
+        _publish(session, merge, "identity.merged", merge.created_at)
     aliases(container.sessions).invalidate()
     return _view(merge, contact.external_id, moved), True
 
 
 def undo_merge(container: Any, merge_id: str) -> MergeView:
-    """Move the merged events and touches back to the visitor and recount both."""
+    """Mark the merge undone and publish that for the stream, which moves the merged
+    events and touches back to the visitor and recounts both. ``moved``: the rows the
+    merge has moved so far (those the stream will move back)."""
     with transaction(container.sessions) as session:
         merge = session.get(IdentityMerge, merge_id)
         if merge is None:
@@ -193,51 +208,40 @@ def undo_merge(container: Any, merge_id: str) -> MergeView:
         external_id = contact.external_id if contact else ""
         if merge.undone_at is not None:
             return _view(merge, external_id, {})
-        moved = {}
-        for kind, table, key in _TABLES:
-            ids = list(
-                session.scalars(
-                    select(MergedRow.key).where(
-                        MergedRow.merge_id == merge.id, MergedRow.kind == kind
-                    )
-                )
-            )
-            for chunk in chunks(ids):
-                session.execute(
-                    update(table).where(key.in_(chunk)).values(person=merge.visitor_person)
-                )
-            moved["touches" if kind == "touch" else "events"] = len(ids)
-        moved |= _recount(container, session, [merge.visitor_person, merge.contact_person])
+        noted = select(MergedRow.key).where(MergedRow.merge_id == merge.id)
+        moved = {_NAMES[k]: _count(session, noted.where(MergedRow.kind == k)) for k, *_ in MOVED}
         merge.undone_at = container.now()
+        _publish(session, merge, "identity.unmerged", merge.undone_at)
     aliases(container.sessions).invalidate()
     return _view(merge, external_id, moved)
 
 
 def reconcile(container: Any) -> int:
-    """Move rows stored under a merged visitor after its merge (events in flight)."""
+    """Rows stored under a merged visitor after its merge was applied (events that were
+    in flight): publish that merge again, so the stream moves them and recounts.
+    Returns how many such rows there are. A merge is published again at most once per
+    :data:`REPUBLISH_AFTER` seconds while the stream has not caught up."""
     M = IdentityMerge
-    moved = 0
+    late: dict[str, int] = {}
     with transaction(container.sessions) as session:
         merges = session.scalars(select(M).where(M.undone_at.is_(None))).all()
         by_visitor = {m.visitor_person: m for m in merges}
         for chunk in chunks(sorted(by_visitor)):
-            late = set(
-                session.scalars(
-                    select(EngagementEvent.person)
-                    .distinct()
-                    .where(EngagementEvent.person.in_(chunk))
-                )
-            ) | set(session.scalars(select(Touch.person).distinct().where(Touch.person.in_(chunk))))
-            for visitor in sorted(late):
-                merge = by_visitor[visitor]
-                moved += sum(_move(session, merge, visitor, merge.contact_person).values())
-                _recount(container, session, [visitor, merge.contact_person])
-    return moved
+            for _, table, _ in MOVED:
+                counted = select(table.person, func.count()).where(table.person.in_(chunk))
+                for visitor, n in session.execute(counted.group_by(table.person)):
+                    late[visitor] = late.get(visitor, 0) + n
+        for visitor in sorted(late):
+            merge = by_visitor[visitor]
+            if _due(merge.id):
+                _publish(session, merge, "identity.merged", container.now())
+    return sum(late.values())
 
 
 def note_click(container: Any, vid: str | None, send: Any) -> None:
     """A contact's own email link clicked in a browser known as visitor ``vid``: merge
-    that visitor into the contact, in the background (the redirect does not wait)."""
+    that visitor into the contact, off the caller's thread (the redirect does not wait):
+    the gatherer's thread does it after spooling the clicks it holds."""
     if not valid_visitor(vid):
         return
     assert vid is not None
@@ -263,15 +267,44 @@ def note_click(container: Any, vid: str | None, send: Any) -> None:
         finally:
             pending.discard(visitor)
 
-    threading.Thread(target=merge, name="identity-merge", daemon=True).start()
+    container.gatherer.later(merge)
 
 
 # --- helpers --------------------------------------------------------------------------
 
-_TABLES = (
-    ("event", EngagementEvent, EngagementEvent.event_id),
-    ("touch", Touch, Touch.touch_id),
-)
+_NAMES = {"event": "events", "touch": "touches"}
+#: Seconds before :func:`reconcile` publishes the same merge again.
+REPUBLISH_AFTER = 30.0
+
+
+_republished: dict[str, float] = {}  # merge id → when reconcile last published it
+
+
+def _due(merge_id: str) -> bool:
+    now = time.monotonic()
+    if now - _republished.get(merge_id, -1e9) < REPUBLISH_AFTER:
+        return False
+    for old in [k for k, at in _republished.items() if now - at >= REPUBLISH_AFTER]:
+        del _republished[old]
+    _republished[merge_id] = now
+    return True
+
+
+def _publish(session: Session, merge: IdentityMerge, kind: str, at: datetime) -> None:
+    """The identity change record (schemas/identity.v1.json), to the outbox: on the
+    engagement topic, keyed by the contact, so it is in order with the contact's events."""
+    record = {
+        "kind": kind,
+        "merge_id": merge.id,
+        "person": merge.contact_person,
+        "visitor": merge.visitor_person,
+        "occurred_at": format_timestamp(at),
+    }
+    enqueue(session, topics.ENGAGEMENT, [record])
+
+
+def _count(session: Session, query: Select[Any]) -> int:
+    return int(session.scalar(query.with_only_columns(func.count())) or 0)
 
 
 def _contact(session: Session, external_id: str | None, contact_id: int | None) -> Contact:
@@ -282,26 +315,6 @@ def _contact(session: Session, external_id: str | None, contact_id: int | None) 
     if contact is None:
         raise IdentityError(404, f"external_id: unknown contact {external_id!r}")
     return contact
-
-
-def _move(session: Session, merge: IdentityMerge, visitor: str, contact: str) -> dict[str, int]:
-    """Rewrite the visitor's events and touches to the contact, noting each row moved."""
-    moved = {}
-    for kind, table, key in _TABLES:
-        ids = list(session.scalars(select(key).where(table.person == visitor)))
-        rows = [{"merge_id": merge.id, "kind": kind, "key": k} for k in ids]
-        for chunk in chunks(rows, 2000):
-            insert_ignore(session, cast(Table, MergedRow.__table__), chunk)
-        for chunk in chunks(ids):
-            session.execute(update(table).where(key.in_(chunk)).values(person=contact))
-        moved["touches" if kind == "touch" else "events"] = len(ids)
-    return moved
-
-
-def _recount(container: Any, session: Session, persons: list[str]) -> dict[str, int]:
-    s = container.settings
-    counts = recount_persons(session, persons, s.timezone, s.attribution_window_days)
-    return {"credits": counts["credits"], "stage_facts": counts["stage_facts"]}
 
 
 def _view(merge: IdentityMerge, external_id: str, moved: dict[str, int]) -> MergeView:

@@ -1,28 +1,106 @@
-"""Recounting a few persons: their stage facts and credits, rebuilt from their events.
+"""Identity changes applied by the stream: events change hands, persons are recounted.
 
-Used when events change hands (an identity merge or its undo): everything stored for
-the affected persons is deleted and derived again from their events and touches, with
-the same rules as the stream sink, so nothing is counted twice or lost.
+The stream worker's sink process is the one writer of read models. An identity merge
+(or its undo) reaches it as a record on the engagement topic
+(``schemas/identity.v1.json``, :mod:`services.journeys.identity` publishes it), and
+:func:`apply_changes` brings the stored rows in line with the merge as it stands in
+``identity_merges``: an active merge has the visitor's events and touches moved to the
+contact (each noted in ``merged_rows``), an undone one has exactly the noted rows moved
+back (and the notes dropped). Then both persons' stage facts and credits are deleted and
+derived again from their events and touches, with the same rules as the stream sink, so
+nothing is counted twice or lost.
+
+Applying a record depends only on the merge's state, not on how often or how late the
+record comes: a redelivered record moves nothing and recounts the same rows.
 """
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Table, delete, select, update
+from sqlalchemy.orm import Session, sessionmaker
 
 from services.analytics.recompute import credit_rows, stored_touch, touch_columns
 from services.db.models import Credit, EngagementEvent, StageFact, Touch
+from services.db.models_journeys import IdentityMerge, MergedRow
 from services.db.upsert import insert_ignore
 from services.db.values import chunks, utc
 from services.domain.attribution import Touch as DomainTouch
 from services.domain.periods import PeriodKind, period_of
 from services.domain.stages import Stage, implied
 
-__all__ = ["recount_persons"]
+__all__ = ["apply_changes", "recount_persons", "settle"]
+
+log = logging.getLogger(__name__)
+#: What a merge moves: (kind noted in merged_rows, table, its key column).
+MOVED = (
+    ("event", EngagementEvent, EngagementEvent.event_id),
+    ("touch", Touch, Touch.touch_id),
+)
+
+
+def apply_changes(
+    sessions: sessionmaker[Session],
+    records: Sequence[dict[str, Any]],
+    timezone: str,
+    stream_window: int,
+) -> int:
+    """Apply a batch's identity change records in order (one transaction); returns the
+    rows moved."""
+    if not records:
+        return 0
+    moved = 0
+    with sessions() as session, session.begin():
+        for record in records:
+            moved += settle(session, record["merge_id"], timezone, stream_window)
+    return moved
+
+
+def settle(session: Session, merge_id: str, timezone: str, stream_window: int) -> int:
+    """Move the rows of merge ``merge_id`` as its state says and recount both persons."""
+    merge = session.get(IdentityMerge, merge_id)
+    if merge is None:
+        log.warning("identity change for an unknown merge %s: nothing to apply", merge_id)
+        return 0
+    if merge.undone_at is None:
+        moved = _move_to_contact(session, merge)
+    else:
+        moved = _move_back(session, merge)
+    recount_persons(session, [merge.visitor_person, merge.contact_person], timezone, stream_window)
+    return moved
+
+
+def _move_to_contact(session: Session, merge: IdentityMerge) -> int:
+    """Rewrite the visitor's events and touches to the contact, noting each row moved."""
+    moved = 0
+    for kind, table, key in MOVED:
+        ids = list(session.scalars(select(key).where(table.person == merge.visitor_person)))
+        rows = [{"merge_id": merge.id, "kind": kind, "key": k} for k in ids]
+        for notes in chunks(rows, 2000):
+            insert_ignore(session, cast(Table, MergedRow.__table__), notes)
+        for chunk in chunks(ids):
+            session.execute(update(table).where(key.in_(chunk)).values(person=merge.contact_person))
+        moved += len(ids)
+    return moved
+
+
+def _move_back(session: Session, merge: IdentityMerge) -> int:
+    """Move the rows the merge noted back to the visitor and drop the notes (a late or
+    repeated record then finds nothing to move)."""
+    M = MergedRow
+    moved = 0
+    for kind, table, key in MOVED:
+        noted = (M.merge_id == merge.id, M.kind == kind)
+        ids = list(session.scalars(select(M.key).where(*noted)))
+        for chunk in chunks(ids):
+            session.execute(update(table).where(key.in_(chunk)).values(person=merge.visitor_person))
+        session.execute(delete(M).where(*noted))
+        moved += len(ids)
+    return moved
 
 
 def recount_persons(

@@ -166,13 +166,14 @@ def _machine_reason(properties: dict[str, Any]) -> str | None:
 class Gatherer:
     """Collects single events from hot endpoints (redirects, pixels) for a few
     milliseconds and spools them in one transaction: one SQL round trip per flush,
-    not per click."""
+    not per click. Work those endpoints must not wait for (an identity merge after a
+    click) is handed over with :meth:`later` and done on the same thread, after."""
 
     def __init__(self, ingest: Ingest, max_delay: float = 0.005, max_batch: int = 500):
         self.ingest = ingest
         self.max_delay = max_delay
         self.max_batch = max_batch
-        self._queue: queue.Queue[dict[str, Any]] = queue.Queue()
+        self._queue: queue.Queue[dict[str, Any] | Callable[[], None]] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
 
@@ -182,6 +183,10 @@ class Gatherer:
 
     def add(self, record: dict[str, Any]) -> None:
         self._queue.put(record)
+
+    def later(self, task: Callable[[], None]) -> None:
+        """Run ``task`` on the gatherer's thread, after the records added before it."""
+        self._queue.put(task)
 
     def stop(self) -> None:
         self._stop.set()
@@ -196,7 +201,7 @@ class Gatherer:
             if batch:
                 self._flush(batch)
 
-    def _drain(self, wait: float) -> list[dict[str, Any]]:
+    def _drain(self, wait: float) -> list[dict[str, Any] | Callable[[], None]]:
         """The first record (waiting up to ``wait``), then whatever arrives within
         ``max_delay`` of it, up to ``max_batch``."""
         try:
@@ -212,7 +217,16 @@ class Gatherer:
                 break
         return batch
 
-    def _flush(self, batch: list[dict[str, Any]]) -> None:
+    def _flush(self, items: list[dict[str, Any] | Callable[[], None]]) -> None:
+        self._spool([item for item in items if isinstance(item, dict)])
+        for task in items:
+            if callable(task):
+                try:
+                    task()
+                except Exception:  # noqa: BLE001 - a task's failure is its own
+                    log.exception("a task handed to the gatherer failed")
+
+    def _spool(self, batch: list[dict[str, Any]]) -> None:
         while batch:
             try:
                 self.ingest.record(batch)

@@ -51,7 +51,11 @@ class DeadLetter:
             return [], [str(exc)]
         valid, errors = [], []
         for item in items:
-            error = schemas.errors_of(schema, item) or record_hazard(item) or unstorable(item)
+            error = (
+                schemas.errors_of(topics.schema_of(self.source_topic, item), item)
+                or record_hazard(item)
+                or unstorable(item)
+            )
             if error is None:
                 valid.append(item)
             else:

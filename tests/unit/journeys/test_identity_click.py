@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from services.api import create_app
 from services.db.migrate import upgrade
-from services.db.models import Link
+from services.db.models import Link, OutboxMessage
 from services.db.models_journeys import IdentityMerge
 from tests.unit.journeys.helpers import (
     DAY,
@@ -56,5 +56,10 @@ def test_email_click_with_a_visitor_cookie_merges_the_visitor(tmp_path):
             time.sleep(0.05)
         assert [(m.visitor_person, m.contact_person, m.source) for m in merges] == [
             (visitor("browser42"), person("fam-1"), "email-click")
+        ]
+        with c.sessions() as s:  # for the stream to apply (the API writes no read model)
+            records = [r for m in s.scalars(select(OutboxMessage)) for r in m.records]
+        assert [(r["kind"], r["person"], r["visitor"]) for r in records if "kind" in r] == [
+            ("identity.merged", person("fam-1"), visitor("browser42"))
         ]
     c.close()

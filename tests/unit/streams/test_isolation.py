@@ -22,7 +22,7 @@ from services.db.migrate import upgrade
 from services.db.models import EngagementEvent
 from services.db.session import make_engine, make_sessionmaker
 from streams.deadletters import split
-from streams.writer import ENGAGEMENT, SinkProcess
+from streams.writer import ENGAGEMENT, IDENTITY, SinkProcess
 
 P = "p" + "2" * 32
 
@@ -63,6 +63,18 @@ def test_split_turns_anything_into_dead_letters_and_keeps_the_rest() -> None:
     assert "nested deeper than 32" in letters[0]["error"]
     assert json.loads(base64.b64decode(letters[0]["original_b64"]))["event_id"] == "e2"
     assert base64.b64decode(letters[1]["original_b64"]) == too_deep_to_parse
+
+
+def test_split_sorts_identity_changes_apart_and_dead_letters_bad_ones() -> None:
+    change = {"kind": "identity.merged", "merge_id": "m1", "person": P, "visitor": "p" + "3" * 32}
+    change["occurred_at"] = "2024-03-04T09:00:00Z"
+    bad_visitor, bad_kind = change | {"visitor": "v:abc"}, change | {"kind": "identity.other"}
+    out = split([message(envelopes.encode([record(1), change, bad_visitor, bad_kind]), 1)])
+    assert [r["event_id"] for r in out.engagement] == ["e1"] and out.identity == [change]
+    assert [(m.offset, i) for m, _, i in out.origins[IDENTITY]] == [(1, 1)]
+    letters = [json.loads(value) for _, value, _ in out.dead]
+    assert [x["record_index"] for x in letters] == [2, 3]
+    assert letters[0]["error"].startswith("visitor") and letters[1]["error"].startswith("kind")
 
 
 @pytest.fixture
