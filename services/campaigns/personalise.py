@@ -9,13 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from services.campaigns.channels.email import OutgoingEmail, list_unsubscribe_headers
 from services.campaigns.rendering import Rendered, TemplateProblem
 from services.db.session import transaction
 from services.tracking.inbound import reply_address
 from services.tracking.links import check_destination, create_link
+
+if TYPE_CHECKING:
+    from services.bootstrap import Container
 
 __all__ = ["CampaignRun", "Personaliser", "Recipient", "Version", "language_key", "with_pixel"]
 
@@ -93,7 +96,7 @@ class _Draft:
 class Personaliser:
     """Builds :class:`OutgoingEmail` for recipients of a :class:`CampaignRun`."""
 
-    def __init__(self, container: Any) -> None:
+    def __init__(self, container: Container) -> None:
         self._c = container
         self._base = container.settings.public_base_url.rstrip("/")
         self._reply_domain = container.settings.reply_domain.strip()

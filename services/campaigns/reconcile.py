@@ -26,13 +26,16 @@ import urllib.request
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from datetime import UTC, timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import func, select
 
 from services.campaigns.channels.email import SendResult
 from services.db.models import Contact, LocalEmail, Send
 from services.db.models_consent import InflightSend
+
+if TYPE_CHECKING:
+    from services.bootstrap import Container
 
 __all__ = [
     "Activity",
@@ -147,7 +150,7 @@ class LocalOutboxActivity:
 class Reconciler:
     """Settles a campaign's batches left in flight by an earlier run of the dispatcher."""
 
-    def __init__(self, container: Any, activity: Activity, after: timedelta) -> None:
+    def __init__(self, container: Container, activity: Activity, after: timedelta) -> None:
         self._c, self._sessions = container, container.sessions
         self._activity, self._after = activity, after
 

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
@@ -33,6 +33,9 @@ from services.campaigns.toolkit_build import KINDS, ToolkitError, build_toolkit,
 from services.db.models import Campaign, Messenger, Resource, Template
 from services.db.models_toolkits import Toolkit, ToolkitLink
 from services.db.session import transaction
+
+if TYPE_CHECKING:
+    from services.bootstrap import Container
 
 __all__ = [
     "KINDS",
@@ -74,7 +77,7 @@ class ToolkitView:
 
 
 def ensure_toolkits(
-    container: Any,
+    container: Container,
     campaign_id: str,
     messenger_ids: Sequence[str] | None = None,
     *,
@@ -129,7 +132,7 @@ def _resources(session: Session, campaign: Campaign) -> list[Resource]:
 # --- reading -----------------------------------------------------------------------------
 
 
-def load_toolkit(container: Any, toolkit_id: str) -> ToolkitView | None:
+def load_toolkit(container: Container, toolkit_id: str) -> ToolkitView | None:
     """One built toolkit with its campaign, messenger and resource links; None if unknown."""
     with container.sessions() as session:
         row = session.execute(
@@ -163,6 +166,7 @@ def load_toolkit(container: Any, toolkit_id: str) -> ToolkitView | None:
         links=[
             ToolkitLinkView(rid, title, kind, f"{base}/r/{sign('r', lid)}")
             for rid, lid, title, kind in links
+            if rid is not None  # always: the join to Resource drops template links
         ],
     )
 
@@ -170,7 +174,7 @@ def load_toolkit(container: Any, toolkit_id: str) -> ToolkitView | None:
 # --- the dispatcher's part ---------------------------------------------------------------
 
 
-def build_due(container: Any, now: datetime | None = None) -> int:
+def build_due(container: Container, now: datetime | None = None) -> int:
     """Build the toolkits of due scheduled toolkit campaigns and mark them ``sent``.
 
     Returns the number of toolkits built. A campaign that fails stays ``sending`` and is
@@ -196,7 +200,7 @@ def build_due(container: Any, now: datetime | None = None) -> int:
     return built
 
 
-def _send(container: Any, campaign_id: str) -> int:
+def _send(container: Container, campaign_id: str) -> int:
     def move(old: str, new: str) -> None:
         with transaction(container.sessions) as session:
             session.execute(

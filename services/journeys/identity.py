@@ -19,7 +19,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Table, select, update
 from sqlalchemy.exc import SQLAlchemyError
@@ -33,6 +33,9 @@ from services.db.values import chunks
 from services.domain.pseudonyms import pseudonymise, visitor_ref
 from services.ids import new_id
 from services.journeys.recount import recount_persons
+
+if TYPE_CHECKING:
+    from services.bootstrap import Container
 
 __all__ = [
     "IdentityError",
@@ -152,7 +155,7 @@ class MergeView:
 
 
 def merge_visitor(
-    container: Any, vid: str, external_id: str | None = None, contact_id: int | None = None,
+    container: Container, vid: str, external_id: str | None = None, contact_id: int | None = None,
     source: str = "identify",
 ) -> tuple[MergeView, bool]:  # fmt: skip
     """Merge visitor ``vid`` into a contact; returns (merge, created). Idempotent."""
@@ -183,7 +186,7 @@ def merge_visitor(
     return _view(merge, contact.external_id, moved), True
 
 
-def undo_merge(container: Any, merge_id: str) -> MergeView:
+def undo_merge(container: Container, merge_id: str) -> MergeView:
     """Move the merged events and touches back to the visitor and recount both."""
     with transaction(container.sessions) as session:
         merge = session.get(IdentityMerge, merge_id)
@@ -213,7 +216,7 @@ def undo_merge(container: Any, merge_id: str) -> MergeView:
     return _view(merge, external_id, moved)
 
 
-def reconcile(container: Any) -> int:
+def reconcile(container: Container) -> int:
     """Move rows stored under a merged visitor after its merge (events in flight)."""
     M = IdentityMerge
     moved = 0
@@ -235,7 +238,7 @@ def reconcile(container: Any) -> int:
     return moved
 
 
-def note_click(container: Any, vid: str | None, send: Any) -> None:
+def note_click(container: Container, vid: str | None, send: Any) -> None:
     """A contact's own email link clicked in a browser known as visitor ``vid``: merge
     that visitor into the contact, in the background (the redirect does not wait)."""
     if not valid_visitor(vid):
@@ -246,7 +249,7 @@ def note_click(container: Any, vid: str | None, send: Any) -> None:
     known = resolve_nowait(container.sessions, visitor)  # never SQL on the caller's thread
     if known is not None and known != visitor:
         return  # merged already (into this contact, or kept apart from another one)
-    pending: set[str] = container.extras.setdefault("identity_pending", set())
+    pending = container.identity_pending
     if visitor in pending:
         return
     pending.add(visitor)
@@ -298,7 +301,7 @@ def _move(session: Session, merge: IdentityMerge, visitor: str, contact: str) ->
     return moved
 
 
-def _recount(container: Any, session: Session, persons: list[str]) -> dict[str, int]:
+def _recount(container: Container, session: Session, persons: list[str]) -> dict[str, int]:
     s = container.settings
     counts = recount_persons(session, persons, s.timezone, s.attribution_window_days)
     return {"credits": counts["credits"], "stage_facts": counts["stage_facts"]}

@@ -16,7 +16,7 @@
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Table, func, or_, select, update
 from sqlalchemy.orm import Session
@@ -28,6 +28,9 @@ from services.db.values import utc
 from services.domain.events import format_timestamp
 from services.domain.unsubscribe_groups import GroupChoice, choice_applies
 from services.ids import new_id
+
+if TYPE_CHECKING:
+    from services.bootstrap import Container
 
 __all__ = ["CHANNELS", "STATUSES", "choose_group", "consent_state", "normalise", "set_consent",
            "suppress", "suppress_address", "unsubscribe"]  # fmt: skip
@@ -64,7 +67,7 @@ def set_consent(
     return len(changed)
 
 
-def unsubscribe(container: Any, send: Any, source: str = "one-click") -> None:
+def unsubscribe(container: Container, send: Any, source: str = "one-click") -> None:
     """Unsubscribe the contact of ``send`` from email: idempotent, suppression first."""
     with container.sessions() as session, session.begin():
         contact = session.get(Contact, send.contact_id)
@@ -82,7 +85,7 @@ def unsubscribe(container: Any, send: Any, source: str = "one-click") -> None:
     })  # fmt: skip
 
 
-def consent_state(container: Any, send: Any) -> dict[str, Any]:
+def consent_state(container: Container, send: Any) -> dict[str, Any]:
     """What the preference page shows: the email consent and whether it is suppressed."""
     with container.sessions() as session:
         contact = session.get(Contact, send.contact_id)

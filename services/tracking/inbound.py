@@ -32,6 +32,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
+from services.bootstrap import AppDep, Container
 from services.config import Settings
 from services.db.models import Contact, Send
 from services.db.models_consent import Reply
@@ -131,7 +132,7 @@ class InboundReply:
         return parseaddr(self.sender)[1].strip().lower()
 
 
-def receive(container: Any, reply: InboundReply) -> dict[str, Any]:
+def receive(container: Container, reply: InboundReply) -> dict[str, Any]:
     """Store the reply; when it maps to a send, record ``reply.received``."""
     secret = container.settings.secret_key.get_secret_value().encode()
     received_at = container.now()
@@ -203,11 +204,10 @@ def _dedupe_key(reply: InboundReply) -> str:
 
 
 @router.post("/webhooks/sendgrid/inbound", include_in_schema=False)
-async def sendgrid_inbound(request: Request) -> JSONResponse:
+async def sendgrid_inbound(request: Request, container: AppDep) -> JSONResponse:
     """Inbound Parse (multipart/form-data). Always 200 once stored, so SendGrid stops
     retrying; 401 without the secret (when one is set), 413 for oversize posts, 400 for a
     body that is not a form."""
-    container = request.app.state.container
     if not _authorised(request, container.settings):
         return JSONResponse(
             {"error": "not authorised: Inbound Parse URL without WINWIN_INBOUND_PARSE_SECRET"},
