@@ -12,13 +12,15 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, update
 
 from services.db.models_sessions import StaffSession
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from services.bootstrap import Container
 
 #: ``last_seen_at`` is written at most this often (not on every request).
@@ -98,7 +100,7 @@ def revoke(container: Container, session_id: str) -> None:
         _revoke(session, session_id, _utc(container.now()))
 
 
-def _revoke(session: Any, session_id: str, now: datetime) -> None:
+def _revoke(session: Session, session_id: str, now: datetime) -> None:
     if session_id and len(session_id) <= MAX_ID_LENGTH:
         session.execute(
             update(StaffSession)

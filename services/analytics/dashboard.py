@@ -14,7 +14,7 @@ import json
 from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import (
@@ -36,6 +36,9 @@ from services.bootstrap import AppDep, Container
 from services.db.models import StageFact
 from services.domain.attribution import DEFAULT_MODEL, Model
 from services.domain.periods import PeriodKind, period_bounds, period_of
+
+if TYPE_CHECKING:
+    from services.config import Settings
 
 router = APIRouter(include_in_schema=False)
 PAGES = Path(__file__).resolve().parents[2] / "templates" / "web"
@@ -133,7 +136,7 @@ def logout(request: Request, c: AppDep, csrf_token: str = Form("")) -> Response:
     return response
 
 
-def _cookie(settings: Any) -> dict[str, Any]:
+def _cookie(settings: Settings) -> dict[str, Any]:
     """The session cookie's attributes: out of scripts' reach, never sent cross-site,
     over https only unless this is plain-http dev."""
     secure = settings.public_base_url.startswith("https") or settings.env != "dev"

@@ -78,7 +78,7 @@ def put_variant(
         except TemplateProblem as exc:
             raise HTTPException(422, f"template does not render: {exc}") from None
         row = {"template_id": template_id, "language": key} | body.model_dump()
-        upsert(session, TemplateVariant.__table__, [row], ["template_id", "language"])  # type: ignore[arg-type]
+        upsert(session, TemplateVariant.__table__, [row], ["template_id", "language"])
     return row
 
 

@@ -18,6 +18,8 @@ from services.tracking.inbound import reply_address
 from services.tracking.links import check_destination, create_link
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from services.bootstrap import Container
 
 __all__ = ["CampaignRun", "Personaliser", "Recipient", "Version", "language_key", "with_pixel"]
@@ -221,7 +223,7 @@ class Personaliser:
             run.tracked_links[destination] = link_id
         return link_id
 
-    def new_link(self, session: Any, campaign_id: str, url: str, **fields: Any) -> str:
+    def new_link(self, session: Session, campaign_id: str, url: str, **fields: Any) -> str:
         link = create_link(
             session, self._c.settings, url, campaign_id=campaign_id, channel="email", **fields
         )

@@ -35,6 +35,8 @@ from services.db.models import Contact, LocalEmail, Send
 from services.db.models_consent import InflightSend
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
+
     from services.bootstrap import Container
 
 __all__ = [
@@ -135,7 +137,7 @@ def _message_id(msg_id: Any) -> str | None:
 class LocalOutboxActivity:
     """The local outbox keeps one row per send id: what is there was accepted."""
 
-    def __init__(self, sessions: Any) -> None:
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
 
     def accepted(self, batch_id: str, sends: Sequence[tuple[str, str]]) -> dict[str, str | None]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import HTMLResponse
@@ -19,6 +19,9 @@ from services.db.upsert import upsert
 from services.domain.audience import AudienceError, parse_audience
 from services.domain.unsubscribe_groups import MAX_GROUP_ID
 from services.ids import new_id
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 router = APIRouter(tags=["staff"])
 Channel = Literal["email", "social", "toolkit"]
@@ -208,7 +211,7 @@ class ScheduleIn(BaseModel):
     send_at: datetime | None = None
 
 
-def campaign_view(session: Any, campaign: Campaign) -> dict[str, Any]:
+def campaign_view(session: Session, campaign: Campaign) -> dict[str, Any]:
     from services.campaigns.dispatch import progress
 
     return {

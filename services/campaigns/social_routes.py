@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 from xml.etree import ElementTree as ET
 
 from fastapi import APIRouter, Body, HTTPException, Query, Response
@@ -26,6 +26,9 @@ from services.db.models_social import CampaignReach, SocialPost
 from services.db.upsert import upsert
 from services.domain.social import LABELS, PLATFORMS
 
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
 router = APIRouter(tags=["social"])
 FEED_LIMIT = 50
 ATOM = "http://www.w3.org/2005/Atom"
@@ -37,7 +40,7 @@ def _iso(value: dt.datetime | None) -> str | None:
     return (value if value.tzinfo else value.replace(tzinfo=dt.UTC)).isoformat()
 
 
-def _social_campaign(session: Any, campaign_id: str) -> Campaign:
+def _social_campaign(session: Session, campaign_id: str) -> Campaign:
     campaign = session.get(Campaign, campaign_id)
     if campaign is None:
         raise HTTPException(404, "campaign not found")
@@ -45,7 +48,7 @@ def _social_campaign(session: Any, campaign_id: str) -> Campaign:
         raise HTTPException(
             422, f"campaign_id: a {campaign.channel} campaign has no social posts or reach"
         )
-    return campaign  # type: ignore[no-any-return]
+    return campaign
 
 
 # --- posts ----------------------------------------------------------------------------

@@ -35,7 +35,10 @@ from services.db.models_toolkits import Toolkit, ToolkitLink
 from services.db.session import transaction
 
 if TYPE_CHECKING:
+    import argparse
+
     from services.bootstrap import Container
+    from services.config import Settings
 
 __all__ = [
     "KINDS",
@@ -219,7 +222,7 @@ def _send(container: Container, campaign_id: str) -> int:
 # --- the CLI -----------------------------------------------------------------------------
 
 
-def build_command(settings: Any, args: Any) -> int:
+def build_command(settings: Settings, args: argparse.Namespace) -> int:
     """``winwin toolkit build CAMPAIGN_ID [--messenger ID] --out DIR``: one ZIP per messenger."""
     from services.bootstrap import bootstrap
     from services.campaigns.toolkit_pages import write_zip

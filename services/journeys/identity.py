@@ -36,6 +36,7 @@ from services.journeys.recount import recount_persons
 
 if TYPE_CHECKING:
     from services.bootstrap import Container
+    from services.tracking.links import SendView
 
 __all__ = [
     "IdentityError",
@@ -238,7 +239,7 @@ def reconcile(container: Container) -> int:
     return moved
 
 
-def note_click(container: Container, vid: str | None, send: Any) -> None:
+def note_click(container: Container, vid: str | None, send: SendView) -> None:
     """A contact's own email link clicked in a browser known as visitor ``vid``: merge
     that visitor into the contact, in the background (the redirect does not wait)."""
     if not valid_visitor(vid):

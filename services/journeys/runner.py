@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, cast
 
 from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
@@ -41,6 +41,7 @@ from services.journeys.facts import events_of, message_times, reachability
 
 if TYPE_CHECKING:
     from services.bootstrap import Container
+    from services.ports import EmailSender
 
 __all__ = ["run_due_journeys"]
 
@@ -59,7 +60,7 @@ def run_due_journeys(
     now: datetime | None = None,
     *,
     deliver: bool = True,
-    sender: Any = None,
+    sender: EmailSender | None = None,
     batch: int = BATCH,
 ) -> dict[str, int]:
     """Decide every due run; returns counts by outcome (``acted``, ``exited``, ...)."""

@@ -25,7 +25,7 @@ import logging
 import re
 from dataclasses import dataclass
 from email.utils import parseaddr
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -38,6 +38,9 @@ from services.db.models import Contact, Send
 from services.db.models_consent import Reply
 from services.db.upsert import insert_new
 from services.domain.events import format_timestamp
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 __all__ = ["InboundReply", "receive", "reply_address", "router", "send_of_address"]
 
@@ -151,7 +154,7 @@ def receive(container: Container, reply: InboundReply) -> dict[str, Any]:
             "html": reply.html,
             "received_at": received_at,
         }
-        new = insert_new(session, Reply.__table__, [row], "dedupe_key")  # type: ignore[arg-type]
+        new = insert_new(session, Reply.__table__, [row], "dedupe_key")
     if send is None:
         log.info("inbound reply matched no send (kept for staff)")
         return {"matched": False, "duplicate": not new}
@@ -173,7 +176,7 @@ def receive(container: Container, reply: InboundReply) -> dict[str, Any]:
     return {"matched": True, "duplicate": not new or result.accepted == 0}
 
 
-def _match(session: Any, secret: bytes, reply: InboundReply) -> tuple[Any, str | None]:
+def _match(session: Session, secret: bytes, reply: InboundReply) -> tuple[Any, str | None]:
     addresses = " ".join([reply.to, reply.header("Cc"), *reply.envelope_to])
     send_id = send_of_address(secret, addresses)
     if send_id is not None:

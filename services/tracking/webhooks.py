@@ -40,6 +40,8 @@ from services.tracking.bots import sendgrid_bot_reason
 from services.tracking.consent import choose_group, suppress_address
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from services.bootstrap import Container
 
 log = logging.getLogger(__name__)
@@ -147,7 +149,7 @@ def _group_choice(item: dict[str, Any]) -> GroupChoice | None:
 
 
 def _new_by_sendgrid_id(
-    session: Any, keyed: list[tuple[str | None, dict[str, Any]]]
+    session: Session, keyed: list[tuple[str | None, dict[str, Any]]]
 ) -> list[dict[str, Any]]:
     """The records whose ``sg_event_id`` was never seen (their event id is the content key)."""
     keys = [{"event_id": k} for k in {k for k, _ in keyed if k}]
@@ -178,10 +180,10 @@ def _record(item: dict[str, Any]) -> tuple[str | None, dict[str, Any]] | None:
     if not EARLIEST <= at < LATEST:  # the stream's time range (services/domain/events.py)
         return None
     fields = ("sg_message_id", "event", "timestamp", "url")
-    content = "|".join([person, *(str(item.get(k, "")) for k in fields)])
+    content = "|".join([str(person), *(str(item.get(k, "")) for k in fields)])
     sg_id = item.get("sg_event_id")
     reason = sendgrid_bot_reason(item)
-    record = {
+    record: dict[str, Any] = {
         "event_id": "sg:" + hashlib.sha256(content.encode()).hexdigest()[:32],
         "type": TYPES[item["event"]],
         "occurred_at": format_timestamp(at),
