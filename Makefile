@@ -35,6 +35,7 @@ lint: $(STAMP) ## ruff + mypy
 	$(VENV)/bin/ruff check services streams schemas tests
 	$(VENV)/bin/ruff format --check services streams schemas tests
 	$(VENV)/bin/mypy services/domain schemas
+	$(VENV)/bin/mypy --follow-imports=silent services/*.py services/tracking  # composition root, ports, entry points
 
 format: $(STAMP) ## ruff format + autofix
 	$(VENV)/bin/ruff format services streams schemas tests

@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from sqlalchemy import select
 
 from services.api_docs import serve_docs
-from services.bootstrap import Container, bootstrap
+from services.bootstrap import AppDep, Container, bootstrap
 from services.config import Settings
 from services.db.models import WorkerHeartbeat
 
@@ -78,8 +78,7 @@ def create_app(container: Container | None = None, settings: Settings | None = N
         return {"status": "ok"}
 
     @app.get("/readyz", tags=["health"])
-    def readyz(request: Request) -> JSONResponse:
-        c: Container = request.app.state.container
+    def readyz(request: Request, c: AppDep) -> JSONResponse:
         kafka_ok = request.app.state.kafka.ok
         worker_ok = _worker_consuming(c)
         ready = kafka_ok and worker_ok
@@ -91,11 +90,11 @@ def create_app(container: Container | None = None, settings: Settings | None = N
         return JSONResponse(body, status_code=200 if ready else 503)
 
     @app.get("/metrics", tags=["health"], response_class=PlainTextResponse)
-    def metrics(request: Request) -> PlainTextResponse:
+    def metrics(c: AppDep) -> PlainTextResponse:
         from services.analytics.panels import refresh_prometheus
         from services.analytics.prometheus import exposition
 
-        refresh_prometheus(request.app.state.container)
+        refresh_prometheus(c)
         return PlainTextResponse(exposition(), media_type="text/plain; version=0.0.4")
 
     return app

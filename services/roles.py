@@ -6,9 +6,15 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING
 
 from services.config import Settings
 from services.processes import exit_within
+
+if TYPE_CHECKING:
+    from services.bootstrap import Container
 
 log = logging.getLogger(__name__)
 ROLES = ("relay", "worker", "dispatcher", "api")
@@ -47,7 +53,7 @@ def run_relay(settings: Settings) -> None:
     relay.run()
 
 
-def due_work(container):  # type: ignore[no-untyped-def]
+def due_work(container: Container) -> list[tuple[str, Callable[[datetime], object]]]:
     """Everything the dispatcher role does on each tick: email campaigns, toolkits
     (and the other channels as they land). Each step takes ``now``."""
     from functools import partial

@@ -12,11 +12,16 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, update
 
 from services.db.models_sessions import StaffSession
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from services.bootstrap import Container
 
 #: ``last_seen_at`` is written at most this often (not on every request).
 TOUCH_EVERY = timedelta(seconds=60)
@@ -47,7 +52,7 @@ def digest(session_id: str) -> str:
     return hashlib.sha256(session_id.encode()).hexdigest()
 
 
-def start(container: Any, account: str, role: str, replacing: str = "") -> SignIn:
+def start(container: Container, account: str, role: str, replacing: str = "") -> SignIn:
     """A new session (a new id at every login); the one in ``replacing`` is revoked."""
     settings, now = container.settings, _utc(container.now())
     lifetime = timedelta(hours=settings.session_max_hours)
@@ -70,7 +75,7 @@ def start(container: Any, account: str, role: str, replacing: str = "") -> SignI
     return SignIn(session_id, csrf, int(lifetime.total_seconds()))
 
 
-def find(container: Any, session_id: str, touch: bool = True) -> Current | None:
+def find(container: Container, session_id: str, touch: bool = True) -> Current | None:
     """The live session of this cookie value, or None (unknown, revoked or expired).
     ``touch`` records the use, which keeps the session from ending idle."""
     if not session_id or len(session_id) > MAX_ID_LENGTH:
@@ -89,13 +94,13 @@ def find(container: Any, session_id: str, touch: bool = True) -> Current | None:
         return Current(row.id_hash, row.csrf_token, row.account, row.role)
 
 
-def revoke(container: Any, session_id: str) -> None:
+def revoke(container: Container, session_id: str) -> None:
     """Ends the session of this cookie value (logout): the cookie no longer works."""
     with container.sessions() as session, session.begin():
         _revoke(session, session_id, _utc(container.now()))
 
 
-def _revoke(session: Any, session_id: str, now: datetime) -> None:
+def _revoke(session: Session, session_id: str, now: datetime) -> None:
     if session_id and len(session_id) <= MAX_ID_LENGTH:
         session.execute(
             update(StaffSession)

@@ -14,7 +14,7 @@ import json
 from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import (
@@ -32,9 +32,13 @@ from services.analytics import panels
 from services.analytics.metrics import QueryError
 from services.analytics.recompute import ensure_window
 from services.auth import SESSION_COOKIE, Authorized
+from services.bootstrap import AppDep, Container
 from services.db.models import StageFact
 from services.domain.attribution import DEFAULT_MODEL, Model
 from services.domain.periods import PeriodKind, period_bounds, period_of
+
+if TYPE_CHECKING:
+    from services.config import Settings
 
 router = APIRouter(include_in_schema=False)
 PAGES = Path(__file__).resolve().parents[2] / "templates" / "web"
@@ -105,10 +109,9 @@ def asset(name: str) -> Response:
 
 
 @router.post("/login")
-def login(request: Request, token: str = Form(...)) -> Response:
+def login(request: Request, c: AppDep, token: str = Form(...)) -> Response:
     """A new session at every sign-in; the one the browser held before is revoked.
     A form posted from another site (its Origin says so) is refused: login CSRF."""
-    c = request.app.state.container
     if auth.foreign_origin(request, required=False):
         return _html("login.html", 403, "Sign in from this site's own page.")
     if not auth.token_ok(c.settings, token.strip()):
@@ -122,9 +125,8 @@ def login(request: Request, token: str = Form(...)) -> Response:
 
 
 @router.post("/logout")
-def logout(request: Request, csrf_token: str = Form("")) -> Response:
+def logout(request: Request, c: AppDep, csrf_token: str = Form("")) -> Response:
     """Revokes the session on the server (a copy of the cookie stops working too)."""
-    c = request.app.state.container
     current = auth.signed_in(request, touch=False)
     if current is not None:
         auth.check_same_site(request, current, csrf_token)
@@ -134,7 +136,7 @@ def logout(request: Request, csrf_token: str = Form("")) -> Response:
     return response
 
 
-def _cookie(settings: Any) -> dict[str, Any]:
+def _cookie(settings: Settings) -> dict[str, Any]:
     """The session cookie's attributes: out of scripts' reach, never sent cross-site,
     over https only unless this is plain-http dev."""
     secure = settings.public_base_url.startswith("https") or settings.env != "dev"
@@ -160,7 +162,9 @@ def _previous_month(label: str) -> str:
     return f"{year - (month == 1)}-{(month - 2) % 12 + 1:02d}"
 
 
-def snapshot(container: Any, start: str | None = None, end: str | None = None) -> dict[str, Any]:
+def snapshot(
+    container: Container, start: str | None = None, end: str | None = None
+) -> dict[str, Any]:
     """Unique people per stage today, this month, and over the selected months."""
     now = container.now()
     tz = container.settings.timezone
@@ -182,14 +186,17 @@ def snapshot(container: Any, start: str | None = None, end: str | None = None) -
 
 @router.get("/api/v1/live")
 async def live(
-    request: Request, _: Authorized, start: FromMonth = None, end: ToMonth = None
+    request: Request,
+    container: AppDep,
+    _: Authorized,
+    start: FromMonth = None,
+    end: ToMonth = None,
 ) -> StreamingResponse:
     """Counter snapshots as server-sent events, one a second, only when they change.
 
     ``from``/``to`` (months) select the range counted besides today and this month.
     A stream opened by a dashboard sign-in ends (``event: signed-out``) with its session.
     """
-    container = request.app.state.container
     month_range(start, end, container.now(), container.settings.timezone)  # 422 before streaming
     by_cookie = getattr(request.state, "staff_session", None) is not None
 
@@ -215,7 +222,7 @@ async def live(
 
 @router.get("/api/v1/dashboard/panels")
 def get_panels(
-    request: Request,
+    c: AppDep,
     _: Authorized,
     start: FromMonth = None,
     end: ToMonth = None,
@@ -223,7 +230,6 @@ def get_panels(
     window_days: Annotated[int | None, Query(ge=1, le=3650)] = None,
 ) -> dict[str, Any]:
     """Bot/scanner report, messenger leaderboard, dead letters, stream lag and workers."""
-    c = request.app.state.container
     tz = c.settings.timezone
     first, last = month_range(start, end, c.now(), tz)
     window = window_days or c.settings.attribution_window_days

@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import distinct, func, select
 from sqlalchemy.orm import Session
@@ -22,6 +22,9 @@ from services.analytics import metrics, prometheus
 from services.config import Settings
 from services.db import models
 from services.domain.attribution import Dimension, Model
+
+if TYPE_CHECKING:
+    from services.bootstrap import Container
 
 log = logging.getLogger(__name__)
 STAGES = ("aware", "use", "produce")
@@ -156,15 +159,14 @@ class StreamHealth:
         }
 
 
-def stream_health(container: Any) -> StreamHealth:
+def stream_health(container: Container) -> StreamHealth:
     """The container's one :class:`StreamHealth` (created on first use)."""
-    health = container.extras.get("stream_health")
-    if health is None:
-        health = container.extras.setdefault("stream_health", StreamHealth(container.settings))
-    return health  # type: ignore[no-any-return]
+    if container.stream_health is None:
+        container.stream_health = StreamHealth(container.settings)
+    return container.stream_health
 
 
-def refresh_prometheus(container: Any) -> None:
+def refresh_prometheus(container: Container) -> None:
     """Set the gauges that come from Kafka, the workers' heartbeats and SQL (scrape time)."""
     health = stream_health(container).get()
     for topic, lag in (health.get("lag") or {}).items():

@@ -9,14 +9,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Body, HTTPException, Path, Query, Request
+from fastapi import APIRouter, Body, HTTPException, Path, Query
 
 from services.analytics import metrics
 from services.analytics.metrics import QueryError
 from services.analytics.recompute import apply_stage_map, ensure_window
 from services.analytics.stage_map import load_stage_map
 from services.auth import Authorized
-from services.bootstrap import Container
+from services.bootstrap import AppDep, Container
 from services.domain.attribution import DEFAULT_MODEL, Dimension, Model
 from services.domain.periods import PeriodKind
 from services.domain.stages import StageMap, StageMapError
@@ -27,10 +27,6 @@ T = TypeVar("T")
 From = Annotated[str | None, Query(alias="from", description="YYYY-MM or YYYY-MM-DD")]
 To = Annotated[str | None, Query(alias="to", description="inclusive; YYYY-MM or YYYY-MM-DD")]
 WindowDays = Annotated[int | None, Query(ge=1, le=3650, description="default: the stream's")]
-
-
-def _container(request: Request) -> Container:
-    return request.app.state.container  # type: ignore[no-any-return]
 
 
 def _answer(compute: Callable[[], T]) -> T:
@@ -51,7 +47,7 @@ def _credits_ready(c: Container, window_days: int | None) -> int:
 
 @router.get("/api/v1/metrics/stages")
 def get_stage_metrics(
-    request: Request,
+    c: AppDep,
     _: Authorized,
     start: Annotated[str, Query(alias="from", description="YYYY-MM for months, else a date")],
     end: Annotated[str, Query(alias="to", description="inclusive")],
@@ -62,7 +58,6 @@ def get_stage_metrics(
     messenger_id: str | None = None,
 ) -> dict[str, Any]:
     """Unique people aware / using / producing per period, growth, median and signals."""
-    c = _container(request)
     with c.sessions() as session:
         return _answer(
             lambda: metrics.stage_metrics(
@@ -81,7 +76,7 @@ def get_stage_metrics(
 
 @router.get("/api/v1/attribution")
 def get_attribution(
-    request: Request,
+    c: AppDep,
     _: Authorized,
     start: From = None,
     end: To = None,
@@ -90,7 +85,6 @@ def get_attribution(
     group_by: Dimension = Dimension.CAMPAIGN,
 ) -> dict[str, Any]:
     """Credits per campaign, channel or messenger and stage (``unattributed`` included)."""
-    c = _container(request)
     _answer(lambda: metrics.day_bounds(start, end))  # 422 before any recomputation
     window = _credits_ready(c, window_days)
     with c.sessions() as session:
@@ -99,7 +93,7 @@ def get_attribution(
 
 @router.get("/api/v1/campaigns/{campaign_id}/attribution")
 def get_campaign_attribution(
-    request: Request,
+    c: AppDep,
     _: Authorized,
     campaign_id: Annotated[str, Path(max_length=40)],
     model: Model = DEFAULT_MODEL,
@@ -107,7 +101,6 @@ def get_campaign_attribution(
     period: PeriodKind = PeriodKind.MONTH,
 ) -> list[dict[str, Any]]:
     """One campaign's credits per period and stage."""
-    c = _container(request)
     window = _credits_ready(c, window_days)
     with c.sessions() as session:
         return _answer(
@@ -116,22 +109,21 @@ def get_campaign_attribution(
 
 
 @router.get("/api/v1/stage-map")
-def get_stage_map(request: Request, _: Authorized) -> dict[str, list[str]]:
+def get_stage_map(c: AppDep, _: Authorized) -> dict[str, list[str]]:
     """The event types that count for each stage."""
-    with _container(request).sessions() as session:
+    with c.sessions() as session:
         return load_stage_map(session).to_dict()
 
 
 @router.put("/api/v1/stage-map")
 def put_stage_map(
-    request: Request, _: Authorized, body: Annotated[dict[str, Any], Body()]
+    c: AppDep, _: Authorized, body: Annotated[dict[str, Any], Body()]
 ) -> dict[str, Any]:
     """Replace the stage map and recompute stages, facts and credits before answering."""
     try:
         stage_map = StageMap.from_dict(body)
     except StageMapError as exc:
         raise HTTPException(422, [{"field": "body", "error": str(exc)}]) from None
-    c = _container(request)
     with c.sessions() as session, session.begin():
         counts = apply_stage_map(
             session, stage_map, c.settings.timezone, c.settings.attribution_window_days

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from services.auth import Authorized
+from services.bootstrap import AppDep, Container
 from services.campaigns.personalise import language_key
 from services.campaigns.rendering import TemplateProblem
 from services.campaigns.schedule import CampaignStateError, pause, resume
@@ -32,10 +33,10 @@ class VariantIn(BaseModel):
     text: str = Field(max_length=500_000)
 
 
-def _campaign_change(request: Request, campaign_id: str, change: Any) -> dict[str, Any]:
+def _campaign_change(c: Container, campaign_id: str, change: Any) -> dict[str, Any]:
     from services.campaigns.routes import campaign_view
 
-    with request.app.state.container.sessions() as session, session.begin():
+    with c.sessions() as session, session.begin():
         campaign = session.get(Campaign, campaign_id)
         if campaign is None:
             raise HTTPException(404, "campaign not found")
@@ -47,23 +48,22 @@ def _campaign_change(request: Request, campaign_id: str, change: Any) -> dict[st
 
 
 @router.post("/api/v1/campaigns/{campaign_id}/pause")
-def pause_campaign(campaign_id: str, request: Request, _: Authorized) -> dict[str, Any]:
+def pause_campaign(campaign_id: str, c: AppDep, _: Authorized) -> dict[str, Any]:
     """``scheduled|sending`` → ``paused``: the dispatcher stops between two batches."""
-    return _campaign_change(request, campaign_id, pause)
+    return _campaign_change(c, campaign_id, pause)
 
 
 @router.post("/api/v1/campaigns/{campaign_id}/resume")
-def resume_campaign(campaign_id: str, request: Request, _: Authorized) -> dict[str, Any]:
+def resume_campaign(campaign_id: str, c: AppDep, _: Authorized) -> dict[str, Any]:
     """``paused`` → ``sending`` (or ``scheduled`` if it had not started)."""
-    return _campaign_change(request, campaign_id, resume)
+    return _campaign_change(c, campaign_id, resume)
 
 
 @router.put("/api/v1/templates/{template_id}/variants/{language}")
 def put_variant(
-    template_id: str, language: str, body: VariantIn, request: Request, _: Authorized
+    template_id: str, language: str, body: VariantIn, c: AppDep, _: Authorized
 ) -> dict[str, Any]:
     """Create or replace the ``language`` variant; it must render like any template."""
-    c = request.app.state.container
     key = language_key(language)
     if key is None or len(key) > 20:
         raise HTTPException(422, "language: a language tag such as es or pt-BR")
@@ -78,13 +78,13 @@ def put_variant(
         except TemplateProblem as exc:
             raise HTTPException(422, f"template does not render: {exc}") from None
         row = {"template_id": template_id, "language": key} | body.model_dump()
-        upsert(session, TemplateVariant.__table__, [row], ["template_id", "language"])  # type: ignore[arg-type]
+        upsert(session, TemplateVariant.__table__, [row], ["template_id", "language"])
     return row
 
 
 @router.get("/api/v1/templates/{template_id}/variants")
-def get_variants(template_id: str, request: Request, _: Authorized) -> list[dict[str, Any]]:
-    with request.app.state.container.sessions() as session:
+def get_variants(template_id: str, c: AppDep, _: Authorized) -> list[dict[str, Any]]:
+    with c.sessions() as session:
         if session.get(Template, template_id) is None:
             raise HTTPException(404, "template not found")
         rows = session.scalars(

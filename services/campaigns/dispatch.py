@@ -42,7 +42,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Table, and_, bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
@@ -76,6 +76,9 @@ from services.domain.events import format_timestamp
 from services.domain.unsubscribe_groups import blocked_reason
 from services.ids import new_id
 
+if TYPE_CHECKING:
+    from services.bootstrap import Container
+
 __all__ = ["UNCERTAIN", "Dispatcher", "make_activity", "make_sender", "progress"]
 
 log = logging.getLogger(__name__)
@@ -100,8 +103,11 @@ _MARK = (
 )
 
 
-def make_sender(container: Any) -> EmailSender:
-    """SendGrid when a key is set, else the local outbox (CONTRACT.md, Configuration)."""
+def make_sender(container: Container) -> EmailSender:
+    """The sender given to bootstrap, else SendGrid when a key is set, else the local
+    outbox (CONTRACT.md, Configuration)."""
+    if container.email_sender is not None:
+        return container.email_sender
     settings = container.settings
     if settings.sendgrid_enabled:
         return SendGridEmailSender(
@@ -112,7 +118,7 @@ def make_sender(container: Any) -> EmailSender:
     return LocalOutboxSender(SqlOutboxStore(container.sessions))
 
 
-def make_activity(container: Any, sender: EmailSender) -> Activity:
+def make_activity(container: Container, sender: EmailSender) -> Activity:
     """Where to ask what was accepted: the local outbox, or SendGrid's Email Activity."""
     settings = container.settings
     if isinstance(sender, LocalOutboxSender) or not settings.sendgrid_enabled:
@@ -153,7 +159,7 @@ class Dispatcher:
 
     def __init__(
         self,
-        container: Any,
+        container: Container,
         sender: EmailSender,
         batch_size: int = 1000,
         *,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from email_validator import EmailNotValidError, validate_email
 from tqdm import tqdm
@@ -24,6 +24,9 @@ from services.db.models import Contact
 from services.db.session import make_engine, make_sessionmaker
 from services.errors import UsageError
 from services.spreadsheet import SafeWriter
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
 
 KNOWN = {"external_id", "email", "name", "role", "language", "consent_email", "tags", "needs"}
 #: The longest text each column holds (the database's own limits).
@@ -162,6 +165,6 @@ def _parsed(row: Row, rejected: Rejections) -> dict[str, Any] | None:
         return None
 
 
-def _save(sessions: Any, secret: bytes, batch: list[dict[str, Any]]) -> Saved:
+def _save(sessions: sessionmaker[Session], secret: bytes, batch: list[dict[str, Any]]) -> Saved:
     with sessions() as session, session.begin():
         return save_contacts(session, secret, batch, source="csv-import")

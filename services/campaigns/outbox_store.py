@@ -56,7 +56,7 @@ class SqlOutboxStore:
                 }
                 for e in emails
             ]
-            insert_ignore(session, LocalEmail.__table__, rows)  # type: ignore[arg-type]
+            insert_ignore(session, LocalEmail.__table__, rows)
 
 
 def list_outbox(

@@ -9,13 +9,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from services.campaigns.channels.email import OutgoingEmail, list_unsubscribe_headers
 from services.campaigns.rendering import Rendered, TemplateProblem
 from services.db.session import transaction
 from services.tracking.inbound import reply_address
 from services.tracking.links import check_destination, create_link
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from services.bootstrap import Container
 
 __all__ = ["CampaignRun", "Personaliser", "Recipient", "Version", "language_key", "with_pixel"]
 
@@ -93,7 +98,7 @@ class _Draft:
 class Personaliser:
     """Builds :class:`OutgoingEmail` for recipients of a :class:`CampaignRun`."""
 
-    def __init__(self, container: Any) -> None:
+    def __init__(self, container: Container) -> None:
         self._c = container
         self._base = container.settings.public_base_url.rstrip("/")
         self._reply_domain = container.settings.reply_domain.strip()
@@ -218,7 +223,7 @@ class Personaliser:
             run.tracked_links[destination] = link_id
         return link_id
 
-    def new_link(self, session: Any, campaign_id: str, url: str, **fields: Any) -> str:
+    def new_link(self, session: Session, campaign_id: str, url: str, **fields: Any) -> str:
         link = create_link(
             session, self._c.settings, url, campaign_id=campaign_id, channel="email", **fields
         )

@@ -22,13 +22,16 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import httpx
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.db.models_social import SocialPost
+
+if TYPE_CHECKING:
+    from services.bootstrap import Container
 
 log = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-WinWin-Signature"
@@ -161,7 +164,7 @@ def verify_signature(
     return age <= tolerance and hmac.compare_digest(expected, signature)
 
 
-def make_publishers(container: Any) -> list[SocialPublisher]:
+def make_publishers(container: Container) -> list[SocialPublisher]:
     """The feed always; the webhook when ``WINWIN_SOCIAL_WEBHOOK_URL`` is set."""
     publishers: list[SocialPublisher] = [FeedPublisher(container.sessions)]
     settings = container.settings

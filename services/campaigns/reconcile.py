@@ -26,13 +26,18 @@ import urllib.request
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from datetime import UTC, timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import func, select
 
 from services.campaigns.channels.email import SendResult
 from services.db.models import Contact, LocalEmail, Send
 from services.db.models_consent import InflightSend
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from services.bootstrap import Container
 
 __all__ = [
     "Activity",
@@ -132,7 +137,7 @@ def _message_id(msg_id: Any) -> str | None:
 class LocalOutboxActivity:
     """The local outbox keeps one row per send id: what is there was accepted."""
 
-    def __init__(self, sessions: Any) -> None:
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
 
     def accepted(self, batch_id: str, sends: Sequence[tuple[str, str]]) -> dict[str, str | None]:
@@ -147,7 +152,7 @@ class LocalOutboxActivity:
 class Reconciler:
     """Settles a campaign's batches left in flight by an earlier run of the dispatcher."""
 
-    def __init__(self, container: Any, activity: Activity, after: timedelta) -> None:
+    def __init__(self, container: Container, activity: Activity, after: timedelta) -> None:
         self._c, self._sessions = container, container.sessions
         self._activity, self._after = activity, after
 

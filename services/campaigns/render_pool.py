@@ -23,7 +23,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from markupsafe import escape
 
@@ -36,6 +36,9 @@ from services.campaigns.render_worker import (
     write_frame,
 )
 from services.campaigns.rendering import Rendered, TemplateProblem, TemplateRenderer, sample_context
+
+if TYPE_CHECKING:
+    from services.config import Settings
 
 __all__ = ["BoundedRenderer", "RenderPool", "shared_pool"]
 
@@ -218,7 +221,7 @@ class BoundedRenderer:
         self.trusted = TemplateRenderer()
 
     @classmethod
-    def from_settings(cls, settings: Any) -> BoundedRenderer:
+    def from_settings(cls, settings: Settings) -> BoundedRenderer:
         return cls(
             settings.render_timeout_seconds, settings.render_max_bytes, settings.render_workers
         )

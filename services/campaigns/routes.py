@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, EmailStr, Field, Strict, field_validator
 from sqlalchemy import select
 
 from services.auth import Authorized
-from services.bootstrap import Container
+from services.bootstrap import AppDep
 from services.campaigns.contacts import save_contacts
 from services.campaigns.rendering import TemplateProblem
 from services.db.models import Campaign, Contact, Messenger, Resource, Template
@@ -20,12 +20,11 @@ from services.domain.audience import AudienceError, parse_audience
 from services.domain.unsubscribe_groups import MAX_GROUP_ID
 from services.ids import new_id
 
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
 router = APIRouter(tags=["staff"])
 Channel = Literal["email", "social", "toolkit"]
-
-
-def _c(request: Request) -> Container:
-    return request.app.state.container  # type: ignore[no-any-return]
 
 
 # --- contacts ------------------------------------------------------------------------
@@ -48,10 +47,9 @@ class ContactIn(BaseModel):
 
 
 @router.post("/api/v1/contacts")
-def post_contacts(items: list[ContactIn], request: Request, _: Authorized) -> dict[str, int]:
+def post_contacts(items: list[ContactIn], c: AppDep, _: Authorized) -> dict[str, int]:
     if not 1 <= len(items) <= 1000:
         raise HTTPException(422, "body: 1 to 1000 contacts per request")
-    c = _c(request)
     with c.sessions() as session, session.begin():
         saved = save_contacts(
             session,
@@ -65,12 +63,12 @@ def post_contacts(items: list[ContactIn], request: Request, _: Authorized) -> di
 
 @router.get("/api/v1/contacts")
 def get_contacts(
-    request: Request,
+    c: AppDep,
     _: Authorized,
     limit: int = Query(100, ge=1, le=1000),
     offset: int = Query(0, ge=0, le=2**62),
 ) -> list[dict[str, Any]]:
-    with _c(request).sessions() as session:
+    with c.sessions() as session:
         rows = session.scalars(
             select(Contact).order_by(Contact.id).limit(limit).offset(offset)
         ).all()
@@ -108,16 +106,16 @@ class MessengerIn(BaseModel):
 
 
 @router.post("/api/v1/resources", status_code=201)
-def post_resource(body: ResourceIn, request: Request, _: Authorized) -> dict[str, Any]:
+def post_resource(body: ResourceIn, c: AppDep, _: Authorized) -> dict[str, Any]:
     row = body.model_dump() | {"id": body.id or new_id()}
-    with _c(request).sessions() as session, session.begin():
+    with c.sessions() as session, session.begin():
         upsert(session, Resource.__table__, [row], ["id"])
     return row
 
 
 @router.get("/api/v1/resources")
-def get_resources(request: Request, _: Authorized) -> list[dict[str, Any]]:
-    with _c(request).sessions() as session:
+def get_resources(c: AppDep, _: Authorized) -> list[dict[str, Any]]:
+    with c.sessions() as session:
         return [
             {"id": r.id, "title": r.title, "url": r.url, "kind": r.kind, "topics": r.topics}
             for r in session.scalars(select(Resource).order_by(Resource.id))
@@ -125,16 +123,16 @@ def get_resources(request: Request, _: Authorized) -> list[dict[str, Any]]:
 
 
 @router.post("/api/v1/messengers", status_code=201)
-def post_messenger(body: MessengerIn, request: Request, _: Authorized) -> dict[str, Any]:
+def post_messenger(body: MessengerIn, c: AppDep, _: Authorized) -> dict[str, Any]:
     row = body.model_dump() | {"id": body.id or new_id()}
-    with _c(request).sessions() as session, session.begin():
+    with c.sessions() as session, session.begin():
         upsert(session, Messenger.__table__, [row], ["id"])
     return row
 
 
 @router.get("/api/v1/messengers")
-def get_messengers(request: Request, _: Authorized) -> list[dict[str, Any]]:
-    with _c(request).sessions() as session:
+def get_messengers(c: AppDep, _: Authorized) -> list[dict[str, Any]]:
+    with c.sessions() as session:
         return [
             {"id": m.id, "name": m.name, "role": m.role}
             for m in session.scalars(select(Messenger).order_by(Messenger.id))
@@ -161,8 +159,7 @@ class PreviewIn(BaseModel):
 
 
 @router.post("/api/v1/templates", status_code=201)
-def post_template(body: TemplateIn, request: Request, _: Authorized) -> dict[str, Any]:
-    c = _c(request)
+def post_template(body: TemplateIn, c: AppDep, _: Authorized) -> dict[str, Any]:
     if body.channel == "email" and not body.subject:
         raise HTTPException(422, "subject: required for email templates")
     try:
@@ -176,10 +173,9 @@ def post_template(body: TemplateIn, request: Request, _: Authorized) -> dict[str
 
 
 @router.post("/api/v1/templates/preview")
-def preview_template(body: PreviewIn, request: Request, _: Authorized) -> dict[str, Any]:
+def preview_template(body: PreviewIn, c: AppDep, _: Authorized) -> dict[str, Any]:
     from services.campaigns.rendering import sample_context
 
-    c = _c(request)
     context = sample_context(body.channel) | (body.context or {})
     try:
         rendered = c.renderer.render(body.subject, body.html, body.text, context)
@@ -215,7 +211,7 @@ class ScheduleIn(BaseModel):
     send_at: datetime | None = None
 
 
-def campaign_view(session: Any, campaign: Campaign) -> dict[str, Any]:
+def campaign_view(session: Session, campaign: Campaign) -> dict[str, Any]:
     from services.campaigns.dispatch import progress
 
     return {
@@ -235,8 +231,7 @@ def campaign_view(session: Any, campaign: Campaign) -> dict[str, Any]:
 
 
 @router.post("/api/v1/campaigns", status_code=201)
-def post_campaign(body: CampaignIn, request: Request, _: Authorized) -> dict[str, Any]:
-    c = _c(request)
+def post_campaign(body: CampaignIn, c: AppDep, _: Authorized) -> dict[str, Any]:
     try:
         parse_audience(body.audience)
     except AudienceError as exc:
@@ -284,8 +279,8 @@ def post_campaign(body: CampaignIn, request: Request, _: Authorized) -> dict[str
 
 
 @router.get("/api/v1/campaigns")
-def list_campaigns(request: Request, _: Authorized) -> list[dict[str, Any]]:
-    with _c(request).sessions() as session:
+def list_campaigns(c: AppDep, _: Authorized) -> list[dict[str, Any]]:
+    with c.sessions() as session:
         return [
             campaign_view(session, x)
             for x in session.scalars(select(Campaign).order_by(Campaign.created_at.desc()))
@@ -293,8 +288,8 @@ def list_campaigns(request: Request, _: Authorized) -> list[dict[str, Any]]:
 
 
 @router.get("/api/v1/campaigns/{campaign_id}")
-def get_campaign(campaign_id: str, request: Request, _: Authorized) -> dict[str, Any]:
-    with _c(request).sessions() as session:
+def get_campaign(campaign_id: str, c: AppDep, _: Authorized) -> dict[str, Any]:
+    with c.sessions() as session:
         campaign = session.get(Campaign, campaign_id)
         if campaign is None:
             raise HTTPException(404, "campaign not found")
@@ -303,9 +298,8 @@ def get_campaign(campaign_id: str, request: Request, _: Authorized) -> dict[str,
 
 @router.post("/api/v1/campaigns/{campaign_id}/schedule")
 def schedule_campaign(
-    campaign_id: str, request: Request, _: Authorized, body: ScheduleIn | None = None
+    campaign_id: str, c: AppDep, _: Authorized, body: ScheduleIn | None = None
 ) -> dict[str, Any]:
-    c = _c(request)
     with c.sessions() as session, session.begin():
         campaign = session.get(Campaign, campaign_id)
         if campaign is None:
@@ -324,8 +318,8 @@ def schedule_campaign(
 
 
 @router.post("/api/v1/campaigns/{campaign_id}/cancel")
-def cancel_campaign(campaign_id: str, request: Request, _: Authorized) -> dict[str, Any]:
-    with _c(request).sessions() as session, session.begin():
+def cancel_campaign(campaign_id: str, c: AppDep, _: Authorized) -> dict[str, Any]:
+    with c.sessions() as session, session.begin():
         campaign = session.get(Campaign, campaign_id)
         if campaign is None:
             raise HTTPException(404, "campaign not found")
@@ -340,14 +334,13 @@ def cancel_campaign(campaign_id: str, request: Request, _: Authorized) -> dict[s
 
 @router.get("/api/v1/outbox")
 def get_outbox(
-    request: Request,
+    c: AppDep,
     _: Authorized,
     campaign_id: str | None = None,
     limit: int = Query(100, ge=1, le=1000),
 ) -> list[dict[str, Any]]:
     from services.campaigns.outbox_store import list_outbox
 
-    c = _c(request)
     if c.settings.sendgrid_enabled:
         raise HTTPException(404, "the local outbox is off: emails go to SendGrid")
     with c.sessions() as session:
@@ -355,10 +348,10 @@ def get_outbox(
 
 
 @router.get("/outbox", include_in_schema=False, response_class=HTMLResponse)
-def outbox_page(request: Request, _: Authorized) -> str:
+def outbox_page(c: AppDep, _: Authorized) -> str:
     from html import escape
 
-    items = get_outbox(request, None, None, 50)
+    items = get_outbox(c, None, None, 50)
     rows = "".join(
         f"<tr><td>{escape(m['created_at'] or '')}</td><td>{escape(m['to'])}</td><td>{escape(m['subject'])}</td>"
         f"<td><details><summary>text</summary><pre>{escape(m['text'])}</pre></details></td></tr>"

@@ -21,7 +21,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session
@@ -42,6 +42,9 @@ from services.domain.social import (
 )
 from services.ids import new_id
 from services.tracking.links import LinkError, check_destination, create_link
+
+if TYPE_CHECKING:
+    from services.bootstrap import Container
 
 log = logging.getLogger(__name__)
 NEUTRAL_CONTACT = {"name": "", "first_name": "", "language": "en", "attributes": {}}
@@ -67,7 +70,7 @@ class _Links:
 # --- creation-time check --------------------------------------------------------------
 
 
-def check_social_campaign(container: Any, fields: Mapping[str, Any]) -> None:
+def check_social_campaign(container: Container, fields: Mapping[str, Any]) -> None:
     """Raise ValueError(reason) unless every platform's post renders and fits.
 
     ``fields`` are the campaign's (``channel``, ``name``, ``template_id``, ``resources``,
@@ -95,7 +98,7 @@ def check_social_campaign(container: Any, fields: Mapping[str, Any]) -> None:
 
 
 def shape_post(
-    container: Any,
+    container: Container,
     template: Template,
     campaign: Mapping[str, str],
     resources: Sequence[Resource],
@@ -169,7 +172,7 @@ def _resources(session: Session, ids: Sequence[str]) -> list[Resource]:
 
 
 def publish_due(
-    container: Any, now: datetime, publishers: Sequence[SocialPublisher] | None = None
+    container: Container, now: datetime, publishers: Sequence[SocialPublisher] | None = None
 ) -> int:
     """Publish every due social campaign as far as possible; return the deliveries made.
 
@@ -200,13 +203,13 @@ def publish_due(
     return done
 
 
-def _publishers(container: Any) -> list[SocialPublisher]:
-    if "social_publishers" not in container.extras:
-        container.extras["social_publishers"] = make_publishers(container)
-    return cast(list[SocialPublisher], container.extras["social_publishers"])
+def _publishers(container: Container) -> list[SocialPublisher]:
+    if container.social_publishers is None:
+        container.social_publishers = make_publishers(container)
+    return container.social_publishers
 
 
-def _start(container: Any, campaign_id: str, now: datetime) -> bool:
+def _start(container: Container, campaign_id: str, now: datetime) -> bool:
     """``scheduled`` → ``sending`` with its posts and tracked links, in one transaction."""
     with transaction(container.sessions) as session:
         claim = update(Campaign).where(Campaign.id == campaign_id, Campaign.status == "scheduled")
@@ -225,7 +228,7 @@ def _start(container: Any, campaign_id: str, now: datetime) -> bool:
 
 
 def _new_post(
-    container: Any,
+    container: Container,
     session: Session,
     campaign: Campaign,
     template: Template,
@@ -266,7 +269,7 @@ def _new_post(
 
 
 def _deliver(
-    container: Any, campaign_id: str, publishers: Sequence[SocialPublisher], now: datetime
+    container: Container, campaign_id: str, publishers: Sequence[SocialPublisher], now: datetime
 ) -> int:
     with container.sessions() as session:
         posts = session.scalars(
@@ -298,13 +301,13 @@ def _deliver(
     return done
 
 
-def _remember(container: Any, post_id: str, name: str, record: dict[str, Any]) -> None:
+def _remember(container: Container, post_id: str, name: str, record: dict[str, Any]) -> None:
     with transaction(container.sessions) as session:
         row = session.get_one(SocialPost, post_id, with_for_update=True)
         row.results = {**(row.results or {}), name: record}
 
 
-def _finish(container: Any, campaign_id: str, publishers: Sequence[SocialPublisher]) -> None:
+def _finish(container: Container, campaign_id: str, publishers: Sequence[SocialPublisher]) -> None:
     """``sending`` → ``sent`` once every post is settled with every publisher."""
     with transaction(container.sessions) as session:
         posts = session.scalars(

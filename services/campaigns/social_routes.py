@@ -12,26 +12,26 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 from xml.etree import ElementTree as ET
 
-from fastapi import APIRouter, Body, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Body, HTTPException, Query, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import Table, func, select
 
 from services.auth import Authorized
+from services.bootstrap import AppDep, Container
 from services.db.models import Campaign
 from services.db.models_social import CampaignReach, SocialPost
 from services.db.upsert import upsert
 from services.domain.social import LABELS, PLATFORMS
 
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
 router = APIRouter(tags=["social"])
 FEED_LIMIT = 50
 ATOM = "http://www.w3.org/2005/Atom"
-
-
-def _c(request: Request) -> Any:
-    return request.app.state.container
 
 
 def _iso(value: dt.datetime | None) -> str | None:
@@ -40,7 +40,7 @@ def _iso(value: dt.datetime | None) -> str | None:
     return (value if value.tzinfo else value.replace(tzinfo=dt.UTC)).isoformat()
 
 
-def _social_campaign(session: Any, campaign_id: str) -> Campaign:
+def _social_campaign(session: Session, campaign_id: str) -> Campaign:
     campaign = session.get(Campaign, campaign_id)
     if campaign is None:
         raise HTTPException(404, "campaign not found")
@@ -48,16 +48,16 @@ def _social_campaign(session: Any, campaign_id: str) -> Campaign:
         raise HTTPException(
             422, f"campaign_id: a {campaign.channel} campaign has no social posts or reach"
         )
-    return campaign  # type: ignore[no-any-return]
+    return campaign
 
 
 # --- posts ----------------------------------------------------------------------------
 
 
 @router.get("/api/v1/campaigns/{campaign_id}/posts")
-def get_posts(campaign_id: str, request: Request, _: Authorized) -> list[dict[str, Any]]:
+def get_posts(campaign_id: str, c: AppDep, _: Authorized) -> list[dict[str, Any]]:
     """The campaign's posts, one per platform (empty until the campaign is due)."""
-    with _c(request).sessions() as session:
+    with c.sessions() as session:
         _social_campaign(session, campaign_id)
         rows = session.scalars(
             select(SocialPost).where(SocialPost.campaign_id == campaign_id)
@@ -82,13 +82,13 @@ def get_posts(campaign_id: str, request: Request, _: Authorized) -> list[dict[st
 # --- feeds ----------------------------------------------------------------------------
 
 
-def _published(request: Request, platform: str | None, limit: int) -> list[SocialPost]:
+def _published(c: Container, platform: str | None, limit: int) -> list[SocialPost]:
     if platform is not None and platform not in PLATFORMS:
         raise HTTPException(422, f"platform: one of {', '.join(PLATFORMS)}")
     query = select(SocialPost).where(SocialPost.published_at.is_not(None))
     if platform:
         query = query.where(SocialPost.platform == platform)
-    with _c(request).sessions() as session:
+    with c.sessions() as session:
         return list(
             session.scalars(
                 query.order_by(SocialPost.published_at.desc(), SocialPost.id).limit(limit)
@@ -105,11 +105,11 @@ def _title(post: SocialPost) -> str:
 
 @router.get("/feeds/social.atom", tags=["public"])
 def atom_feed(
-    request: Request, platform: str | None = None, limit: int = Query(FEED_LIMIT, ge=1, le=500)
+    c: AppDep, platform: str | None = None, limit: int = Query(FEED_LIMIT, ge=1, le=500)
 ) -> Response:
     """Published posts as an Atom 1.0 feed."""
-    posts = _published(request, platform, limit)
-    base = _c(request).settings.public_base_url
+    posts = _published(c, platform, limit)
+    base = c.settings.public_base_url
     self_url = f"{base}/feeds/social.atom" + (f"?platform={platform}" if platform else "")
     feed = ET.Element("feed", xmlns=ATOM)
     ET.SubElement(feed, "id").text = self_url
@@ -142,13 +142,13 @@ def atom_feed(
 
 @router.get("/feeds/social.json", tags=["public"])
 def json_feed(
-    request: Request, platform: str | None = None, limit: int = Query(FEED_LIMIT, ge=1, le=500)
+    c: AppDep, platform: str | None = None, limit: int = Query(FEED_LIMIT, ge=1, le=500)
 ) -> Response:
     """Published posts as a JSON Feed 1.1 (https://jsonfeed.org/version/1.1)."""
     import json
 
-    posts = _published(request, platform, limit)
-    base = _c(request).settings.public_base_url
+    posts = _published(c, platform, limit)
+    base = c.settings.public_base_url
     feed = {
         "version": "https://jsonfeed.org/version/1.1",
         "title": "WINWIN social posts" + (f" ({LABELS[platform]})" if platform else ""),
@@ -186,7 +186,10 @@ class ReachIn(BaseModel):
 
 @router.post("/api/v1/campaigns/{campaign_id}/reach")
 def post_reach(
-    campaign_id: str, request: Request, _: Authorized, body: ReachIn | list[ReachIn] = Body(...)
+    campaign_id: str,
+    c: AppDep,
+    _: Authorized,
+    body: ReachIn | list[ReachIn] = Body(...),
 ) -> dict[str, int]:
     """Store platform-reported impressions/reach per (platform, date); later reports replace."""
     items = body if isinstance(body, list) else [body]
@@ -208,7 +211,7 @@ def post_reach(
         }
         for (p, d), i in latest.items()
     ]
-    with _c(request).sessions() as session, session.begin():
+    with c.sessions() as session, session.begin():
         _social_campaign(session, campaign_id)
         upsert(
             session, cast(Table, CampaignReach.__table__), rows, ["campaign_id", "platform", "date"]
@@ -217,11 +220,11 @@ def post_reach(
 
 
 @router.get("/api/v1/campaigns/{campaign_id}/reach")
-def get_reach(campaign_id: str, request: Request, _: Authorized) -> dict[str, Any]:
+def get_reach(campaign_id: str, c: AppDep, _: Authorized) -> dict[str, Any]:
     """Totals per platform (impressions summed; reach summed over days, so not unique
     accounts) and the reported days."""
     table = CampaignReach
-    with _c(request).sessions() as session:
+    with c.sessions() as session:
         _social_campaign(session, campaign_id)
         days = session.execute(
             select(table.platform, table.date, table.impressions, table.reach)

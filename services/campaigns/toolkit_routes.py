@@ -20,7 +20,7 @@ from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
 from services.auth import Authorized
-from services.bootstrap import Container
+from services.bootstrap import AppDep, Container
 from services.campaigns import toolkit_pages as pages
 from services.campaigns.toolkits import ToolkitError, ToolkitView, ensure_toolkits, load_toolkit
 from services.domain.events import format_timestamp
@@ -45,14 +45,9 @@ MAX_SHARE_BODY = 2048
 VIA = {"sms", "whatsapp", "email", "social", "print", "other"}
 
 
-def _c(request: Request) -> Container:
-    return request.app.state.container  # type: ignore[no-any-return]
-
-
 @router.get("/api/v1/campaigns/{campaign_id}/toolkits", tags=["staff"])
-def get_toolkits(campaign_id: str, request: Request, _: Authorized) -> list[dict[str, Any]]:
+def get_toolkits(campaign_id: str, c: AppDep, _: Authorized) -> list[dict[str, Any]]:
     """Each messenger's toolkit: page URL and tracked links with their QR codes (built on first ask)."""
-    c = _c(request)
     try:
         views = ensure_toolkits(c, campaign_id)
     except ToolkitError as exc:
@@ -119,9 +114,8 @@ def _record(c: Container, request: Request, view: ToolkitView, kind: str, **prop
 
 
 @router.get("/t/{token}", include_in_schema=False)
-def toolkit_page(token: str, request: Request) -> Response:
+def toolkit_page(token: str, request: Request, c: AppDep) -> Response:
     """The messenger's private page; records ``toolkit.opened``."""
-    c = _c(request)
     view = _toolkit(c, token)
     if view is None:
         return _not_found()
@@ -139,9 +133,8 @@ def toolkit_page(token: str, request: Request) -> Response:
 
 
 @router.get("/t/{token}/flyer", include_in_schema=False)
-def toolkit_flyer(token: str, request: Request) -> Response:
+def toolkit_flyer(token: str, c: AppDep) -> Response:
     """The printable one-page flyer (print stylesheet; the browser saves it as PDF too)."""
-    c = _c(request)
     view = _toolkit(c, token)
     if view is None:
         return _not_found()
@@ -151,13 +144,12 @@ def toolkit_flyer(token: str, request: Request) -> Response:
 
 
 @router.post("/t/{token}/shared", include_in_schema=False)
-async def toolkit_shared(token: str, request: Request) -> Response:
+async def toolkit_shared(token: str, request: Request, c: AppDep) -> Response:
     """The messenger shared a message (copy or share button): records ``toolkit.shared``.
 
     Body (optional, JSON, any content type, as ``navigator.sendBeacon`` sends it):
     ``{"via": "sms|whatsapp|email|social|print|other"}``.
     """
-    c = _c(request)
     view = await run_in_threadpool(_toolkit, c, token)
     if view is None:
         return _not_found()
@@ -174,9 +166,8 @@ async def toolkit_shared(token: str, request: Request) -> Response:
 
 
 @router.get("/t/{token}/qr/{name}", include_in_schema=False)
-def toolkit_qr(token: str, name: str, request: Request) -> Response:
+def toolkit_qr(token: str, name: str, c: AppDep) -> Response:
     """A QR code of one of the messenger's tracked links: ``{resource_id}.svg`` or ``.png``."""
-    c = _c(request)
     resource_id, dot, ext = name.rpartition(".")
     if not dot or ext not in ("svg", "png"):
         raise HTTPException(404, "QR codes are .svg or .png")

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
@@ -33,6 +33,12 @@ from services.campaigns.toolkit_build import KINDS, ToolkitError, build_toolkit,
 from services.db.models import Campaign, Messenger, Resource, Template
 from services.db.models_toolkits import Toolkit, ToolkitLink
 from services.db.session import transaction
+
+if TYPE_CHECKING:
+    import argparse
+
+    from services.bootstrap import Container
+    from services.config import Settings
 
 __all__ = [
     "KINDS",
@@ -74,7 +80,7 @@ class ToolkitView:
 
 
 def ensure_toolkits(
-    container: Any,
+    container: Container,
     campaign_id: str,
     messenger_ids: Sequence[str] | None = None,
     *,
@@ -129,7 +135,7 @@ def _resources(session: Session, campaign: Campaign) -> list[Resource]:
 # --- reading -----------------------------------------------------------------------------
 
 
-def load_toolkit(container: Any, toolkit_id: str) -> ToolkitView | None:
+def load_toolkit(container: Container, toolkit_id: str) -> ToolkitView | None:
     """One built toolkit with its campaign, messenger and resource links; None if unknown."""
     with container.sessions() as session:
         row = session.execute(
@@ -163,6 +169,7 @@ def load_toolkit(container: Any, toolkit_id: str) -> ToolkitView | None:
         links=[
             ToolkitLinkView(rid, title, kind, f"{base}/r/{sign('r', lid)}")
             for rid, lid, title, kind in links
+            if rid is not None  # always: the join to Resource drops template links
         ],
     )
 
@@ -170,7 +177,7 @@ def load_toolkit(container: Any, toolkit_id: str) -> ToolkitView | None:
 # --- the dispatcher's part ---------------------------------------------------------------
 
 
-def build_due(container: Any, now: datetime | None = None) -> int:
+def build_due(container: Container, now: datetime | None = None) -> int:
     """Build the toolkits of due scheduled toolkit campaigns and mark them ``sent``.
 
     Returns the number of toolkits built. A campaign that fails stays ``sending`` and is
@@ -196,7 +203,7 @@ def build_due(container: Any, now: datetime | None = None) -> int:
     return built
 
 
-def _send(container: Any, campaign_id: str) -> int:
+def _send(container: Container, campaign_id: str) -> int:
     def move(old: str, new: str) -> None:
         with transaction(container.sessions) as session:
             session.execute(
@@ -215,7 +222,7 @@ def _send(container: Any, campaign_id: str) -> int:
 # --- the CLI -----------------------------------------------------------------------------
 
 
-def build_command(settings: Any, args: Any) -> int:
+def build_command(settings: Settings, args: argparse.Namespace) -> int:
     """``winwin toolkit build CAMPAIGN_ID [--messenger ID] --out DIR``: one ZIP per messenger."""
     from services.bootstrap import bootstrap
     from services.campaigns.toolkit_pages import write_zip

@@ -1,28 +1,30 @@
-"""Bulk idempotent writes that work on SQLite and PostgreSQL alike."""
+"""Bulk idempotent writes that work on SQLite and PostgreSQL alike.
+
+``table`` is a Core table or a mapped class's ``__table__``."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import FromClause
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 
-def _insert(session: Session, table: Table):  # type: ignore[no-untyped-def]
+def _insert(session: Session, table: FromClause):  # type: ignore[no-untyped-def]
     dialect = session.get_bind().dialect.name
     return (postgresql if dialect == "postgresql" else sqlite).insert(table)
 
 
-def insert_ignore(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+def insert_ignore(session: Session, table: FromClause, rows: Sequence[dict[str, Any]]) -> None:
     """INSERT ... ON CONFLICT DO NOTHING, in one executemany."""
     if rows:
         session.execute(_insert(session, table).on_conflict_do_nothing(), list(rows))
 
 
 def insert_new(
-    session: Session, table: Table, rows: Sequence[dict[str, Any]], key: str
+    session: Session, table: FromClause, rows: Sequence[dict[str, Any]], key: str
 ) -> set[Any]:
     """Insert rows whose ``key`` is new; return the keys that were actually inserted.
 
@@ -38,7 +40,7 @@ def insert_new(
 
 def upsert(
     session: Session,
-    table: Table,
+    table: FromClause,
     rows: Sequence[dict[str, Any]],
     keys: Sequence[str],
     *,

@@ -14,12 +14,15 @@ The rules themselves are pure: :mod:`services.domain.journeys`, :mod:`services.d
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from services.bootstrap import Container
 
 __all__ = ["tick"]
 
 
-def tick(container: Any, now: datetime | None = None) -> dict[str, int]:
+def tick(container: Container, now: datetime | None = None) -> dict[str, int]:
     """One round of the periodic work (for the dispatcher role's loop): publish again
     the merges of visitors whose events arrived late (the stream moves them), then act
     on due journey timers."""

@@ -24,7 +24,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.exc import SQLAlchemyError
@@ -40,6 +40,10 @@ from services.domain.events import format_timestamp
 from services.domain.pseudonyms import pseudonymise, visitor_ref
 from services.ids import new_id
 from services.journeys.recount import MOVED
+
+if TYPE_CHECKING:
+    from services.bootstrap import Container
+    from services.tracking.links import SendView
 
 __all__ = [
     "IdentityError",
@@ -159,7 +163,7 @@ class MergeView:
 
 
 def merge_visitor(
-    container: Any, vid: str, external_id: str | None = None, contact_id: int | None = None,
+    container: Container, vid: str, external_id: str | None = None, contact_id: int | None = None,
     source: str = "identify",
 ) -> tuple[MergeView, bool]:  # fmt: skip
     """Merge visitor ``vid`` into a contact; returns (merge, created). Idempotent.
@@ -196,7 +200,7 @@ def merge_visitor(
     return _view(merge, contact.external_id, moved), True
 
 
-def undo_merge(container: Any, merge_id: str) -> MergeView:
+def undo_merge(container: Container, merge_id: str) -> MergeView:
     """Mark the merge undone and publish that for the stream, which moves the merged
     events and touches back to the visitor and recounts both. ``moved``: the rows the
     merge has moved so far (those the stream will move back)."""
@@ -216,7 +220,7 @@ def undo_merge(container: Any, merge_id: str) -> MergeView:
     return _view(merge, external_id, moved)
 
 
-def reconcile(container: Any) -> int:
+def reconcile(container: Container) -> int:
     """Rows stored under a merged visitor after its merge was applied (events that were
     in flight): publish that merge again, so the stream moves them and recounts.
     Returns how many such rows there are. A merge is published again at most once per
@@ -238,7 +242,7 @@ def reconcile(container: Any) -> int:
     return sum(late.values())
 
 
-def note_click(container: Any, vid: str | None, send: Any) -> None:
+def note_click(container: Container, vid: str | None, send: SendView) -> None:
     """A contact's own email link clicked in a browser known as visitor ``vid``: merge
     that visitor into the contact, off the caller's thread (the redirect does not wait):
     the gatherer's thread does it after spooling the clicks it holds."""
@@ -250,7 +254,7 @@ def note_click(container: Any, vid: str | None, send: Any) -> None:
     known = resolve_nowait(container.sessions, visitor)  # never SQL on the caller's thread
     if known is not None and known != visitor:
         return  # merged already (into this contact, or kept apart from another one)
-    pending: set[str] = container.extras.setdefault("identity_pending", set())
+    pending = container.identity_pending
     if visitor in pending:
         return
     pending.add(visitor)

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from services.auth import Authorized
-from services.bootstrap import Container
+from services.bootstrap import AppDep
 from services.db.models import Contact
 from services.db.models_journeys import Journey
 from services.domain.journeys import JourneyError, parse_cap
@@ -19,10 +19,6 @@ from services.journeys.needs import recommended_for
 from services.journeys.simulate import range_bounds, simulate
 
 router = APIRouter(tags=["journeys"])
-
-
-def _c(request: Request) -> Container:
-    return request.app.state.container  # type: ignore[no-any-return]
 
 
 class JourneyIn(BaseModel):
@@ -45,9 +41,8 @@ class IdentifyIn(BaseModel):
 
 
 @router.post("/api/v1/journeys", status_code=201)
-def post_journey(body: JourneyIn, request: Request, _: Authorized) -> dict[str, Any]:
+def post_journey(body: JourneyIn, c: AppDep, _: Authorized) -> dict[str, Any]:
     """Create a journey: trigger → delay → exit check → action."""
-    c = _c(request)
     try:
         with c.sessions() as session, session.begin():
             journey = definitions.create_journey(session, body.model_dump(), c.now())
@@ -58,17 +53,17 @@ def post_journey(body: JourneyIn, request: Request, _: Authorized) -> dict[str, 
 
 
 @router.get("/api/v1/journeys")
-def list_journeys(request: Request, _: Authorized) -> list[dict[str, Any]]:
+def list_journeys(c: AppDep, _: Authorized) -> list[dict[str, Any]]:
     """Every journey with its statistics."""
-    with _c(request).sessions() as session:
+    with c.sessions() as session:
         journeys = session.scalars(select(Journey).order_by(Journey.created_at, Journey.id)).all()
         counts = definitions.stats(session, [j.id for j in journeys])
         return [definitions.view(j, counts[j.id]) for j in journeys]
 
 
 @router.get("/api/v1/journeys/{journey_id}")
-def get_journey(journey_id: str, request: Request, _: Authorized) -> dict[str, Any]:
-    with _c(request).sessions() as session:
+def get_journey(journey_id: str, c: AppDep, _: Authorized) -> dict[str, Any]:
+    with c.sessions() as session:
         journey = session.get(Journey, journey_id)
         if journey is None:
             raise HTTPException(404, "journey not found")
@@ -76,11 +71,8 @@ def get_journey(journey_id: str, request: Request, _: Authorized) -> dict[str, A
 
 
 @router.post("/api/v1/journeys/{journey_id}/simulate")
-def simulate_journey(
-    journey_id: str, body: RangeIn, request: Request, _: Authorized
-) -> dict[str, int]:
+def simulate_journey(journey_id: str, body: RangeIn, c: AppDep, _: Authorized) -> dict[str, int]:
     """What the journey would have done over the stored events of ``[from, to]``."""
-    c = _c(request)
     try:
         start, end = range_bounds(body.from_, body.to, c.settings.timezone)
         cap = parse_cap(c.settings.frequency_cap)
@@ -95,10 +87,10 @@ def simulate_journey(
 
 @router.get("/api/v1/contacts/{external_id}/recommendations")
 def recommendations(
-    external_id: str, request: Request, _: Authorized, limit: int = Query(3, ge=1, le=50)
+    external_id: str, c: AppDep, _: Authorized, limit: int = Query(3, ge=1, le=50)
 ) -> list[dict[str, Any]]:
     """The best-matched resources the contact has not used yet, with the reason."""
-    with _c(request).sessions() as session:
+    with c.sessions() as session:
         person = session.scalar(select(Contact.pseudonym).where(Contact.external_id == external_id))
         if person is None:
             raise HTTPException(404, "contact not found")
@@ -110,21 +102,21 @@ def recommendations(
 
 
 @router.post("/api/v1/identify", status_code=201)
-def identify(body: IdentifyIn, request: Request, _: Authorized) -> Any:
+def identify(body: IdentifyIn, c: AppDep, _: Authorized) -> Any:
     """Merge a visitor (``ww_vid``) into a contact: their events count for one person."""
     from fastapi.responses import JSONResponse
 
     try:
-        merge, created = identity.merge_visitor(_c(request), body.visitor, body.external_id)
+        merge, created = identity.merge_visitor(c, body.visitor, body.external_id)
     except identity.IdentityError as exc:
         raise HTTPException(exc.status, str(exc)) from None
     return JSONResponse(merge.public(), status_code=201 if created else 200)
 
 
 @router.delete("/api/v1/identify/{merge_id}")
-def undo_identify(merge_id: str, request: Request, _: Authorized) -> dict[str, Any]:
+def undo_identify(merge_id: str, c: AppDep, _: Authorized) -> dict[str, Any]:
     """Undo a merge: the visitor's events count for the visitor again."""
     try:
-        return identity.undo_merge(_c(request), merge_id).public()
+        return identity.undo_merge(c, merge_id).public()
     except identity.IdentityError as exc:
         raise HTTPException(exc.status, str(exc)) from None

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import TYPE_CHECKING, cast
 
 from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
@@ -39,6 +39,10 @@ from services.domain.journeys import (
 from services.ids import new_id
 from services.journeys.facts import events_of, message_times, reachability
 
+if TYPE_CHECKING:
+    from services.bootstrap import Container
+    from services.ports import EmailSender
+
 __all__ = ["run_due_journeys"]
 
 log = logging.getLogger(__name__)
@@ -52,11 +56,11 @@ _MARK = (
 
 
 def run_due_journeys(
-    container: Any,
+    container: Container,
     now: datetime | None = None,
     *,
     deliver: bool = True,
-    sender: Any = None,
+    sender: EmailSender | None = None,
     batch: int = BATCH,
 ) -> dict[str, int]:
     """Decide every due run; returns counts by outcome (``acted``, ``exited``, ...)."""

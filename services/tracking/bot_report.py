@@ -9,11 +9,12 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from pydantic import BaseModel
 from sqlalchemy import func, select
 
 from services.auth import Authorized
+from services.bootstrap import AppDep
 from services.db.models import EngagementEvent
 
 router = APIRouter(tags=["reports"])
@@ -34,7 +35,7 @@ class BotReport(BaseModel):
 
 @router.get("/api/v1/reports/bots", response_model=BotReport)
 def bot_report(
-    request: Request,
+    c: AppDep,
     _: Authorized,
     start: Annotated[date | None, Query(alias="from")] = None,
     end: Annotated[date | None, Query(alias="to")] = None,
@@ -53,7 +54,7 @@ def bot_report(
         .group_by(reason, E.type)
         .order_by(reason, E.type)
     )
-    with request.app.state.container.sessions() as session:
+    with c.sessions() as session:
         rows = [
             BotRow(reason=r, type=t, events=n, people=p) for r, t, n, p in session.execute(stmt)
         ]

@@ -16,7 +16,7 @@
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Table, func, or_, select, update
 from sqlalchemy.orm import Session
@@ -28,6 +28,10 @@ from services.db.values import utc
 from services.domain.events import format_timestamp
 from services.domain.unsubscribe_groups import GroupChoice, choice_applies
 from services.ids import new_id
+
+if TYPE_CHECKING:
+    from services.bootstrap import Container
+    from services.tracking.links import SendView
 
 __all__ = ["CHANNELS", "STATUSES", "choose_group", "consent_state", "normalise", "set_consent",
            "suppress", "suppress_address", "unsubscribe"]  # fmt: skip
@@ -64,7 +68,7 @@ def set_consent(
     return len(changed)
 
 
-def unsubscribe(container: Any, send: Any, source: str = "one-click") -> None:
+def unsubscribe(container: Container, send: SendView, source: str = "one-click") -> None:
     """Unsubscribe the contact of ``send`` from email: idempotent, suppression first."""
     with container.sessions() as session, session.begin():
         contact = session.get(Contact, send.contact_id)
@@ -82,7 +86,7 @@ def unsubscribe(container: Any, send: Any, source: str = "one-click") -> None:
     })  # fmt: skip
 
 
-def consent_state(container: Any, send: Any) -> dict[str, Any]:
+def consent_state(container: Container, send: SendView) -> dict[str, Any]:
     """What the preference page shows: the email consent and whether it is suppressed."""
     with container.sessions() as session:
         contact = session.get(Contact, send.contact_id)
@@ -95,7 +99,7 @@ def consent_state(container: Any, send: Any) -> dict[str, Any]:
         return {"email": contact.email_consent, "suppressed": reason}
 
 
-def suppress(session: Any, email_normalized: str | None, reason: str) -> None:
+def suppress(session: Session, email_normalized: str | None, reason: str) -> None:
     if email_normalized:
         insert_ignore(
             session,
@@ -104,7 +108,7 @@ def suppress(session: Any, email_normalized: str | None, reason: str) -> None:
         )
 
 
-def suppress_address(session: Any, email: str, reason: str) -> None:
+def suppress_address(session: Session, email: str, reason: str) -> None:
     """Suppress an address reported by SendGrid (bounce, spam report, unsubscribe, group
     unsubscribe), case-insensitively; the last three also withdraw consent."""
     normalized = normalise(email)
@@ -118,7 +122,7 @@ def suppress_address(session: Any, email: str, reason: str) -> None:
         set_consent(session, ids, "email", "unsubscribed", f"sendgrid:{reason}")
 
 
-def choose_group(session: Any, email: str, choice: GroupChoice) -> None:
+def choose_group(session: Session, email: str, choice: GroupChoice) -> None:
     """Record that the holders of ``email`` left or rejoined ``choice.group``, unless a
     newer choice of theirs about that group is stored. A change adds a history row
     (channel ``group:<id>``)."""
@@ -148,7 +152,7 @@ def choose_group(session: Any, email: str, choice: GroupChoice) -> None:
     )
 
 
-def _holders(session: Any, normalized: str | None) -> list[int]:
+def _holders(session: Session, normalized: str | None) -> list[int]:
     """The contacts holding the address ``normalized`` (compared case-insensitively)."""
     if normalized is None:
         return []

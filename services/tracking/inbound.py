@@ -25,18 +25,22 @@ import logging
 import re
 from dataclasses import dataclass
 from email.utils import parseaddr
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
+from services.bootstrap import AppDep, Container
 from services.config import Settings
 from services.db.models import Contact, Send
 from services.db.models_consent import Reply
 from services.db.upsert import insert_new
 from services.domain.events import format_timestamp
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 __all__ = ["InboundReply", "receive", "reply_address", "router", "send_of_address"]
 
@@ -131,7 +135,7 @@ class InboundReply:
         return parseaddr(self.sender)[1].strip().lower()
 
 
-def receive(container: Any, reply: InboundReply) -> dict[str, Any]:
+def receive(container: Container, reply: InboundReply) -> dict[str, Any]:
     """Store the reply; when it maps to a send, record ``reply.received``."""
     secret = container.settings.secret_key.get_secret_value().encode()
     received_at = container.now()
@@ -150,7 +154,7 @@ def receive(container: Any, reply: InboundReply) -> dict[str, Any]:
             "html": reply.html,
             "received_at": received_at,
         }
-        new = insert_new(session, Reply.__table__, [row], "dedupe_key")  # type: ignore[arg-type]
+        new = insert_new(session, Reply.__table__, [row], "dedupe_key")
     if send is None:
         log.info("inbound reply matched no send (kept for staff)")
         return {"matched": False, "duplicate": not new}
@@ -172,7 +176,7 @@ def receive(container: Any, reply: InboundReply) -> dict[str, Any]:
     return {"matched": True, "duplicate": not new or result.accepted == 0}
 
 
-def _match(session: Any, secret: bytes, reply: InboundReply) -> tuple[Any, str | None]:
+def _match(session: Session, secret: bytes, reply: InboundReply) -> tuple[Any, str | None]:
     addresses = " ".join([reply.to, reply.header("Cc"), *reply.envelope_to])
     send_id = send_of_address(secret, addresses)
     if send_id is not None:
@@ -203,11 +207,10 @@ def _dedupe_key(reply: InboundReply) -> str:
 
 
 @router.post("/webhooks/sendgrid/inbound", include_in_schema=False)
-async def sendgrid_inbound(request: Request) -> JSONResponse:
+async def sendgrid_inbound(request: Request, container: AppDep) -> JSONResponse:
     """Inbound Parse (multipart/form-data). Always 200 once stored, so SendGrid stops
     retrying; 401 without the secret (when one is set), 413 for oversize posts, 400 for a
     body that is not a form."""
-    container = request.app.state.container
     if not _authorised(request, container.settings):
         return JSONResponse(
             {"error": "not authorised: Inbound Parse URL without WINWIN_INBOUND_PARSE_SECRET"},

@@ -8,6 +8,7 @@ delivery, never acceptance.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import queue
 import threading
@@ -15,7 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -28,6 +29,9 @@ from services.domain.events import EventError, NormalisedEvent, check_event, for
 from services.domain.pseudonyms import pseudonymise
 from services.journeys.identity import resolve
 from services.tracking.bots import SCANNERS
+
+if TYPE_CHECKING:
+    from services.ports import EventPublisher
 
 log = logging.getLogger(__name__)
 MAX_EVENTS = 1000
@@ -236,3 +240,27 @@ class Gatherer:
                 if self._stop.wait(1.0):
                     self.ingest.record(batch)
                     return
+
+
+class HandOver:
+    """Clicks of one event-loop iteration handed to the Gatherer together, right after
+    it (``call_soon``): one wake-up of the Gatherer thread per burst instead of a thread
+    hand-off per click, which cost about a third of the redirect's throughput."""
+
+    def __init__(self, gatherer: EventPublisher) -> None:
+        self.gatherer = gatherer
+        self.records: list[dict[str, Any]] = []
+        self.scheduled: asyncio.AbstractEventLoop | None = None  # where flush will run
+
+    def add(self, record: dict[str, Any]) -> None:
+        self.records.append(record)
+        loop = asyncio.get_running_loop()
+        if self.scheduled is not loop:  # also when a previous loop closed before its flush
+            self.scheduled = loop
+            loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        self.scheduled = None
+        records, self.records = self.records, []
+        for record in records:
+            self.gatherer.add(record)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 from sqlalchemy.orm import Session
@@ -18,7 +18,11 @@ from services.config import Settings
 from services.db.models import Campaign, Link, Send
 from services.ids import new_id
 
+if TYPE_CHECKING:
+    from services.bootstrap import Container
+
 CACHE_SIZE = 100_000
+V = TypeVar("V")
 
 
 class LinkError(ValueError):
@@ -59,35 +63,30 @@ class SendView:
     sent_at: datetime | None
 
 
-class _LRU(OrderedDict[str, Any]):
-    def remember(self, key: str, value: Any) -> Any:
+class LRU(OrderedDict[str, V]):
+    """A per-process cache of at most CACHE_SIZE entries, the oldest dropped first."""
+
+    def remember(self, key: str, value: V) -> V:
         self[key] = value
         if len(self) > CACHE_SIZE:
             self.popitem(last=False)
         return value
 
 
-def _cache(container: Any, name: str) -> _LRU:
-    cache = container.extras.get(name)
-    if cache is None:
-        cache = container.extras.setdefault(name, _LRU())
-    return cache  # type: ignore[no-any-return]
-
-
 #: What :func:`cached` answers for a key it does not hold (the caller looks it up).
 MISS: Any = object()
 
 
-def cached(container: Any, name: str, key: str) -> Any:
-    """``"links"``/``"sends"`` cache entry for ``key`` without touching SQL, else MISS
-    (so that an async endpoint runs the SQL look-up in a thread only on a miss)."""
-    return _cache(container, name).get(key, MISS)
+def cached(cache: LRU[Any], key: str) -> Any:
+    """The entry of ``cache`` (``container.links``/``.sends``) for ``key`` without touching
+    SQL, else MISS (so that an async endpoint runs the SQL look-up in a thread only on a miss)."""
+    return cache.get(key, MISS)
 
 
-def lookup_link(container: Any, link_id: str) -> Link | None:
-    cache = _cache(container, "links")
+def lookup_link(container: Container, link_id: str) -> Link | None:
+    cache = container.links
     if link_id in cache:
-        return cache[link_id]  # type: ignore[no-any-return]
+        return cache[link_id]
     with container.sessions() as session:
         link = session.get(Link, link_id)
         if link is not None:
@@ -95,10 +94,10 @@ def lookup_link(container: Any, link_id: str) -> Link | None:
     return cache.remember(link_id, link) if link is not None else None
 
 
-def lookup_send(container: Any, send_id: str) -> SendView | None:
-    cache = _cache(container, "sends")
+def lookup_send(container: Container, send_id: str) -> SendView | None:
+    cache = container.sends
     if send_id in cache:
-        return cache[send_id]  # type: ignore[no-any-return]
+        return cache[send_id]
     with container.sessions() as session:
         send = session.get(Send, send_id)
         if send is None:

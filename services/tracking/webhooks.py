@@ -28,7 +28,7 @@ import logging
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from services.config import Settings
 from services.db.models import AcceptedEvent
@@ -38,6 +38,11 @@ from services.domain.pseudonyms import is_pseudonym
 from services.domain.unsubscribe_groups import GroupChoice, group_choice
 from services.tracking.bots import sendgrid_bot_reason
 from services.tracking.consent import choose_group, suppress_address
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from services.bootstrap import Container
 
 log = logging.getLogger(__name__)
 SIGNATURE = "x-twilio-email-event-webhook-signature"
@@ -68,8 +73,7 @@ SUPPRESSING = {
 
 
 FUTURE_SKEW = 300  # seconds a signed timestamp may be ahead of the server's clock
-#: Test-only fault injection: ``container.extras[FAULTS](point)`` may raise at POINTS.
-FAULTS = "faults"
+#: Test-only fault injection: ``container.faults(point)`` may raise at POINTS.
 POINTS = ("webhook:before-commit", "webhook:after-commit")
 
 
@@ -99,7 +103,7 @@ def signature_ok(
     )
 
 
-def ingest_events(container: Any, items: list[Any]) -> dict[str, int]:
+def ingest_events(container: Container, items: list[Any]) -> dict[str, int]:
     """Record the usable events; suppress addresses SendGrid reports as unreachable.
     One transaction: suppressions, both dedup keys and the outbox rows."""
     records, ignored = [], 0
@@ -145,7 +149,7 @@ def _group_choice(item: dict[str, Any]) -> GroupChoice | None:
 
 
 def _new_by_sendgrid_id(
-    session: Any, keyed: list[tuple[str | None, dict[str, Any]]]
+    session: Session, keyed: list[tuple[str | None, dict[str, Any]]]
 ) -> list[dict[str, Any]]:
     """The records whose ``sg_event_id`` was never seen (their event id is the content key)."""
     keys = [{"event_id": k} for k in {k for k, _ in keyed if k}]
@@ -158,8 +162,8 @@ def _new_by_sendgrid_id(
     return kept
 
 
-def _fault(container: Any, point: str) -> None:
-    inject = container.extras.get(FAULTS)
+def _fault(container: Container, point: str) -> None:
+    inject = container.faults
     if inject is not None:
         inject(point)
 
@@ -176,10 +180,10 @@ def _record(item: dict[str, Any]) -> tuple[str | None, dict[str, Any]] | None:
     if not EARLIEST <= at < LATEST:  # the stream's time range (services/domain/events.py)
         return None
     fields = ("sg_message_id", "event", "timestamp", "url")
-    content = "|".join([person, *(str(item.get(k, "")) for k in fields)])
+    content = "|".join([str(person), *(str(item.get(k, "")) for k in fields)])
     sg_id = item.get("sg_event_id")
     reason = sendgrid_bot_reason(item)
-    record = {
+    record: dict[str, Any] = {
         "event_id": "sg:" + hashlib.sha256(content.encode()).hexdigest()[:32],
         "type": TYPES[item["event"]],
         "occurred_at": format_timestamp(at),

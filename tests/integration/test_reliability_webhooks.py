@@ -29,7 +29,7 @@ EVENTS = 10_000
 
 
 class Faults:
-    """Test-only fault injector (container.extras["faults"]): fails chosen attempts."""
+    """Test-only fault injector (container.faults): fails chosen attempts."""
 
     def __init__(self) -> None:
         self.fail_next: str | None = None
@@ -140,7 +140,7 @@ def test_webhooks_count_exactly_the_deduplicated_valid_set(stack: Stack):
     stack.start_worker()
     accepted = duplicates = attempts = 0
     with _client(stack) as client:
-        client.app.state.container.extras[webhooks.FAULTS] = faults
+        client.app.state.container.faults = faults
         order = [("ok", i) for i in range(len(batches))] + [
             ("forged", i) for i in range(len(forged))
         ]
