@@ -16,11 +16,13 @@ from fastapi import Depends, Request
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from services.campaigns.channels.email import EmailSender
+from services.campaigns.publishers import SocialPublisher
 from services.campaigns.render_pool import BoundedRenderer
 from services.config import Settings, get_settings
 from services.db.models import Link
 from services.db.session import make_engine, make_sessionmaker
-from services.ports import Clock, EmailSender, EventPublisher, SocialPublisher
+from services.ports import Clock, EventPublisher
 from services.tracking.ingest import Gatherer, HandOver, Ingest
 from services.tracking.links import LRU, SendView
 from services.tracking.tokens import TokenClaims, Tokens

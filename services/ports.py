@@ -1,9 +1,10 @@
 """Ports: what the service layer needs from the world, named in one place as Protocols.
 
 Adapters implement them; :func:`services.bootstrap.bootstrap` picks real ones, a test
-passes fakes. The email and social ports live next to the messages they carry and are
-re-exported here: :class:`EmailSender` (campaigns/channels/email.py: SendGrid or the
-local outbox) and :class:`SocialPublisher` (campaigns/publishers.py: feed, webhook).
+passes fakes. The email and social ports live next to the messages they carry:
+:class:`~services.campaigns.channels.email.EmailSender` (SendGrid or the local outbox) and
+:class:`~services.campaigns.publishers.SocialPublisher` (feed, webhook). This module
+imports nothing of the product, so every layer may name its ports.
 """
 
 from __future__ import annotations
@@ -11,10 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Protocol
 
-from services.campaigns.channels.email import EmailSender
-from services.campaigns.publishers import SocialPublisher
-
-__all__ = ["Clock", "EmailSender", "EventPublisher", "SocialPublisher"]
+__all__ = ["Clock", "EventPublisher"]
 
 
 class Clock(Protocol):

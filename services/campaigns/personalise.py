@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 from services.campaigns.channels.email import OutgoingEmail, list_unsubscribe_headers
 from services.campaigns.rendering import Rendered, TemplateProblem
 from services.db.session import transaction
-from services.tracking.inbound import reply_address
 from services.tracking.links import check_destination, create_link
+from services.tracking.reply_addresses import reply_address
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session

@@ -41,7 +41,7 @@ from services.journeys.facts import events_of, message_times, reachability
 
 if TYPE_CHECKING:
     from services.bootstrap import Container
-    from services.ports import EmailSender
+    from services.campaigns.channels.email import EmailSender
 
 __all__ = ["run_due_journeys"]
 

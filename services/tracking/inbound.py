@@ -38,6 +38,7 @@ from services.db.models import Contact, Send
 from services.db.models_consent import Reply
 from services.db.upsert import insert_new
 from services.domain.events import format_timestamp
+from services.tracking.reply_addresses import reply_address, send_of_address
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -47,32 +48,8 @@ __all__ = ["InboundReply", "receive", "reply_address", "router", "send_of_addres
 log = logging.getLogger(__name__)
 router = APIRouter()
 MAX_BODY = 30 * 1024 * 1024  # Inbound Parse posts up to 30 MB (attachments)
-_ADDRESS = re.compile(r"reply\+([0-9a-f]{2,80})\.([0-9a-f]{12})@", re.IGNORECASE)
 _MSG_ID = re.compile(r"<([^<>\s]+)>")
 _BOUNDARY = re.compile(r"^\s*multipart/form-data\s*;.*?\bboundary=\"?([^\";]+)\"?", re.I)
-
-
-def _mac(secret: bytes, payload: str) -> str:
-    key = hashlib.sha256(b"winwin-reply:" + secret).digest()
-    return hmac.new(key, payload.encode(), hashlib.sha256).hexdigest()[:12]
-
-
-def reply_address(secret: bytes, send_id: str, domain: str) -> str:
-    """The reply address of one send: lower-case, no personal data, signed."""
-    payload = send_id.encode().hex()
-    return f"reply+{payload}.{_mac(secret, payload)}@{domain}"
-
-
-def send_of_address(secret: bytes, text: str) -> str | None:
-    """The send id of the first genuine reply address found in ``text``, else None."""
-    for match in _ADDRESS.finditer(text or ""):
-        payload, mac = match.group(1).lower(), match.group(2).lower()
-        if hmac.compare_digest(mac, _mac(secret, payload)):
-            try:
-                return bytes.fromhex(payload).decode()
-            except (ValueError, UnicodeDecodeError):
-                continue
-    return None
 
 
 @dataclass(frozen=True)
