@@ -29,6 +29,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.db.models_social import SocialPost
+from services.domain.lifecycle import PostStatus
 
 log = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-WinWin-Signature"
@@ -89,7 +90,7 @@ class FeedPublisher:
             session.execute(
                 update(SocialPost)
                 .where(SocialPost.id == post.id, SocialPost.published_at.is_(None))
-                .values(published_at=now, status="published")
+                .values(published_at=now, status=PostStatus.PUBLISHED)
             )
         return PublishResult(True, "in the feeds")
 
