@@ -88,9 +88,10 @@ def decode(value: bytes) -> list[Any]:
     """The records of an envelope. Raises EnvelopeError for anything that is not one."""
     try:
         doc = _loads(value)
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # too deep: json.loads
         raise EnvelopeError(f"not JSON: {exc}") from None
-    if not isinstance(doc, dict) or doc.get("v") != VERSION:
+    version = doc.get("v") if isinstance(doc, dict) else None
+    if version != VERSION or isinstance(version, bool):  # true == 1 in Python, not in JSON
         raise EnvelopeError("not a version-1 envelope (object with v=1)")
     records = doc.get("records")
     if not isinstance(records, list) or not records:

@@ -18,6 +18,8 @@ from pydantic import ValidationError
 from sqlalchemy import select
 
 from services.config import Settings
+from services.domain.lifecycle import CampaignStatus
+from services.domain.social import campaign_platforms
 from services.errors import UsageError
 
 __all__ = ["run_campaign_command"]
@@ -117,13 +119,11 @@ def _create(c: Any, path: Path) -> int:
         known = set(session.scalars(select(Resource.id).where(Resource.id.in_(body.resources))))
         if missing := [r for r in body.resources if r not in known]:
             raise UsageError(f"resources: unknown resource ids {missing}")
-        platforms = body.platforms or (
-            ["x", "linkedin", "facebook", "instagram"] if body.channel == "social" else []
-        )
+        platforms = campaign_platforms(body.channel, body.platforms)
         campaign = Campaign(
             id=new_id(), name=body.name, channel=body.channel, template_id=body.template_id,
             audience=body.audience, resources=body.resources, messengers=body.messengers,
-            platforms=platforms, send_at=send_at, status="draft",
+            platforms=platforms, send_at=send_at, status=CampaignStatus.DRAFT,
         )  # fmt: skip
         session.add(campaign)
     print(f"campaign {campaign.id} created (draft): winwin campaign schedule {campaign.id}")

@@ -10,28 +10,20 @@ from sqlalchemy.orm import Session
 
 from services.db.models import ConsentChange, Contact
 from services.db.upsert import upsert
+from services.domain.consent import Consent, staff_may_set
 from services.domain.pseudonyms import pseudonymise
 
-CONSENT = ("confirmed", "unconfirmed", "unsubscribed")
+CONSENT: tuple[str, ...] = tuple(Consent)
 FIELDS = ("email", "name", "role", "language", "attributes", "tags", "needs")
 
 
 class Saved(NamedTuple):
     """What a save did: contacts created, updated, and unsubscribes kept (see
-    :func:`withdrawn_stays_withdrawn`)."""
+    :func:`services.domain.consent.staff_may_set`)."""
 
     created: int
     updated: int
     kept_unsubscribed: int = 0
-
-
-def withdrawn_stays_withdrawn(current: str | None, requested: str | None) -> str | None:
-    """The email consent staff may set: anything, except over an unsubscribe, which only
-    the person can undo (their choice is theirs; a re-posted or re-imported record from an
-    older list must not sign them up again). None: leave the consent as it is."""
-    if current == "unsubscribed" and requested != "unsubscribed":
-        return None
-    return requested
 
 
 def save_contacts(
@@ -50,7 +42,7 @@ def save_contacts(
     kept = 0
     for ext, item in by_id.items():
         requested = (item.get("consent") or {}).get("email")
-        if requested and not withdrawn_stays_withdrawn(existing.get(ext, (0, None))[1], requested):
+        if requested and not staff_may_set(existing.get(ext, (0, None))[1], requested):
             by_id[ext], kept = {**item, "consent": None}, kept + 1
     rows = []
     for ext, item in by_id.items():

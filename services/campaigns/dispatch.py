@@ -73,6 +73,7 @@ from services.db.models_consent import GroupUnsubscribe, InflightSend
 from services.db.session import transaction
 from services.db.upsert import insert_new
 from services.domain.events import format_timestamp
+from services.domain.lifecycle import CampaignStatus, SendStatus
 from services.domain.unsubscribe_groups import blocked_reason
 from services.ids import new_id
 
@@ -87,8 +88,10 @@ _SENDS = cast(Table, Send.__table__)
 _INFLIGHT = cast(Table, InflightSend.__table__)
 _MARK_SENT = (
     update(_SENDS)
-    .where(_SENDS.c.id == bindparam("b_id"), _SENDS.c.status == "pending")
-    .values(status="sent", message_id=bindparam("b_message_id"), sent_at=bindparam("b_sent_at"))
+    .where(_SENDS.c.id == bindparam("b_id"), _SENDS.c.status == SendStatus.PENDING)
+    .values(
+        status=SendStatus.SENT, message_id=bindparam("b_message_id"), sent_at=bindparam("b_sent_at")
+    )
 )
 #: The contact left the campaign's unsubscribe group (never true for a campaign without).
 _LEFT_THE_GROUP = and_(
@@ -98,7 +101,7 @@ _LEFT_THE_GROUP = and_(
 )
 _MARK = (
     update(_SENDS)
-    .where(_SENDS.c.id == bindparam("b_id"), _SENDS.c.status == "pending")
+    .where(_SENDS.c.id == bindparam("b_id"), _SENDS.c.status == SendStatus.PENDING)
     .values(status=bindparam("b_status"), error=bindparam("b_error"))
 )
 
@@ -139,9 +142,9 @@ def progress(session: Session, campaign_id: str) -> dict[str, int]:
     )
     return {
         "total": sum(counts.values()),
-        "sent": counts.get("sent", 0),
-        "suppressed": counts.get("suppressed", 0),
-        "failed": counts.get("failed", 0),
+        "sent": counts.get(SendStatus.SENT, 0),
+        "suppressed": counts.get(SendStatus.SUPPRESSED, 0),
+        "failed": counts.get(SendStatus.FAILED, 0),
     }
 
 
@@ -265,11 +268,14 @@ class Dispatcher:
                 GroupUnsubscribe.group_id.label("left_group"),
             )
             .join(Contact, Contact.id == Send.contact_id)
-            .join(Campaign, and_(Campaign.id == Send.campaign_id, Campaign.status == "sending"))
+            .join(
+                Campaign,
+                and_(Campaign.id == Send.campaign_id, Campaign.status == CampaignStatus.SENDING),
+            )
             .outerjoin(Suppression, Suppression.email_normalized == normalized)
             .outerjoin(GroupUnsubscribe, _LEFT_THE_GROUP)
             .outerjoin(InflightSend, InflightSend.send_id == Send.id)
-            .where(Send.campaign_id == run.id, Send.status == "pending", Send.id > cursor)
+            .where(Send.campaign_id == run.id, Send.status == SendStatus.PENDING, Send.id > cursor)
             .where(InflightSend.send_id.is_(None))
             .order_by(Send.id)
             .limit(self.batch_size)
@@ -280,7 +286,9 @@ class Dispatcher:
             for row in rows:
                 reason = blocked_reason(row.email, row.email_consent, row.reason, row.left_group)
                 if reason:
-                    blocked.append({"b_id": row.id, "b_status": "suppressed", "b_error": reason})
+                    blocked.append(
+                        {"b_id": row.id, "b_status": SendStatus.SUPPRESSED, "b_error": reason}
+                    )
                 else:
                     allowed.append(row)
             if blocked:
@@ -326,7 +334,7 @@ class Dispatcher:
         self, run: CampaignRun, recipients: Sequence[Recipient], batch_id: str
     ) -> tuple[list[OutgoingEmail], list[SendResult]]:
         emails, failed = self._personaliser.emails(run, recipients, batch_id)
-        failures = [SendResult(r.send_id, None, "failed", reason) for r, reason in failed]
+        failures = [SendResult(r.send_id, None, SendStatus.FAILED, reason) for r, reason in failed]
         if failures:
             log.warning("campaign %s: %d email(s) did not render", run.id, len(failures))
         return emails, failures
@@ -380,11 +388,15 @@ class Dispatcher:
         if not results:
             return 0
         sent_at = self._c.now().astimezone(UTC)
-        sent = [r for r in results if r.status == "sent"]
+        sent = [r for r in results if r.status == SendStatus.SENT]
         failed = [
-            {"b_id": r.send_id, "b_status": "failed", "b_error": (r.error or "failed")[:2000]}
+            {
+                "b_id": r.send_id,
+                "b_status": SendStatus.FAILED,
+                "b_error": (r.error or "failed")[:2000],
+            }
             for r in results
-            if r.status != "sent"
+            if r.status != SendStatus.SENT
         ]
         occurred_at = format_timestamp(sent_at)
         touches = [

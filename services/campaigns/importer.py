@@ -22,6 +22,7 @@ from services.config import Settings
 from services.db.migrate import upgrade
 from services.db.models import Contact
 from services.db.session import make_engine, make_sessionmaker
+from services.domain.consent import Consent
 from services.errors import UsageError
 from services.spreadsheet import SafeWriter
 
@@ -54,7 +55,7 @@ def parse_row(row: dict[str, str]) -> dict[str, Any]:
             if len(value) > LIMITS[name]:
                 raise ValueError(f"{name}: {len(value):,} characters, at most {LIMITS[name]}")
             item[name] = value
-    consent = (row.get("consent_email") or "unconfirmed").strip().lower()
+    consent = (row.get("consent_email") or Consent.UNCONFIRMED).strip().lower()
     if consent not in CONSENT:
         raise ValueError(f"consent_email: {consent[:40]!r} is not one of {', '.join(CONSENT)}")
     item["consent"] = {"email": consent}

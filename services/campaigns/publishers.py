@@ -29,6 +29,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.db.models_social import SocialPost
+from services.domain.lifecycle import PostStatus
 
 if TYPE_CHECKING:
     from services.bootstrap import Container
@@ -92,7 +93,7 @@ class FeedPublisher:
             session.execute(
                 update(SocialPost)
                 .where(SocialPost.id == post.id, SocialPost.published_at.is_(None))
-                .values(published_at=now, status="published")
+                .values(published_at=now, status=PostStatus.PUBLISHED)
             )
         return PublishResult(True, "in the feeds")
 

@@ -33,6 +33,7 @@ from sqlalchemy import func, select
 from services.campaigns.channels.email import SendResult
 from services.db.models import Contact, LocalEmail, Send
 from services.db.models_consent import InflightSend
+from services.domain.lifecycle import SendStatus
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
@@ -202,9 +203,14 @@ class Reconciler:
             log.error(
                 "campaign %s: batch %s: %s; %d marked failed", run.id, batch_id, exc, len(sends)
             )
-            return int(record(run, [SendResult(i, None, "failed", UNCERTAIN) for i, _ in sends]))
+            return int(
+                record(run, [SendResult(i, None, SendStatus.FAILED, UNCERTAIN) for i, _ in sends])
+            )
         sent = int(
-            record(run, [SendResult(i, accepted[i], "sent") for i, _ in sends if i in accepted])
+            record(
+                run,
+                [SendResult(i, accepted[i], SendStatus.SENT) for i, _ in sends if i in accepted],
+            )
         )
         release([i for i, _ in sends if i not in accepted])
         log.warning(

@@ -14,9 +14,13 @@ from services.auth import Authorized
 from services.bootstrap import AppDep
 from services.campaigns.contacts import save_contacts
 from services.campaigns.rendering import TemplateProblem
+from services.campaigns.schedule import CampaignStateError, schedule
 from services.db.models import Campaign, Contact, Messenger, Resource, Template
 from services.db.upsert import upsert
+from services.domain import lifecycle
 from services.domain.audience import AudienceError, parse_audience
+from services.domain.lifecycle import CampaignStatus
+from services.domain.social import campaign_platforms
 from services.domain.unsubscribe_groups import MAX_GROUP_ID
 from services.ids import new_id
 
@@ -257,9 +261,7 @@ def post_campaign(body: CampaignIn, c: AppDep, _: Authorized) -> dict[str, Any]:
                 check_social_campaign(c, body.model_dump())
             except ValueError as exc:
                 raise HTTPException(422, str(exc)) from None
-        platforms = body.platforms or (
-            ["x", "linkedin", "facebook", "instagram"] if body.channel == "social" else []
-        )
+        platforms = campaign_platforms(body.channel, body.platforms)
         campaign = Campaign(
             id=new_id(),
             name=body.name,
@@ -270,7 +272,7 @@ def post_campaign(body: CampaignIn, c: AppDep, _: Authorized) -> dict[str, Any]:
             messengers=body.messengers,
             platforms=platforms,
             send_at=body.send_at,
-            status="draft",
+            status=CampaignStatus.DRAFT,
             unsubscribe_group=body.unsubscribe_group,
         )
         session.add(campaign)
@@ -304,16 +306,10 @@ def schedule_campaign(
         campaign = session.get(Campaign, campaign_id)
         if campaign is None:
             raise HTTPException(404, "campaign not found")
-        if campaign.status not in ("draft", "scheduled"):
-            raise HTTPException(
-                409,
-                f"campaign is {campaign.status}; only draft or scheduled campaigns can be scheduled",
-            )
-        send_at = (body.send_at if body and body.send_at else None) or campaign.send_at or c.now()
-        campaign.send_at = (send_at if send_at.tzinfo else send_at.replace(tzinfo=UTC)).astimezone(
-            UTC
-        )
-        campaign.status = "scheduled"
+        try:
+            schedule(session, campaign, body.send_at if body else None, c.now())
+        except CampaignStateError as exc:
+            raise HTTPException(409, str(exc)) from None
         return campaign_view(session, campaign)
 
 
@@ -323,9 +319,10 @@ def cancel_campaign(campaign_id: str, c: AppDep, _: Authorized) -> dict[str, Any
         campaign = session.get(Campaign, campaign_id)
         if campaign is None:
             raise HTTPException(404, "campaign not found")
-        if campaign.status == "sent":
-            raise HTTPException(409, "campaign already sent")
-        campaign.status = "cancelled"
+        try:
+            campaign.status = lifecycle.cancel(campaign.status)
+        except CampaignStateError as exc:
+            raise HTTPException(409, str(exc)) from None
         return campaign_view(session, campaign)
 
 

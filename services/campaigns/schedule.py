@@ -2,8 +2,8 @@
 zone), claim when due, materialise sends, pause, resume, cancel, finish.
 
 ``draft`` → ``scheduled`` → ``sending`` → ``sent``; ``paused`` from ``scheduled`` or
-``sending`` (back with resume); ``cancelled`` from anything not yet ``sent``. The
-dispatcher's batch query joins the campaign's status, so pause and cancel take effect
+``sending`` (back with resume); ``cancelled`` from anything not yet ``sent`` (the rules:
+:mod:`services.domain.lifecycle`). The dispatcher's batch query joins the campaign's status, so pause and cancel take effect
 between two batches. Times are stored in UTC: SQLite keeps no offset, so a ``send_at``
 of 09:00+02:00 must be written as 07:00 UTC to be compared correctly.
 """
@@ -23,7 +23,11 @@ from services.db.models import Campaign, Contact, Link, Resource, Send, Template
 from services.db.models_consent import InflightSend, TemplateVariant
 from services.db.session import transaction
 from services.db.upsert import insert_ignore
+from services.domain import lifecycle
 from services.domain.audience import parse_audience
+from services.domain.consent import Consent
+from services.domain.lifecycle import ACTIVE, CampaignStateError, SendStatus
+from services.domain.lifecycle import CampaignStatus as Status
 from services.ids import new_id
 
 __all__ = [
@@ -43,10 +47,6 @@ CONTACT_PAGE = 5000
 _SENDS = cast(Table, Send.__table__)
 
 
-class CampaignStateError(Exception):
-    """The campaign is not in a state that allows the change (HTTP 409, CLI exit 2)."""
-
-
 def as_utc(moment: datetime, timezone: str = "UTC") -> datetime:
     """An aware UTC datetime; a naive one is read in ``timezone`` (WINWIN_TIMEZONE)."""
     if moment.tzinfo is None:
@@ -56,38 +56,25 @@ def as_utc(moment: datetime, timezone: str = "UTC") -> datetime:
 
 def schedule(session: Session, campaign: Campaign, send_at: datetime | None, now: datetime) -> None:
     """``draft|scheduled`` → ``scheduled`` at ``send_at`` (default: the stored one, or now)."""
-    if campaign.status not in ("draft", "scheduled"):
-        raise CampaignStateError(
-            f"campaign is {campaign.status}; only draft or scheduled campaigns can be scheduled"
-        )
+    status = lifecycle.schedule(campaign.status)
     at = send_at or campaign.send_at or now
     campaign.send_at = as_utc(at)
-    campaign.status = "scheduled"
+    campaign.status = status
 
 
 def pause(session: Session, campaign: Campaign) -> None:
     """Stop sending after the batch under way; nothing is lost."""
-    if campaign.status not in ("scheduled", "sending", "paused"):
-        raise CampaignStateError(
-            f"campaign is {campaign.status}; only a scheduled or sending campaign can be paused"
-        )
-    campaign.status = "paused"
+    campaign.status = lifecycle.pause(campaign.status)
 
 
 def resume(session: Session, campaign: Campaign) -> None:
     """Back to ``sending`` when sends exist (it had started), else ``scheduled``."""
-    if campaign.status != "paused":
-        raise CampaignStateError(
-            f"campaign is {campaign.status}; only a paused campaign can be resumed"
-        )
     started = session.scalar(select(Send.id).where(Send.campaign_id == campaign.id).limit(1))
-    campaign.status = "sending" if started else "scheduled"
+    campaign.status = lifecycle.resume(campaign.status, started=started is not None)
 
 
 def cancel(session: Session, campaign: Campaign) -> None:
-    if campaign.status == "sent":
-        raise CampaignStateError("campaign already sent")
-    campaign.status = "cancelled"
+    campaign.status = lifecycle.cancel(campaign.status)
 
 
 # --- the dispatcher's side -------------------------------------------------------------
@@ -100,7 +87,7 @@ def claim_due(sessions: sessionmaker[Session], now: datetime) -> list[str]:
             select(Campaign.id, Campaign.status)
             .where(
                 Campaign.channel == "email",
-                Campaign.status.in_(("scheduled", "sending")),
+                Campaign.status.in_(ACTIVE),
                 or_(Campaign.send_at.is_(None), Campaign.send_at <= now),
             )
             .order_by(Campaign.created_at, Campaign.id)
@@ -108,7 +95,7 @@ def claim_due(sessions: sessionmaker[Session], now: datetime) -> list[str]:
     ready = []
     for campaign_id, status in due:
         try:
-            if status == "sending" or _start(sessions, campaign_id):
+            if status == Status.SENDING or _start(sessions, campaign_id):
                 ready.append(campaign_id)
         except Exception:  # noqa: BLE001 - e.g. a bad audience: leave it scheduled, log it
             log.exception("campaign %s: could not start", campaign_id)
@@ -118,8 +105,10 @@ def claim_due(sessions: sessionmaker[Session], now: datetime) -> list[str]:
 def _start(sessions: sessionmaker[Session], campaign_id: str) -> bool:
     """``scheduled`` → ``sending`` and its Send rows, in one transaction."""
     with transaction(sessions) as session:
-        claim = update(Campaign).where(Campaign.id == campaign_id, Campaign.status == "scheduled")
-        result = cast(CursorResult[Any], session.execute(claim.values(status="sending")))
+        claim = update(Campaign).where(
+            Campaign.id == campaign_id, Campaign.status == Status.SCHEDULED
+        )
+        result = cast(CursorResult[Any], session.execute(claim.values(status=Status.SENDING)))
         if result.rowcount != 1:
             return False  # another dispatcher got there first
         campaign = session.get_one(Campaign, campaign_id)
@@ -144,7 +133,7 @@ def _materialise(session: Session, campaign: Campaign) -> int:
                 Contact.id > last,
                 Contact.email.is_not(None),
                 Contact.email != "",
-                Contact.email_consent == "confirmed",
+                Contact.email_consent == Consent.CONFIRMED,
             )
             .order_by(Contact.id)
             .limit(CONTACT_PAGE)
@@ -154,7 +143,7 @@ def _materialise(session: Session, campaign: Campaign) -> int:
         last = page[-1].id
         rows = [
             {"id": new_id(), "campaign_id": campaign.id, "contact_id": c.id}
-            | {"person": c.pseudonym, "status": "pending"}
+            | {"person": c.pseudonym, "status": SendStatus.PENDING}
             for c in page
             if audience.matches(
                 {"role": c.role, "language": c.language, "external_id": c.external_id}
@@ -172,7 +161,7 @@ def prepare(
     links once."""
     with transaction(sessions) as session:
         campaign = session.get(Campaign, campaign_id)
-        if campaign is None or campaign.status != "sending":
+        if campaign is None or campaign.status != Status.SENDING:
             return None
         template = session.get_one(Template, campaign.template_id)
         variants = {
@@ -220,15 +209,17 @@ def _load_links(session: Session, run: CampaignRun) -> None:
 def finish(sessions: sessionmaker[Session], campaign_id: str) -> None:
     """``sending`` → ``sent`` once no send of the campaign is pending or in flight."""
     with transaction(sessions) as session:
-        pending = select(Send.id).where(Send.campaign_id == campaign_id, Send.status == "pending")
+        pending = select(Send.id).where(
+            Send.campaign_id == campaign_id, Send.status == SendStatus.PENDING
+        )
         inflight = select(InflightSend.send_id).where(InflightSend.campaign_id == campaign_id)
         session.execute(
             update(Campaign)
             .where(
                 Campaign.id == campaign_id,
-                Campaign.status == "sending",
+                Campaign.status == Status.SENDING,
                 ~pending.exists(),
                 ~inflight.exists(),
             )
-            .values(status="sent")
+            .values(status=Status.SENT)
         )

@@ -31,6 +31,7 @@ from services.campaigns.rendering import TemplateProblem
 from services.db.models import Campaign, Resource, Template
 from services.db.models_social import SocialPost
 from services.db.session import transaction
+from services.domain.lifecycle import ACTIVE, CampaignStatus, PostStatus
 from services.domain.social import (
     PLATFORMS,
     PostProblem,
@@ -187,14 +188,14 @@ def publish_due(
             select(Campaign.id, Campaign.status)
             .where(
                 Campaign.channel == "social",
-                Campaign.status.in_(("scheduled", "sending")),
+                Campaign.status.in_(ACTIVE),
                 (Campaign.send_at.is_(None)) | (Campaign.send_at <= now),
             )
             .order_by(Campaign.created_at, Campaign.id)
         ).all()
     for campaign_id, status in due:
         try:
-            if status == "scheduled" and not _start(container, campaign_id, now):
+            if status == CampaignStatus.SCHEDULED and not _start(container, campaign_id, now):
                 continue
             done += _deliver(container, campaign_id, publishers, now)
             _finish(container, campaign_id, publishers)
@@ -212,8 +213,13 @@ def _publishers(container: Container) -> list[SocialPublisher]:
 def _start(container: Container, campaign_id: str, now: datetime) -> bool:
     """``scheduled`` → ``sending`` with its posts and tracked links, in one transaction."""
     with transaction(container.sessions) as session:
-        claim = update(Campaign).where(Campaign.id == campaign_id, Campaign.status == "scheduled")
-        if cast(CursorResult[Any], session.execute(claim.values(status="sending"))).rowcount != 1:
+        claim = update(Campaign).where(
+            Campaign.id == campaign_id, Campaign.status == CampaignStatus.SCHEDULED
+        )
+        claimed = cast(
+            CursorResult[Any], session.execute(claim.values(status=CampaignStatus.SENDING))
+        )
+        if claimed.rowcount != 1:
             return False  # another dispatcher got there first
         campaign = session.get_one(Campaign, campaign_id)
         template = session.get_one(Template, campaign.template_id)
@@ -255,7 +261,7 @@ def _new_post(
         results={},
         links=[],
         text="",
-        status="pending",
+        status=PostStatus.PENDING,
     )
     try:
         shaped, post.links = shape_post(container, template, ref, resources, platform, _Links(make))
@@ -263,7 +269,7 @@ def _new_post(
     except (
         ValueError
     ) as exc:  # e.g. a resource edited since creation: keep the reason, publish nothing
-        post.status, post.error = "refused", str(exc)
+        post.status, post.error = PostStatus.REFUSED, str(exc)
         log.warning("social campaign %s: %s", campaign.id, exc)
     return post
 
@@ -274,7 +280,7 @@ def _deliver(
     with container.sessions() as session:
         posts = session.scalars(
             select(SocialPost).where(
-                SocialPost.campaign_id == campaign_id, SocialPost.status != "refused"
+                SocialPost.campaign_id == campaign_id, SocialPost.status != PostStatus.REFUSED
             )
         ).all()
     done = 0
@@ -312,7 +318,7 @@ def _finish(container: Container, campaign_id: str, publishers: Sequence[SocialP
     with transaction(container.sessions) as session:
         posts = session.scalars(
             select(SocialPost).where(
-                SocialPost.campaign_id == campaign_id, SocialPost.status != "refused"
+                SocialPost.campaign_id == campaign_id, SocialPost.status != PostStatus.REFUSED
             )
         ).all()
         settled = all(
@@ -321,7 +327,7 @@ def _finish(container: Container, campaign_id: str, publishers: Sequence[SocialP
         if settled:
             session.execute(
                 update(Campaign)
-                .where(Campaign.id == campaign_id, Campaign.status == "sending")
-                .values(status="sent")
+                .where(Campaign.id == campaign_id, Campaign.status == CampaignStatus.SENDING)
+                .values(status=CampaignStatus.SENT)
             )
             log.info("social campaign %s: published", campaign_id)

@@ -24,6 +24,7 @@ from services.bootstrap import AppDep, Container
 from services.campaigns import toolkit_pages as pages
 from services.campaigns.toolkits import ToolkitError, ToolkitView, ensure_toolkits, load_toolkit
 from services.domain.events import format_timestamp
+from services.domain.lifecycle import CampaignStatus
 from services.domain.pseudonyms import messenger_ref
 from services.ids import new_id
 from services.tracking.bots import bot_reason
@@ -76,7 +77,7 @@ def get_toolkits(campaign_id: str, c: AppDep, _: Authorized) -> list[dict[str, A
 def _toolkit(c: Container, token: str) -> ToolkitView | None:
     claims = c.tokens.verify(token, "t")
     view = load_toolkit(c, claims.ref) if claims else None
-    return view if view is not None and view.campaign_status != "cancelled" else None
+    return view if view is not None and view.campaign_status != CampaignStatus.CANCELLED else None
 
 
 def _not_found() -> HTMLResponse:

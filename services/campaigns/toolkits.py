@@ -33,6 +33,7 @@ from services.campaigns.toolkit_build import KINDS, ToolkitError, build_toolkit,
 from services.db.models import Campaign, Messenger, Resource, Template
 from services.db.models_toolkits import Toolkit, ToolkitLink
 from services.db.session import transaction
+from services.domain.lifecycle import ACTIVE, CampaignStatus
 
 if TYPE_CHECKING:
     import argparse
@@ -189,7 +190,7 @@ def build_due(container: Container, now: datetime | None = None) -> int:
             select(Campaign.id)
             .where(
                 Campaign.channel == "toolkit",
-                Campaign.status.in_(("scheduled", "sending")),
+                Campaign.status.in_(ACTIVE),
                 or_(Campaign.send_at.is_(None), Campaign.send_at <= now),
             )
             .order_by(Campaign.created_at, Campaign.id)
@@ -212,9 +213,9 @@ def _send(container: Container, campaign_id: str) -> int:
                 .values(status=new)
             )
 
-    move("scheduled", "sending")
+    move(CampaignStatus.SCHEDULED, CampaignStatus.SENDING)
     views = ensure_toolkits(container, campaign_id, refresh=True)
-    move("sending", "sent")
+    move(CampaignStatus.SENDING, CampaignStatus.SENT)
     log.info("toolkit campaign %s: %d toolkit(s) built", campaign_id, len(views))
     return len(views)
 

@@ -27,6 +27,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from services.domain.consent import Consent
+from services.domain.lifecycle import CampaignStatus, SendStatus
+
 # SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT identity.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -57,7 +60,7 @@ class Contact(Base):
     attributes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     tags: Mapped[list[Any]] = mapped_column(JSON, default=list)
     needs: Mapped[list[Any]] = mapped_column(JSON, default=list)
-    email_consent: Mapped[str] = mapped_column(String(20), default="unconfirmed")
+    email_consent: Mapped[str] = mapped_column(String(20), default=Consent.UNCONFIRMED)
     created_at: Mapped[datetime] = _ts()
     updated_at: Mapped[datetime] = _ts()
 
@@ -123,7 +126,7 @@ class Campaign(Base):
     messengers: Mapped[list[Any]] = mapped_column(JSON, default=list)
     platforms: Mapped[list[Any]] = mapped_column(JSON, default=list)
     send_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    status: Mapped[str] = mapped_column(String(20), default="draft", index=True)
+    status: Mapped[str] = mapped_column(String(20), default=CampaignStatus.DRAFT, index=True)
     created_at: Mapped[datetime] = _ts()
     #: SendGrid's unsubscribe (ASM) group of an email campaign, or None (migration 0009).
     unsubscribe_group: Mapped[int | None] = mapped_column(Integer)
@@ -154,7 +157,7 @@ class Send(Base):
     campaign_id: Mapped[str] = mapped_column(ForeignKey("campaigns.id"), index=True)
     contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"))
     person: Mapped[str] = mapped_column(String(40))
-    status: Mapped[str] = mapped_column(String(20), default="pending", index=True)
+    status: Mapped[str] = mapped_column(String(20), default=SendStatus.PENDING, index=True)
     message_id: Mapped[str | None] = mapped_column(String(100))
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = _ts()

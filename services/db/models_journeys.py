@@ -18,6 +18,7 @@ from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, Stri
 from sqlalchemy.orm import Mapped, mapped_column
 
 from services.db.models import Base, BigId
+from services.domain.journeys import RunState
 
 
 class Journey(Base):
@@ -47,7 +48,7 @@ class JourneyRun(Base):
     trigger_event_id: Mapped[str] = mapped_column(String(110))
     triggered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    state: Mapped[str] = mapped_column(String(20), default="waiting")
+    state: Mapped[str] = mapped_column(String(20), default=RunState.WAITING)
     decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     send_id: Mapped[str | None] = mapped_column(String(40))
     __table_args__ = (

@@ -9,6 +9,7 @@ from sqlalchemy import JSON, BigInteger, Date, DateTime, ForeignKey, String, Tex
 from sqlalchemy.orm import Mapped, mapped_column
 
 from services.db.models import Base, _ts
+from services.domain.lifecycle import PostStatus
 
 
 class SocialPost(Base):
@@ -24,7 +25,7 @@ class SocialPost(Base):
     platform: Mapped[str] = mapped_column(String(20))
     text: Mapped[str] = mapped_column(Text)
     links: Mapped[list[Any]] = mapped_column(JSON, default=list)
-    status: Mapped[str] = mapped_column(String(20), default="pending")
+    status: Mapped[str] = mapped_column(String(20), default=PostStatus.PENDING)
     error: Mapped[str | None] = mapped_column(Text)
     results: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     scheduled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -1,7 +1,8 @@
 """WINWIN's domain: the pure model and rules, with no infrastructure imports.
 
 Stages and the stage map, reporting periods, attribution models, pseudonyms, audience
-filters, run-chart rules and the engagement event contract. Everything here is plain
+filters, run-chart rules, the engagement event contract, the life cycle of campaigns
+and sends, and consent. Everything here is plain
 Python (dataclasses, enums, functions) and is safe to call from the API, the stream
 agents and the reports alike.
 """
@@ -29,6 +30,7 @@ from services.domain.audience import (
     attribute_value,
     parse_audience,
 )
+from services.domain.consent import Consent
 from services.domain.events import (
     CHANNELS,
     EventError,
@@ -37,6 +39,7 @@ from services.domain.events import (
     format_timestamp,
     parse_timestamp,
 )
+from services.domain.lifecycle import CampaignStateError, CampaignStatus, PostStatus, SendStatus
 from services.domain.periods import (
     PeriodKind,
     next_period,
@@ -62,12 +65,17 @@ __all__ = [
     "UNATTRIBUTED",
     "Audience",
     "AudienceError",
+    "CampaignStateError",
+    "CampaignStatus",
+    "Consent",
     "Credit",
     "Dimension",
     "EventError",
     "Model",
     "NormalisedEvent",
     "PeriodKind",
+    "PostStatus",
+    "SendStatus",
     "Stage",
     "StageMap",
     "StageMapError",

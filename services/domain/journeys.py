@@ -35,6 +35,7 @@ __all__ = [
     "JourneyError",
     "JourneyRule",
     "Outcome",
+    "RunState",
     "StageEvent",
     "Trigger",
     "cap_allows",
@@ -64,7 +65,18 @@ class Outcome(StrEnum):
     SKIPPED_CAP = "skipped_cap"
 
 
-STATS = ("triggered", "waiting", *(o.value for o in Outcome))
+class RunState(StrEnum):
+    """A journey run as stored: ``waiting`` until it is due and decided, then its
+    :class:`Outcome` (the same strings)."""
+
+    WAITING = "waiting"
+    ACTED = Outcome.ACTED.value
+    EXITED = Outcome.EXITED.value
+    SKIPPED_CONSENT = Outcome.SKIPPED_CONSENT.value
+    SKIPPED_CAP = Outcome.SKIPPED_CAP.value
+
+
+STATS = ("triggered", *(s.value for s in RunState))
 """The keys of a journey's statistics, in display order."""
 
 

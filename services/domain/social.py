@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -28,6 +28,7 @@ __all__ = [
     "LIMITS",
     "PLATFORMS",
     "X_LINK_LENGTH",
+    "campaign_platforms",
     "delivery_due",
     "PostProblem",
     "ShapedPost",
@@ -78,6 +79,12 @@ class ShapedPost:
     text: str
     inline_links: tuple[str, ...]
     bio_links: tuple[str, ...]
+
+
+def campaign_platforms(channel: str, chosen: Sequence[str] | None) -> list[str]:
+    """The platforms a new campaign posts to: the ones chosen, else every platform for a
+    social campaign and none for another channel."""
+    return list(chosen or (PLATFORMS if channel == "social" else ()))
 
 
 def find_links(text: str) -> list[str]:

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from services.domain.consent import may_email
+
 __all__ = [
     "MAX_GROUP_ID",
     "GroupChoice",
@@ -73,7 +75,7 @@ def blocked_reason(
     unsubscribe group when the contact left it."""
     if suppressed is not None:
         return f"suppressed: {suppressed}"
-    if consent != "confirmed":
+    if not may_email(consent):
         return f"consent: {consent}"
     if left_group is not None:
         return f"unsubscribed from group {left_group}"

@@ -19,6 +19,7 @@ from services.domain.journeys import (
     parse_exit,
     parse_trigger,
 )
+from services.domain.lifecycle import CampaignStatus
 from services.domain.unsubscribe_groups import MAX_GROUP_ID, group_id
 from services.ids import new_id
 
@@ -95,7 +96,7 @@ def create_journey(session: Session, body: dict[str, Any], now: datetime) -> Jou
             channel="email",
             template_id=action["template_id"],
             resources=[],
-            status="sent",
+            status=CampaignStatus.SENT,  # reopened (sending) when a run adds sends
             unsubscribe_group=action.get("unsubscribe_group"),
         )
         session.add(campaign)

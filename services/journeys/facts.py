@@ -18,7 +18,8 @@ from services.db.models import Contact, EngagementEvent, Resource, Send, Suppres
 from services.db.models_consent import GroupUnsubscribe
 from services.db.models_journeys import Journey, JourneyRun
 from services.db.values import chunks, utc
-from services.domain.journeys import Entry, StageEvent
+from services.domain.journeys import Entry, RunState, StageEvent
+from services.domain.lifecycle import SendStatus
 from services.domain.stages import Stage
 from services.domain.unsubscribe_groups import blocked_reason
 
@@ -130,13 +131,13 @@ def message_times(
     for chunk in chunks(sorted(set(persons))):
         sends = select(Send.person, Send.sent_at).where(
             Send.person.in_(chunk),
-            Send.status == "sent",
+            Send.status == SendStatus.SENT,
             Send.sent_at > after,
             Send.sent_at <= until,
             Send.campaign_id.not_in(journey_campaigns),
         )
         runs = select(R.person, R.due_at).where(
-            R.person.in_(chunk), R.state == "acted", R.due_at > after, R.due_at <= until
+            R.person.in_(chunk), R.state == RunState.ACTED, R.due_at > after, R.due_at <= until
         )
         if exclude_journey is not None:
             runs = runs.where(R.journey_id != exclude_journey)

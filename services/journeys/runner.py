@@ -32,10 +32,12 @@ from services.domain.journeys import (
     Entry,
     FrequencyCap,
     Outcome,
+    RunState,
     decide_due,
     parse_cap,
     parse_exit,
 )
+from services.domain.lifecycle import CampaignStatus, SendStatus
 from services.ids import new_id
 from services.journeys.facts import events_of, message_times, reachability
 
@@ -50,7 +52,7 @@ BATCH = 500
 _RUNS = cast(Table, JourneyRun.__table__)
 _MARK = (
     update(_RUNS)
-    .where(_RUNS.c.id == bindparam("b_id"), _RUNS.c.state == "waiting")
+    .where(_RUNS.c.id == bindparam("b_id"), _RUNS.c.state == RunState.WAITING)
     .values(state=bindparam("b_state"), decided_at=bindparam("b_at"), send_id=bindparam("b_send"))
 )
 
@@ -89,7 +91,7 @@ def _decide_batch(session: Session, now: datetime, cap: FrequencyCap, batch: int
     stmt = (
         select(R.id, R.journey_id, R.person, R.trigger_event_id, R.triggered_at, R.due_at)
         .join(J, J.id == R.journey_id)
-        .where(R.state == "waiting", R.due_at <= now, J.enabled.is_(True))
+        .where(R.state == RunState.WAITING, R.due_at <= now, J.enabled.is_(True))
         .order_by(R.due_at, R.trigger_event_id, R.id)
         .limit(batch)
     )
@@ -137,8 +139,9 @@ def _apply(
         journey, send_id = journeys[entry.journey_id], None
         if outcome is Outcome.ACTED and journey.action.get("channel") == "email":
             send_id = new_id()
-            sends.append({"id": send_id, "campaign_id": journey.campaign_id, "status": "pending"}
-                         | {"contact_id": contacts[entry.person], "person": entry.person})  # fmt: skip
+            sends.append({"id": send_id, "campaign_id": journey.campaign_id}
+                         | {"status": SendStatus.PENDING, "contact_id": contacts[entry.person],
+                            "person": entry.person})  # fmt: skip
         elif outcome is Outcome.ACTED:
             follow_ups.append({"run_id": run_id, "journey_id": journey.id, "done": False}
                               | {"messenger_id": journey.action["messenger_id"],
@@ -152,8 +155,8 @@ def _apply(
         campaigns = sorted({str(s["campaign_id"]) for s in sends})
         session.execute(
             update(Campaign)
-            .where(Campaign.id.in_(campaigns), Campaign.status == "sent")
-            .values(status="sending")
+            .where(Campaign.id.in_(campaigns), Campaign.status == CampaignStatus.SENT)
+            .values(status=CampaignStatus.SENDING)
         )
     counts["emails"] = len(sends)
     return counts

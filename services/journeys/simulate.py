@@ -26,6 +26,7 @@ from services.domain.journeys import (
     FrequencyCap,
     JourneyError,
     Outcome,
+    RunState,
     StageEvent,
     Trigger,
     decide_due,
@@ -59,7 +60,7 @@ def simulate(
     due = [e for e in entries if e.due_at <= now]
     counts = dict.fromkeys(STATS, 0) | {
         "triggered": len(entries),
-        "waiting": len(entries) - len(due),
+        RunState.WAITING: len(entries) - len(due),
     }
     if not due:
         return counts | {"people": 0, "messages": 0}

@@ -26,7 +26,7 @@ from services.analytics.stage_map import load_stage_map
 from services.db.models_journeys import Journey, JourneyRun
 from services.db.upsert import insert_ignore
 from services.db.values import utc
-from services.domain.journeys import Entry, JourneyRule, StageEvent, match_triggers
+from services.domain.journeys import Entry, JourneyRule, RunState, StageEvent, match_triggers
 from services.domain.stages import StageMap
 from services.journeys.definitions import rule_of
 from services.journeys.facts import resource_topics
@@ -40,7 +40,7 @@ _EARLIER = (
     .where(
         _RUNS.c.journey_id == bindparam("b_journey"),
         _RUNS.c.person == bindparam("b_person"),
-        _RUNS.c.state == "waiting",
+        _RUNS.c.state == RunState.WAITING,
         or_(
             _RUNS.c.triggered_at > bindparam("b_at"),
             and_(
@@ -116,7 +116,7 @@ def write_entries(session: Session, entries: Sequence[Entry]) -> None:
             "trigger_event_id": e.event_id,
             "triggered_at": e.triggered_at,
             "due_at": e.due_at,
-            "state": "waiting",
+            "state": RunState.WAITING,
         }
         for e in entries
     ]

@@ -25,6 +25,7 @@ from services.db.models import ConsentChange, Contact, Suppression
 from services.db.models_consent import GroupUnsubscribe
 from services.db.upsert import insert_ignore, upsert
 from services.db.values import utc
+from services.domain.consent import Consent, group_consent
 from services.domain.events import format_timestamp
 from services.domain.unsubscribe_groups import GroupChoice, choice_applies
 from services.ids import new_id
@@ -37,7 +38,7 @@ __all__ = ["CHANNELS", "STATUSES", "choose_group", "consent_state", "normalise",
            "suppress", "suppress_address", "unsubscribe"]  # fmt: skip
 
 CHANNELS = {"email": Contact.email_consent}
-STATUSES = ("unconfirmed", "confirmed", "unsubscribed")
+STATUSES: tuple[str, ...] = tuple(Consent)
 #: SendGrid events that withdraw consent (a bounce only suppresses the address).
 WITHDRAWING = {"unsubscribe", "spamreport", "group_unsubscribe"}
 
@@ -75,7 +76,7 @@ def unsubscribe(container: Container, send: SendView, source: str = "one-click")
         if contact is None:
             return
         suppress(session, contact.email_normalized or normalise(contact.email), "unsubscribe")
-        changed = set_consent(session, [contact.id], "email", "unsubscribed", source)
+        changed = set_consent(session, [contact.id], "email", Consent.UNSUBSCRIBED, source)
     if not changed:
         return  # a second click (or a scanner's POST) is not a second unsubscribe
     container.gatherer.add({
@@ -91,7 +92,7 @@ def consent_state(container: Container, send: SendView) -> dict[str, Any]:
     with container.sessions() as session:
         contact = session.get(Contact, send.contact_id)
         if contact is None:
-            return {"email": "unsubscribed", "suppressed": None}
+            return {"email": Consent.UNSUBSCRIBED, "suppressed": None}
         address = contact.email_normalized or normalise(contact.email)
         reason = session.scalar(
             select(Suppression.reason).where(Suppression.email_normalized == address)
@@ -119,7 +120,7 @@ def suppress_address(session: Session, email: str, reason: str) -> None:
         return
     ids = _holders(session, normalized)
     if ids:
-        set_consent(session, ids, "email", "unsubscribed", f"sendgrid:{reason}")
+        set_consent(session, ids, "email", Consent.UNSUBSCRIBED, f"sendgrid:{reason}")
 
 
 def choose_group(session: Session, email: str, choice: GroupChoice) -> None:
@@ -143,7 +144,7 @@ def choose_group(session: Session, email: str, choice: GroupChoice) -> None:
     upsert(session, cast(Table, GroupUnsubscribe.__table__),
            [{"contact_id": i} | row for i in newer], ["contact_id", "group_id"],
            newer_than="changed_at")  # fmt: skip
-    status = "unsubscribed" if choice.unsubscribed else "confirmed"
+    status = group_consent(choice.unsubscribed)
     source = "sendgrid:group_" + ("unsubscribe" if choice.unsubscribed else "resubscribe")
     session.add_all(
         ConsentChange(contact_id=i, channel=f"group:{choice.group}", status=status, source=source)

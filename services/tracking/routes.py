@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from services.analytics.prometheus import CLICKS, WEBHOOK_FAILURES
 from services.auth import Authorized
 from services.bootstrap import AppDep, Container
+from services.domain.consent import Consent
 from services.domain.events import format_timestamp
 from services.domain.pseudonyms import pseudonymise, visitor_ref
 from services.ids import new_id, new_token
@@ -269,7 +270,7 @@ def preferences(token: str, c: AppDep) -> Response:
     if send is None:
         return HTMLResponse(NOT_FOUND_PAGE, status_code=404, headers=NO_REFERRER)
     state = consent.consent_state(c, send)  # issue 4: show the current state
-    if state["email"] == "unsubscribed" or state["suppressed"]:
+    if state["email"] == Consent.UNSUBSCRIBED or state["suppressed"]:
         return HTMLResponse(PREFERENCES_OFF_PAGE, headers=NO_REFERRER)
     return HTMLResponse(PREFERENCES_PAGE.replace("{action}", f"/u/{token}"), headers=NO_REFERRER)
 

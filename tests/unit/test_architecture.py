@@ -313,6 +313,7 @@ def figures(modules: dict[str, Module]) -> dict[str, object]:
         "package cycles (elementary)": elementary_cycles(graph),
         "packages on a cycle": sorted(map(sorted, strongly_connected(graph))),
         "upward imports (importer, imported)": len(upward(modules)),
+        "type-only imports that climb (not counted above)": len(type_only_climbs(modules)),
         "largest module": f"{biggest.name} ({biggest.lines} lines)",
         "largest function": f"{function} ({lines} lines)",
         "largest function outside migrations": f"{outside[1]} ({outside[0]} lines)",

@@ -58,6 +58,8 @@ from python_http_client.exceptions import HTTPError
 from sendgrid import SendGridAPIClient
 from sendgrid.helpers.eventwebhook import EventWebhook, EventWebhookHeader
 
+from services.domain.lifecycle import SendStatus
+
 __all__ = [
     "MAX_PERSONALIZATIONS",
     "SIGNATURE_HEADER",
@@ -117,7 +119,7 @@ class OutgoingEmail:
 class SendResult:
     send_id: str
     message_id: str | None
-    status: Literal["sent", "failed"]
+    status: Literal[SendStatus.SENT, SendStatus.FAILED]
     error: str | None = None
 
 
@@ -170,7 +172,7 @@ class LocalOutboxSender:
 
     def send(self, emails: Sequence[OutgoingEmail]) -> list[SendResult]:
         self._store.add(list(emails))
-        return [SendResult(e.send_id, f"local-{e.send_id}", "sent") for e in emails]
+        return [SendResult(e.send_id, f"local-{e.send_id}", SendStatus.SENT) for e in emails]
 
 
 # --- skeletons -------------------------------------------------------------------------
@@ -374,10 +376,10 @@ class SendGridEmailSender:
                 return
             log.warning("SendGrid refused %d email(s): %s", len(chunk), rejected.reason)
             results.extend(
-                SendResult(p.email.send_id, None, "failed", rejected.reason) for p in chunk
+                SendResult(p.email.send_id, None, SendStatus.FAILED, rejected.reason) for p in chunk
             )
             return
-        results.extend(SendResult(p.email.send_id, message_id, "sent") for p in chunk)
+        results.extend(SendResult(p.email.send_id, message_id, SendStatus.SENT) for p in chunk)
 
     def _request_body(self, chunk: list[_Prepared]) -> dict[str, Any]:
         (html, text, reply_to), group = chunk[0].key, chunk[0].email.asm_group_id

@@ -12,7 +12,9 @@ from hypothesis import strategies as st
 from services.campaigns.publishers import sign, verify_signature
 from services.domain.social import (
     LINK_IN_BIO,
+    PLATFORMS,
     PostProblem,
+    campaign_platforms,
     find_links,
     problem,
     shape_for_platform,
@@ -130,3 +132,11 @@ def test_deliveries_back_off_then_give_up_and_stop_once_delivered():
     assert next_delivery({}, False, False, "HTTP 410", now)["final"]
     done = next_delivery({}, True, True, "HTTP 204", now)
     assert done["ok"] and not delivery_due(done, now)
+
+
+def test_a_new_campaign_posts_to_the_chosen_platforms_else_all_when_social():
+    assert campaign_platforms("social", None) == ["x", "linkedin", "facebook", "instagram"]
+    assert campaign_platforms("social", []) == list(PLATFORMS)
+    assert campaign_platforms("social", ["linkedin"]) == ["linkedin"]
+    assert campaign_platforms("email", None) == [] == campaign_platforms("toolkit", [])
+    assert campaign_platforms("email", ["x"]) == ["x"]  # as given (the API refuses nothing here)

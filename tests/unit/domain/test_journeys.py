@@ -9,12 +9,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.domain.journeys import (
+    STATS,
     Entry,
     ExitRule,
     FrequencyCap,
     JourneyError,
     JourneyRule,
     Outcome,
+    RunState,
     StageEvent,
     Trigger,
     cap_allows,
@@ -209,3 +211,9 @@ def test_decided_actions_never_exceed_the_cap(items, limit, days):
         ]
         assert len(recent) >= limit
     assert len(acted) + len(skipped) == len(entries)
+
+
+def test_a_run_waits_then_holds_its_outcome_under_the_same_strings():
+    assert [s.value for s in RunState] == ["waiting", *(o.value for o in Outcome)]
+    assert all(RunState(o) == o for o in Outcome)
+    assert STATS == ("triggered", "waiting", "acted", "exited", "skipped_consent", "skipped_cap")
