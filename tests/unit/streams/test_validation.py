@@ -18,7 +18,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 import schemas
 from streams import validation
 
-FAST = ("engagement.v1", "touch.v1")
+FAST = ("engagement.v1", "identity.v1", "touch.v1")
 ANY_JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=12),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
@@ -51,6 +51,10 @@ VALID = {
     "touch.v1": {
         "touch_id": "t1", "person": PERSON, "campaign_id": "c1", "kind": "email",
         "occurred_at": "2017-08-14T10:00:00.123+02:00", "channel": None,
+    },
+    "identity.v1": {
+        "kind": "identity.merged", "merge_id": "m1", "person": PERSON,
+        "visitor": "p" + "1" * 32, "occurred_at": "2017-08-14T10:00:00Z",
     },
 }  # fmt: skip
 
