@@ -64,7 +64,7 @@ def test_an_output_over_the_limit_fails_that_render_only() -> None:
 
 
 def test_a_slow_render_fails_alone_and_a_slow_template_is_skipped_after_three_in_a_row() -> None:
-    renderer = BoundedRenderer(seconds=0.3)
+    renderer = BoundedRenderer(seconds=1.0)
     names = ["a", "slow1", "b", "slow2", "slow3", "slow4", "slow5", "c"]
     items = [
         ((None, None, SLOW), person(n, slow=1) if n.startswith("slow") else person(n))
@@ -73,9 +73,9 @@ def test_a_slow_render_fails_alone_and_a_slow_template_is_skipped_after_three_in
     out = [
         o.reason if isinstance(o, TemplateProblem) else o.text for o in renderer.render_many(items)
     ]
-    limit = "rendering took longer than the 0.3 s limit (WINWIN_RENDER_TIMEOUT_SECONDS)"
+    limit = "rendering took longer than the 1 s limit (WINWIN_RENDER_TIMEOUT_SECONDS)"
     skipped = (
-        "not rendered: this template took longer than the 0.3 s limit "
+        "not rendered: this template took longer than the 1 s limit "
         "(WINWIN_RENDER_TIMEOUT_SECONDS) for 3 recipients in a row of this batch"
     )
     assert out == ["ok a", limit, "ok b", limit, limit, limit, skipped, skipped]
@@ -115,7 +115,7 @@ def test_a_refused_track_names_the_part() -> None:
 
 
 def test_a_worker_that_stops_answering_is_killed_and_replaced() -> None:
-    renderer = BoundedRenderer(seconds=0.3, workers=1)
+    renderer = BoundedRenderer(seconds=2.0, workers=1)  # roomy: a loaded CI machine
     assert renderer.render(None, None, "{{ contact.name }}", person("a")).text == "a"
     pool = shared_pool(1)
     pids = [w.proc.pid for w in pool._idle]
