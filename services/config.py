@@ -32,7 +32,10 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="WINWIN_", extra="ignore")
 
     env: str = Field(default="dev", description="dev | production")
-    database_url: str = f"sqlite:///./{STATE_DIR.as_posix()}/winwin.db"
+    #: in the state folder, also when it is absolute (``sqlite:////srv/winwin/winwin.db``)
+    database_url: str = (
+        f"sqlite:///{'' if STATE_DIR.is_absolute() else './'}{STATE_DIR.as_posix()}/winwin.db"
+    )
     kafka_bootstrap: str = ""
     kafka_partitions: int | None = None
     kafka_ephemeral: bool = Field(
