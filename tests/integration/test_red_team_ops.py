@@ -144,12 +144,21 @@ def test_red_team_events_batch_the_contract_allows_is_not_413(client):
         for i in range(1000)
     ]
     body = json.dumps(events).encode()
+    headers = {"Authorization": f"Bearer {TOKEN}", "content-type": "application/json"}
     assert 3_000_000 < len(body) < 4 * 1024 * 1024
     r = client.post(
         "/api/v1/events",
         content=body,
-        headers={"Authorization": f"Bearer {TOKEN}", "content-type": "application/json"},
+        headers=headers,
     )
+    assert r.status_code == 202, r.text[:200]
+    assert r.json()["accepted"] == 1000
+    # the largest properties the contract allows (4096 bytes as UTF-8), sent \u-escaped
+    # by a client's default JSON encoder: 3x the bytes, ~12.4 MB in all
+    note = {"n": "\u00e9" * 2044}
+    assert len(json.dumps(note, separators=(",", ":"), ensure_ascii=False).encode()) == 4096
+    widest = [e | {"event_id": f"wide-{i}", "properties": note} for i, e in enumerate(events)]
+    r = client.post("/api/v1/events", content=json.dumps(widest).encode(), headers=headers)
     assert r.status_code == 202, r.text[:200]
     assert r.json()["accepted"] == 1000
 
