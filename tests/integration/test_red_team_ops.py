@@ -4,7 +4,8 @@
 * ``winwin up --port N`` giving every role and link the base URL of port 8000;
 * an absolute ``WINWIN_STATE_DIR`` putting the database under the current directory;
 * ``POST /api/v1/events`` refusing a batch the contract allows (1000 events of 4 KB);
-* extreme staff-supplied dates answering 500 instead of 422.
+* extreme staff-supplied dates answering 500 instead of 422;
+* SendGrid events dated far in the future kept (the API refuses them).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -29,6 +31,7 @@ from services.db.models import Contact
 from services.db.session import make_engine, make_sessionmaker
 from tests.fakes import sendgrid_artefacts as sg
 from tests.unit.journeys.helpers import TOKEN, Clock, add_template, make_container
+from tests.unit.tracking.test_sendgrid_webhooks import of, person, post, spooled
 
 ROOT = Path(__file__).resolve().parents[2]
 STAFF = {"Authorization": f"Bearer {TOKEN}"}
@@ -199,3 +202,16 @@ def test_red_team_journey_simulation_over_extreme_dates_is_not_500(client, conta
             headers=STAFF,
         )
         assert r.status_code < 500, (start, end, r.status_code)
+
+
+def test_red_team_webhook_events_dated_far_ahead_are_ignored(client, container):
+    """RED TEAM (low). A signed Event Webhook event dated 2199 was kept (the API refuses
+    an event more than 5 minutes ahead): it is ignored, the others of the post kept."""
+    ahead = datetime(2199, 1, 1, tzinfo=UTC).timestamp()
+    items = [
+        of(sg.documented_event("open"), "now", sg_event_id="now-1"),
+        of(sg.documented_event("open"), "far", sg_event_id="far-1", timestamp=int(ahead)),
+    ]
+    r = post(client, items)
+    assert r.json() == {"accepted": 1, "duplicates": 0, "ignored": 1}, r.text
+    assert [record["person"] for record in spooled(container)] == [person("now")]
