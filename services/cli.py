@@ -300,7 +300,7 @@ def _up(settings, port: int) -> int:  # type: ignore[no-untyped-def]
             if settings.env == "dev"
             else ""
         )
-        print(f"WINWIN is up: {settings.public_base_url}/{token}", flush=True)
+        print(f"WINWIN is up: {sup.settings.public_base_url}/{token}", flush=True)
         print(f"logs in {sup.log_dir}; Ctrl-C stops everything", flush=True)
         while not sup.stopping.wait(0.5):
             sup.watch()

@@ -15,9 +15,11 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 MiB = 1024 * 1024
-#: Default limit of a request body, and the larger one SendGrid's batched webhooks get.
+#: Default limit of a request body, and the larger ones of batches: SendGrid's webhooks,
+#: and 1000 engagement events with 4 KB of properties each (the contract), even written
+#: with \u escapes (up to 12 KB of JSON each) and long ids: ~13.3 MB.
 DEFAULT_LIMIT = 4 * MiB
-LIMITS = (("/webhooks/sendgrid/", 16 * MiB),)
+LIMITS = (("/webhooks/sendgrid/", 16 * MiB), ("/api/v1/events", 16 * MiB))
 
 SECURITY_HEADERS = {
     "x-content-type-options": "nosniff",

@@ -12,9 +12,10 @@ import logging
 import os
 import sys
 from datetime import UTC, datetime
-from typing import Any
+from pathlib import Path
+from typing import Any, BinaryIO
 
-__all__ = ["JsonFormatter", "configure"]
+__all__ = ["JsonFormatter", "configure", "open_private_log", "private_log_folder"]
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 #: LogRecord attributes that are not "extra" fields given by the caller.
@@ -57,3 +58,20 @@ def configure(role: str | None = None, stream: Any = None) -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level if level in logging.getLevelNamesMapping() else "WARNING")
+
+
+def private_log_folder(folder: Path) -> Path:
+    """The logs folder, readable by its owner alone (0700, tightened if older): tracebacks
+    and library messages may quote what a request carried."""
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if folder.stat().st_mode & 0o077:
+        folder.chmod(0o700)
+    return folder
+
+
+def open_private_log(path: Path) -> BinaryIO:
+    """Append to a child's log file, 0600 like the database (an older 0644 one tightened)."""
+    from services.db.session import private_file
+
+    private_file(str(path))
+    return open(path, "ab")  # noqa: SIM115 - the caller hands it to a child and closes it

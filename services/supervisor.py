@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from services.config import Settings, get_settings
+from services.logs import open_private_log, private_log_folder
 from services.processes import die_with_parent, kill_group
 from services.roles import ROLES
 
@@ -80,6 +81,9 @@ class Supervisor:
     ):
         self.settings = settings or get_settings()
         self.port = port
+        if "public_base_url" not in self.settings.model_fields_set:  # links follow --port
+            base = f"http://127.0.0.1:{port}"
+            self.settings = self.settings.model_copy(update={"public_base_url": base})
         self.log_dir = log_dir or self.settings.state_dir / "logs"
         self.children: dict[str, Child] = {}
         self.env: dict[str, str] = dict(os.environ)
@@ -103,7 +107,7 @@ class Supervisor:
     def _start(self) -> Supervisor:
         from services.db.migrate import upgrade
 
-        self.log_dir.mkdir(parents=True, exist_ok=True)
+        private_log_folder(self.log_dir)
         if self.settings.embedded_kafka:
             from services.bus.embedded import EmbeddedBroker
 
@@ -133,7 +137,7 @@ class Supervisor:
         return self
 
     def _spawn(self, child: Child) -> None:
-        out = open(self.log_dir / f"{child.name}.log", "ab")  # noqa: SIM115 - the child's
+        out = open_private_log(self.log_dir / f"{child.name}.log")
         try:
             child.proc = subprocess.Popen(
                 child.args,

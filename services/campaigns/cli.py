@@ -60,7 +60,10 @@ def _load_yaml(path: Path) -> dict[str, Any]:
 
 
 def _when(value: Any, timezone: str) -> datetime | None:
-    from services.campaigns.schedule import as_utc
+    """An aware UTC time in the supported range; a naive one is read in ``timezone``."""
+    from zoneinfo import ZoneInfo
+
+    from services.domain.events import EventError, supported_time
 
     if value in (None, ""):
         return None
@@ -68,7 +71,14 @@ def _when(value: Any, timezone: str) -> datetime | None:
         moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
     except ValueError:
         raise UsageError(f"send_at: {value!r} is not an ISO 8601 date-time") from None
-    return as_utc(moment, timezone)
+    try:
+        return supported_time(
+            moment if moment.tzinfo else moment.replace(tzinfo=ZoneInfo(timezone)),
+            "send_at",
+            str(value),
+        )
+    except EventError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _create(c: Any, path: Path) -> int:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import HTMLResponse
-from pydantic import BaseModel, EmailStr, Field, Strict, field_validator
+from pydantic import AfterValidator, BaseModel, EmailStr, Field, Strict
 from sqlalchemy import select
 
 from services.auth import Authorized
@@ -19,6 +19,7 @@ from services.db.models import Campaign, Contact, Messenger, Resource, Template
 from services.db.upsert import upsert
 from services.domain import lifecycle
 from services.domain.audience import AudienceError, parse_audience
+from services.domain.events import supported_time
 from services.domain.lifecycle import CampaignStatus
 from services.domain.social import campaign_platforms
 from services.domain.unsubscribe_groups import MAX_GROUP_ID
@@ -191,6 +192,14 @@ def preview_template(body: PreviewIn, c: AppDep, _: Authorized) -> dict[str, Any
 # --- campaigns -----------------------------------------------------------------------
 
 
+def _supported_send_at(v: datetime | None) -> datetime | None:
+    """In UTC (a naive time is UTC) and inside the supported time range, else 422."""
+    return supported_time(v if v.tzinfo else v.replace(tzinfo=UTC), "send_at") if v else v
+
+
+SendAt = Annotated[datetime | None, AfterValidator(_supported_send_at)]
+
+
 class CampaignIn(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     channel: Channel
@@ -199,20 +208,13 @@ class CampaignIn(BaseModel):
     resources: list[str] = Field(default_factory=list)
     messengers: list[str] = Field(default_factory=list)
     platforms: list[Literal["x", "linkedin", "facebook", "instagram"]] | None = None
-    send_at: datetime | None = None
+    send_at: SendAt = None
     #: SendGrid unsubscribe (ASM) group id of an email campaign.
     unsubscribe_group: Annotated[int, Strict()] | None = Field(default=None, ge=1, le=MAX_GROUP_ID)
 
-    @field_validator("send_at")
-    @classmethod
-    def _aware(cls, v: datetime | None) -> datetime | None:
-        return (
-            (v.replace(tzinfo=UTC) if v.tzinfo is None else v).astimezone(UTC) if v else v
-        )  # stored in UTC
-
 
 class ScheduleIn(BaseModel):
-    send_at: datetime | None = None
+    send_at: SendAt = None
 
 
 def campaign_view(session: Session, campaign: Campaign) -> dict[str, Any]:

@@ -13,7 +13,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 def make_engine(url: str, **kwargs: object) -> Engine:
     """An engine for SQLite (WAL, busy timeout: several processes share the file) or
-    PostgreSQL (psycopg 3)."""
+    PostgreSQL (psycopg 3). Errors never quote the statement's parameters: they are
+    addresses, names and replies, and errors reach the logs."""
+    kwargs.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
         private_file(make_url(url).database)
         engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)  # type: ignore[arg-type]

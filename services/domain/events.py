@@ -30,6 +30,7 @@ __all__ = [
     "json_depth",
     "parse_timestamp",
     "record_hazard",
+    "supported_time",
 ]
 
 CHANNELS = frozenset({"email", "social", "toolkit", "web"})
@@ -113,13 +114,19 @@ def parse_timestamp(text: str, field_name: str = "occurred_at") -> datetime:
         moment = datetime.fromisoformat(text.upper())
     except ValueError:
         raise EventError(field_name, f"{text!r} is not a real date-time") from None
+    return supported_time(moment, field_name, text)
+
+
+def supported_time(moment: datetime, field_name: str, shown: str | None = None) -> datetime:
+    """``moment`` (aware) in UTC when inside the supported range (every time a person or
+    staff gives), else an :class:`EventError` naming the field (``shown``: as given)."""
     try:
-        moment = moment.astimezone(UTC)
+        utc = moment.astimezone(UTC)
     except OverflowError:  # 0001-01-01T00:00:00+14:00 is before year 1 in UTC
-        moment = EARLIEST - timedelta(days=1)
-    if not EARLIEST <= moment < LATEST:
-        raise EventError(field_name, f"{text!r} is outside {_RANGE}")
-    return moment
+        utc = EARLIEST - timedelta(days=1)
+    if not EARLIEST <= utc < LATEST:
+        raise EventError(field_name, f"{shown or moment.isoformat()!r} is outside {_RANGE}")
+    return utc
 
 
 _RANGE = f"the supported range {EARLIEST:%Y-%m-%d} to {LATEST:%Y-%m-%d} (exclusive)"

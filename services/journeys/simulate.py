@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from services.db.models import EngagementEvent, Resource
 from services.db.models_journeys import Journey
+from services.domain.events import EventError, supported_time
 from services.domain.journeys import (
     STATS,
     FrequencyCap,
@@ -118,15 +119,20 @@ def range_bounds(start: Any, end: Any, timezone: str = "UTC") -> tuple[datetime,
 
 
 def _moment(value: Any, name: str, timezone: str, *, first: bool) -> datetime:
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    text = str(value or "")
+    """The time ``value`` gives, inside the supported range (services/domain/events.py)."""
+    text = value.isoformat() if isinstance(value, datetime) else str(value or "")
     try:
-        if len(text) == 10:
+        if isinstance(value, datetime):
+            moment = value
+        elif len(text) == 10:
             day = date.fromisoformat(text)
+            supported_time(datetime(day.year, day.month, day.day, tzinfo=UTC), name, text)
             lo, hi = period_bounds(day.isoformat(), PeriodKind.DAY, timezone)
-            return lo if first else hi
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            moment = lo if first else hi
+        else:
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return supported_time(moment if moment.tzinfo else moment.replace(tzinfo=UTC), name, text)
+    except EventError as exc:
+        raise JourneyError(str(exc)) from None
     except ValueError:
         raise JourneyError(f"{name}: must be a date (YYYY-MM-DD) or an RFC 3339 time") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -24,6 +24,7 @@ from services.bootstrap import AppDep, Container
 from services.domain.consent import Consent
 from services.domain.events import format_timestamp
 from services.domain.pseudonyms import pseudonymise, visitor_ref
+from services.guards import limit_for
 from services.ids import new_id, new_token
 from services.journeys.identity import note_click, resolve_nowait, valid_visitor
 from services.tracking import consent, webhooks
@@ -41,16 +42,15 @@ from services.tracking.tokens import TokenClaims
 
 log = logging.getLogger(__name__)
 router = APIRouter()
-MAX_BODY = 2 * 1024 * 1024
 VISITOR_COOKIE = "ww_vid"
 PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
 TOKEN_CACHE_SIZE = 50_000
 NO_REFERRER = {"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
 
 
-async def read_json(request: Request, limit: int = MAX_BODY) -> Any:
+async def read_json(request: Request) -> Any:
     body = await request.body()
-    if len(body) > limit:
+    if len(body) > (limit := limit_for(request.scope["path"])):
         raise HTTPException(413, f"request body larger than {limit} bytes")
     try:
         return json.loads(body)
@@ -289,7 +289,7 @@ def unsubscribe(token: str, c: AppDep) -> Response:
 @router.post("/webhooks/sendgrid/events", include_in_schema=False)
 async def sendgrid_events(request: Request, c: AppDep) -> Response:
     body = await request.body()
-    if len(body) > 8 * MAX_BODY:
+    if len(body) > limit_for(request.scope["path"]):
         return JSONResponse({"error": "body too large"}, status_code=413)
     if not webhooks.signature_ok(c.settings, request.headers, body):
         WEBHOOK_FAILURES.inc()

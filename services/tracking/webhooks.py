@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 from services.config import Settings
 from services.db.models import AcceptedEvent
 from services.db.upsert import insert_new
-from services.domain.events import EARLIEST, LATEST, format_timestamp
+from services.domain.events import EARLIEST, FUTURE_TOLERANCE, LATEST, format_timestamp
 from services.domain.pseudonyms import is_pseudonym
 from services.domain.unsubscribe_groups import GroupChoice, group_choice
 from services.tracking.bots import sendgrid_bot_reason
@@ -178,6 +178,8 @@ def _record(item: dict[str, Any]) -> tuple[str | None, dict[str, Any]] | None:
     except (TypeError, ValueError, OverflowError, OSError):
         return None
     if not EARLIEST <= at < LATEST:  # the stream's time range (services/domain/events.py)
+        return None
+    if at > datetime.now(UTC) + FUTURE_TOLERANCE:  # ignored, like the API's events
         return None
     fields = ("sg_message_id", "event", "timestamp", "url")
     content = "|".join([str(person), *(str(item.get(k, "")) for k in fields)])

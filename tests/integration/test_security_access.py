@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from services import auth
 from services.config import PLACEHOLDER_SECRETS, Settings
-from services.guards import DEFAULT_LIMIT, MiB
+from services.guards import MiB, limit_for
 from tests.stack import GOOD_SECRET, GOOD_TOKEN
 
 TOKEN = "test-api-token-0123456789abcdefgh"  # 32+: production mode refuses less
@@ -173,15 +173,15 @@ def test_placeholder_secrets_are_refused_outside_dev(tmp_path: Path, placeholder
 
 def test_oversized_bodies_are_refused_with_413_before_they_are_read(tmp_path: Path):
     with local_client(tmp_path) as client:
-        big = b"[" + b" " * (DEFAULT_LIMIT + 10) + b"]"
         for path in ("/api/v1/events", "/api/v1/contacts", "/api/v1/templates", "/api/v1/links"):
+            big = b"[" + b" " * (limit_for(path) + 10) + b"]"
             r = client.post(path, content=big, headers={"Content-Type": "application/json"})
             assert r.status_code == 413, (path, r.status_code)
             assert "larger than" in r.json()["detail"]
 
         def chunks() -> Iterator[bytes]:  # no Content-Length: counted as it streams
             yield b"["
-            for _ in range(5):
+            for _ in range(limit_for("/api/v1/events") // MiB + 1):
                 yield b" " * MiB
             yield b"]"
 
