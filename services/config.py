@@ -120,6 +120,16 @@ class Settings(BaseSettings):
     def _strip_slash(cls, v: str) -> str:
         return v.rstrip("/")
 
+    @field_validator("sendgrid_webhook_public_key")
+    @classmethod
+    def _webhook_key(cls, v: str) -> str:
+        if v.strip() and (problem := webhook_key_problem(v.strip())):
+            raise ValueError(
+                f"WINWIN_SENDGRID_WEBHOOK_PUBLIC_KEY is not SendGrid's verification public key "
+                f"({problem}): copy it from Settings > Mail Settings > Signed Event Webhook"
+            )
+        return v.strip()
+
     @model_validator(mode="after")
     def _secrets(self) -> Settings:
         if self.social_webhook_url and not self.social_webhook_secret.get_secret_value():
@@ -162,6 +172,21 @@ class Settings(BaseSettings):
     @property
     def sendgrid_enabled(self) -> bool:
         return bool(self.sendgrid_api_key.get_secret_value())
+
+
+def webhook_key_problem(public_key_b64: str) -> str:
+    """Why a base64 DER key (as SendGrid shows it) is no ECDSA public key; empty when it
+    is one. Read as the webhook check reads it (sendgrid's ``EventWebhook``: PEM armour)."""
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+    pem = f"-----BEGIN PUBLIC KEY-----\n{public_key_b64}\n-----END PUBLIC KEY-----"
+    try:
+        key = load_pem_public_key(pem.encode())
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        return f"not a public key: {type(exc).__name__}"
+    return "" if isinstance(key, ec.EllipticCurvePublicKey) else "not an EC key"
 
 
 def weak_secret(value: str) -> str:

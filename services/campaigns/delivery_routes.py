@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, HTTPException
-from pydantic import BaseModel, Field
+from pydantic import Field
 from sqlalchemy import select
 
 from services.auth import Authorized
@@ -23,11 +23,12 @@ from services.campaigns.schedule import CampaignStateError, pause, resume
 from services.db.models import Campaign, Template
 from services.db.models_consent import TemplateVariant
 from services.db.upsert import upsert
+from services.staff_input import StaffInput
 
 router = APIRouter(tags=["staff"])
 
 
-class VariantIn(BaseModel):
+class VariantIn(StaffInput):
     subject: str | None = Field(default=None, max_length=1000)
     html: str | None = Field(default=None, max_length=500_000)
     text: str = Field(max_length=500_000)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import HTMLResponse
-from pydantic import AfterValidator, BaseModel, EmailStr, Field, Strict
+from pydantic import AfterValidator, EmailStr, Field, Strict
 from sqlalchemy import select
 
 from services.auth import Authorized
@@ -24,6 +24,7 @@ from services.domain.lifecycle import CampaignStatus
 from services.domain.social import campaign_platforms
 from services.domain.unsubscribe_groups import MAX_GROUP_ID
 from services.ids import new_id
+from services.staff_input import StaffInput
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -35,11 +36,11 @@ Channel = Literal["email", "social", "toolkit"]
 # --- contacts ------------------------------------------------------------------------
 
 
-class ConsentIn(BaseModel):
+class ConsentIn(StaffInput):
     email: Literal["confirmed", "unconfirmed", "unsubscribed"] = "unconfirmed"
 
 
-class ContactIn(BaseModel):
+class ContactIn(StaffInput):
     external_id: str = Field(min_length=1, max_length=200)
     email: EmailStr | None = None
     name: str | None = Field(default=None, max_length=200)
@@ -96,7 +97,7 @@ def get_contacts(
 # --- resources & messengers ------------------------------------------------------------
 
 
-class ResourceIn(BaseModel):
+class ResourceIn(StaffInput):
     id: str | None = Field(default=None, max_length=100)
     title: str = Field(min_length=1, max_length=300)
     url: str = Field(max_length=2000, pattern=r"^https?://")
@@ -104,7 +105,7 @@ class ResourceIn(BaseModel):
     topics: list[str] = Field(default_factory=list)
 
 
-class MessengerIn(BaseModel):
+class MessengerIn(StaffInput):
     id: str | None = Field(default=None, max_length=100)
     name: str = Field(min_length=1, max_length=200)
     role: str = Field(min_length=1, max_length=50)
@@ -147,7 +148,7 @@ def get_messengers(c: AppDep, _: Authorized) -> list[dict[str, Any]]:
 # --- templates -----------------------------------------------------------------------
 
 
-class TemplateIn(BaseModel):
+class TemplateIn(StaffInput):
     name: str = Field(min_length=1, max_length=200)
     channel: Channel = "email"
     subject: str | None = Field(default=None, max_length=1000)
@@ -155,7 +156,7 @@ class TemplateIn(BaseModel):
     text: str = Field(max_length=500_000)
 
 
-class PreviewIn(BaseModel):
+class PreviewIn(StaffInput):
     subject: str | None = None
     html: str | None = None
     text: str
@@ -200,7 +201,7 @@ def _supported_send_at(v: datetime | None) -> datetime | None:
 SendAt = Annotated[datetime | None, AfterValidator(_supported_send_at)]
 
 
-class CampaignIn(BaseModel):
+class CampaignIn(StaffInput):
     name: str = Field(min_length=1, max_length=200)
     channel: Channel
     template_id: str
@@ -213,7 +214,7 @@ class CampaignIn(BaseModel):
     unsubscribe_group: Annotated[int, Strict()] | None = Field(default=None, ge=1, le=MAX_GROUP_ID)
 
 
-class ScheduleIn(BaseModel):
+class ScheduleIn(StaffInput):
     send_at: SendAt = None
 
 

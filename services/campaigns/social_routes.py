@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, cast
 from xml.etree import ElementTree as ET
 
 from fastapi import APIRouter, Body, HTTPException, Query, Response
-from pydantic import BaseModel, Field
+from pydantic import Field
 from sqlalchemy import Table, func, select
 
 from services.auth import Authorized
@@ -25,6 +25,7 @@ from services.db.models import Campaign
 from services.db.models_social import CampaignReach, SocialPost
 from services.db.upsert import upsert
 from services.domain.social import LABELS, PLATFORMS
+from services.staff_input import StaffInput
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -177,7 +178,7 @@ def json_feed(
 # --- reach ----------------------------------------------------------------------------
 
 
-class ReachIn(BaseModel):
+class ReachIn(StaffInput):
     platform: str = Field(max_length=20)
     date: dt.date
     impressions: int = Field(ge=0)

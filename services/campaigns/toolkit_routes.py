@@ -11,7 +11,6 @@ are recorded flagged, and count for nothing.
 
 from __future__ import annotations
 
-import json
 import secrets
 from typing import Any
 
@@ -24,6 +23,7 @@ from services.bootstrap import AppDep, Container
 from services.campaigns import toolkit_pages as pages
 from services.campaigns.toolkits import ToolkitError, ToolkitView, ensure_toolkits, load_toolkit
 from services.domain.events import format_timestamp
+from services.domain.inputs import parse_json
 from services.domain.lifecycle import CampaignStatus
 from services.domain.pseudonyms import messenger_ref
 from services.ids import new_id
@@ -158,9 +158,9 @@ async def toolkit_shared(token: str, request: Request, c: AppDep) -> Response:
     via = "other"
     if body and len(body) <= MAX_SHARE_BODY:
         try:
-            given = json.loads(body).get("via")
-            via = given if given in VIA else "other"
-        except (ValueError, AttributeError):
+            given = parse_json(body).get("via")
+            via = given if isinstance(given, str) and given in VIA else "other"
+        except (ValueError, AttributeError):  # not JSON, too deep, not an object
             pass
     await run_in_threadpool(_record, c, request, view, "toolkit.shared", via=via)
     return Response(status_code=204, headers=PRIVATE)

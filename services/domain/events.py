@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from services.domain.inputs import storable
+
 __all__ = [
     "CHANNELS",
     "EARLIEST",
@@ -221,20 +223,9 @@ def _text(raw: Mapping[str, Any], name: str, max_chars: int) -> str:
         raise EventError(name, "must not be empty")
     if len(value) > max_chars:
         raise EventError(name, f"longer than {max_chars} characters")
-    if not _storable(value):
+    if not storable(value):
         raise EventError(name, "contains a NUL character or invalid Unicode")
     return value
-
-
-def _storable(text: str) -> bool:
-    """No NUL (PostgreSQL text refuses it) and no lone surrogate (not encodable as UTF-8)."""
-    if "\x00" in text:
-        return False
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _optional_text(raw: Mapping[str, Any], name: str, max_chars: int) -> str | None:

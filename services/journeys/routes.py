@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query
-from pydantic import BaseModel, Field
+from pydantic import Field
 from sqlalchemy import select
 
 from services.auth import Authorized
@@ -17,11 +17,12 @@ from services.domain.journeys import JourneyError, parse_cap
 from services.journeys import definitions, identity
 from services.journeys.needs import recommended_for
 from services.journeys.simulate import range_bounds, simulate
+from services.staff_input import StaffInput
 
 router = APIRouter(tags=["journeys"])
 
 
-class JourneyIn(BaseModel):
+class JourneyIn(StaffInput):
     name: str = Field(min_length=1, max_length=200)
     trigger: dict[str, Any]
     delay: str = Field(default="P0D", max_length=40)
@@ -30,12 +31,12 @@ class JourneyIn(BaseModel):
     enabled: bool = True
 
 
-class RangeIn(BaseModel):
+class RangeIn(StaffInput):
     from_: str = Field(alias="from")
     to: str
 
 
-class IdentifyIn(BaseModel):
+class IdentifyIn(StaffInput):
     visitor: str = Field(min_length=1, max_length=64)
     external_id: str = Field(min_length=1, max_length=200)
 

@@ -20,10 +20,10 @@ import email
 import email.policy
 import hashlib
 import hmac
-import json
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from email.message import EmailMessage
 from email.utils import parseaddr
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +38,7 @@ from services.db.models import Contact, Send
 from services.db.models_consent import Reply
 from services.db.upsert import insert_new
 from services.domain.events import format_timestamp
+from services.domain.inputs import parse_json, storable
 from services.tracking.reply_addresses import reply_address, send_of_address
 
 if TYPE_CHECKING:
@@ -71,8 +72,8 @@ class InboundReply:
         if form.get("email") and not form.get("text"):
             return cls._from_mime(form["email"], form)
         try:
-            envelope = json.loads(form.get("envelope") or "{}")
-        except ValueError:
+            envelope = parse_json(form.get("envelope") or "{}")
+        except ValueError:  # nested too deep too: the envelope is only a hint
             envelope = {}
         to = envelope.get("to") if isinstance(envelope, dict) else None
         return cls(
@@ -96,11 +97,17 @@ class InboundReply:
             to=str(message.get("To", "")),
             sender=str(message.get("From", "")),
             subject=str(message.get("Subject", "")),
-            text=text_part.get_content() if text_part else "",
-            html=html_part.get_content() if html_part else None,
+            text=_content(text_part) if text_part else "",
+            html=_content(html_part) if html_part else None,
             headers=header_block,
             envelope_to=base.envelope_to,
         )
+
+    def storable(self) -> InboundReply:
+        """The reply with the NUL characters PostgreSQL cannot store taken out (anyone
+        can write to a reply address: its text is kept, not refused)."""
+        fields = ("to", "sender", "subject", "text", "html", "headers")
+        return replace(self, **{f: _without_nul(getattr(self, f)) for f in fields})
 
     def header(self, name: str) -> str:
         """A header of the reply (from the raw header block), or ''."""
@@ -110,6 +117,23 @@ class InboundReply:
     @property
     def from_address(self) -> str:
         return parseaddr(self.sender)[1].strip().lower()
+
+
+def _content(part: EmailMessage) -> str:
+    """A MIME part's text; one in a charset Python does not know (``unknown-8bit``,
+    ``x-user-defined``) is read as UTF-8 with replacement characters."""
+    try:
+        return str(part.get_content())
+    except LookupError:
+        payload = part.get_payload(decode=True)
+        return payload.decode("utf-8", "replace") if isinstance(payload, bytes) else ""
+
+
+def _without_nul(text: str | None) -> str | None:
+    """``text`` without NUL characters and lone surrogates (both unstorable)."""
+    if text is None or storable(text):
+        return text
+    return text.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
 
 
 def receive(container: Container, reply: InboundReply) -> dict[str, Any]:
@@ -201,7 +225,7 @@ async def sendgrid_inbound(request: Request, container: AppDep) -> JSONResponse:
     except Exception as exc:  # noqa: BLE001 - malformed multipart: say so, keep nothing
         return JSONResponse({"error": f"body: not a form ({exc})"}, status_code=400)
     fields = {k: v for k, v in form.items() if isinstance(v, str)}
-    reply = InboundReply.from_form(fields)
+    reply = InboundReply.from_form(fields).storable()
     result = await run_in_threadpool(receive, container, reply)
     return JSONResponse(result)
 

@@ -4,7 +4,6 @@ recipients hit (/r redirect, /o open pixel, /u unsubscribe, SendGrid webhooks)."
 from __future__ import annotations
 
 import base64
-import json
 import logging
 import re
 from datetime import datetime
@@ -14,7 +13,7 @@ from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
 from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -23,10 +22,12 @@ from services.auth import Authorized
 from services.bootstrap import AppDep, Container
 from services.domain.consent import Consent
 from services.domain.events import format_timestamp
+from services.domain.inputs import parse_json
 from services.domain.pseudonyms import pseudonymise, visitor_ref
 from services.guards import limit_for
 from services.ids import new_id, new_token
 from services.journeys.identity import note_click, resolve_nowait, valid_visitor
+from services.staff_input import StaffInput
 from services.tracking import consent, webhooks
 from services.tracking.bots import bot_reason
 from services.tracking.links import (
@@ -53,11 +54,9 @@ async def read_json(request: Request) -> Any:
     if len(body) > (limit := limit_for(request.scope["path"])):
         raise HTTPException(413, f"request body larger than {limit} bytes")
     try:
-        return json.loads(body)
-    except (UnicodeDecodeError, ValueError) as exc:
+        return parse_json(body)
+    except ValueError as exc:  # UnicodeDecodeError and too deep too
         raise HTTPException(422, f"body: not valid JSON ({exc})") from None
-    except RecursionError:
-        raise HTTPException(422, "body: JSON nested too deep") from None
 
 
 @router.post("/api/v1/events", status_code=202, tags=["engagement"])
@@ -78,7 +77,7 @@ async def post_events(request: Request, c: AppDep, _: Authorized) -> dict[str, A
     }
 
 
-class LinkIn(BaseModel):
+class LinkIn(StaffInput):
     destination: str = Field(max_length=2000)
     campaign_id: str | None = Field(default=None, max_length=40)
     channel: str | None = Field(default=None, pattern="^(email|social|toolkit|web)$")
@@ -295,10 +294,10 @@ async def sendgrid_events(request: Request, c: AppDep) -> Response:
         WEBHOOK_FAILURES.inc()
         return JSONResponse({"error": "signature verification failed"}, status_code=403)
     try:
-        items = json.loads(body)
+        items = parse_json(body)
         if not isinstance(items, list):
             raise ValueError("not a JSON array")
-    except (UnicodeDecodeError, ValueError) as exc:
+    except ValueError as exc:  # UnicodeDecodeError and too deep too
         return JSONResponse({"error": f"body: {exc}"}, status_code=400)
     result = await _run(request, webhooks.ingest_events, c, items)
     return JSONResponse(result)

@@ -34,6 +34,7 @@ from services.config import Settings
 from services.db.models import AcceptedEvent
 from services.db.upsert import insert_new
 from services.domain.events import EARLIEST, FUTURE_TOLERANCE, LATEST, format_timestamp
+from services.domain.inputs import storable, unstorable
 from services.domain.pseudonyms import is_pseudonym
 from services.domain.unsubscribe_groups import GroupChoice, group_choice
 from services.tracking.bots import sendgrid_bot_reason
@@ -72,6 +73,7 @@ SUPPRESSING = {
 }
 
 
+MAX_ADDRESS = 320  # the address columns (suppressions, contacts): RFC 5321's limit
 FUTURE_SKEW = 300  # seconds a signed timestamp may be ahead of the server's clock
 #: Test-only fault injection: ``container.faults(point)`` may raise at POINTS.
 POINTS = ("webhook:before-commit", "webhook:after-commit")
@@ -108,8 +110,11 @@ def ingest_events(container: Container, items: list[Any]) -> dict[str, int]:
     One transaction: suppressions, both dedup keys and the outbox rows."""
     records, ignored = [], 0
     with container.sessions() as session, session.begin():
-        for item in items:
-            if not isinstance(item, dict) or item.get("event") not in TYPES:
+        for index, item in enumerate(items):
+            problem = _unusable(item)
+            if problem is not None:
+                if problem:  # an unknown event type is no fault: SendGrid adds types
+                    log.warning("SendGrid event %d skipped: %s", index, problem)
                 ignored += 1
                 continue
             kind = item["event"]
@@ -134,6 +139,25 @@ def ingest_events(container: Container, items: list[Any]) -> dict[str, int]:
     container.ingest.observe(result)
     _fault(container, POINTS[1])
     return {"accepted": result.accepted, "duplicates": result.duplicates, "ignored": ignored}
+
+
+def _unusable(item: Any) -> str | None:
+    """Why an event cannot be kept ('' for a type WINWIN does not use), or None. Only
+    field names go into the reason, never values (addresses are personal data)."""
+    if not isinstance(item, dict):
+        return "not a JSON object"
+    if not isinstance(item.get("event"), str):
+        return "event: not a string"
+    if item["event"] not in TYPES:
+        return ""
+    address = item.get("email")
+    if isinstance(address, str) and len(address) > MAX_ADDRESS:
+        return f"email: longer than {MAX_ADDRESS} characters"
+    for name in ("email", "sg_event_id"):
+        problem = unstorable(item.get(name))
+        if problem is not None:
+            return f"{name}: {problem}"
+    return None
 
 
 def _group_choice(item: dict[str, Any]) -> GroupChoice | None:
@@ -203,4 +227,4 @@ def _record(item: dict[str, Any]) -> tuple[str | None, dict[str, Any]] | None:
 
 def _short(value: Any) -> str | None:
     """An id from ``custom_args`` (ours are short); anything else is dropped."""
-    return value if isinstance(value, str) and 0 < len(value) <= 40 else None
+    return value if isinstance(value, str) and 0 < len(value) <= 40 and storable(value) else None
