@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from services.private_files import private_file
+
 __all__ = ["JsonFormatter", "configure", "open_private_log", "private_log_folder"]
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -71,7 +73,5 @@ def private_log_folder(folder: Path) -> Path:
 
 def open_private_log(path: Path) -> BinaryIO:
     """Append to a child's log file, 0600 like the database (an older 0644 one tightened)."""
-    from services.db.session import private_file
-
     private_file(str(path))
     return open(path, "ab")  # noqa: SIM115 - the caller hands it to a child and closes it

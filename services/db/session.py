@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+from services.private_files import private_file
 
 
 def make_engine(url: str, **kwargs: object) -> Engine:
@@ -22,23 +22,6 @@ def make_engine(url: str, **kwargs: object) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10, **kwargs)  # type: ignore[arg-type]
-
-
-def private_file(database: str | None) -> None:
-    """Create the SQLite file (it holds addresses and replies) readable by its owner
-    alone, 0600, in a 0700 folder when the folder is new; tighten an older 0644 file.
-    SQLite gives the -wal and -shm files the database file's mode."""
-    if not database or database == ":memory:" or database.startswith("file:"):
-        return
-    path = Path(database)
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    try:
-        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
-        for file in (path, *(path.with_name(path.name + s) for s in ("-wal", "-shm"))):
-            if file.exists() and file.stat().st_mode & 0o077:
-                file.chmod(0o600)
-    except PermissionError:  # not ours to change (a read-only copy, another owner)
-        pass
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]

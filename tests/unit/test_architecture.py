@@ -64,6 +64,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "services.errors",
         "services.ids",
         "services.logs",
+        "services.private_files",
         "services.processes",
         "services.spreadsheet",
         "schemas",
