@@ -21,7 +21,14 @@ from services.analytics.stage_map import save_stage_map
 from services.db import models
 from services.db.upsert import insert_ignore
 from services.db.values import chunks, utc
-from services.domain.attribution import UNATTRIBUTED, Credit, Model, Touch, attribute_all
+from services.domain.attribution import (
+    UNATTRIBUTED,
+    Credit,
+    Model,
+    Touch,
+    TouchHistory,
+    attribute_all,
+)
 from services.domain.periods import PeriodKind, period_of
 from services.domain.stages import Stage, StageMap, implied
 
@@ -101,14 +108,16 @@ def ensure_window(
 
 def credit_rows(
     event: dict[str, Any],
-    touches: Sequence[Touch],
+    touches: Iterable[Touch],
     window_days: int,
     timezone: str,
     labels: dict[str, str] | None = None,
 ) -> list[dict[str, Any]]:
     """The ``credits`` rows of one stage event: what the stream's sink writes and what a
     recomputation writes (one definition for both). ``labels`` are the event's period
-    labels when the caller has them cached.
+    labels when the caller has them cached. Give a person's events their
+    :class:`~services.domain.attribution.TouchHistory` (as :func:`touches_of` does):
+    each event's lookup is then a bisection, whatever the size of their history.
 
     When every model credits the event alike (no touch in the window, or one: most
     events) the credits are stored once, under :data:`EVERY_MODEL`, rather than five
@@ -153,7 +162,7 @@ def models_of(model: str) -> tuple[str, ...]:
 
 def touches_of(
     session: Session, events: Sequence[dict[str, Any]], window_days: int
-) -> dict[str, list[Touch]]:
+) -> dict[str, TouchHistory]:
     """Each person's touches that can fall in the window of one of their events (the
     sink's and the recomputations' one lookup)."""
     T = models.Touch
@@ -171,7 +180,7 @@ def touches_of(
         )
         for r in session.connection().execute(stmt):  # Core rows: no ORM loading
             found[r.person].append(stored_touch(r))
-    return found
+    return {who: TouchHistory(touches) for who, touches in found.items()}
 
 
 def touch_columns() -> tuple[Any, ...]:

@@ -252,7 +252,7 @@ class AttributionSink:
         _CREDITS.insert_ignore(session, [*map(_CREDITS.key, rows)])
         return rows
 
-    def _credit_rows(self, event: dict[str, Any], touches: list[Touch]) -> list[dict[str, Any]]:
+    def _credit_rows(self, event: dict[str, Any], touches: Iterable[Touch]) -> list[dict[str, Any]]:
         labels = self.labels(event["occurred_at"])
         return credit_rows(event, touches, self.window_days, self.timezone, labels)
 

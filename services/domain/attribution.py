@@ -9,12 +9,18 @@ in the window the whole credit goes to ``unattributed`` (a credit with ``touch=N
 Touches are ordered by time; touches of the same instant by arrival (the one WINWIN
 received first is the earlier: first touch, and the other the last touch), and touches
 that also arrived together by their ``touch_id`` (:func:`touch_order`).
+
+A stage event credits at most :data:`MAX_TOUCHES` touches: the first touch in its window
+and the latest ``MAX_TOUCHES - 1``. First touch, last touch and position-based's two
+ends are exact; linear and time decay share among those. So the credits stored per
+event are bounded, and a person's history grows them linearly, not with its square.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from bisect import bisect_right
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import NamedTuple
@@ -23,12 +29,14 @@ __all__ = [
     "DEFAULT_HALF_LIFE_DAYS",
     "DEFAULT_MODEL",
     "DEFAULT_WINDOW_DAYS",
+    "MAX_TOUCHES",
     "NO_VALUE",
     "UNATTRIBUTED",
     "Credit",
     "Dimension",
     "Model",
     "Touch",
+    "TouchHistory",
     "attribute",
     "attribute_all",
     "credited_keys",
@@ -38,6 +46,8 @@ __all__ = [
 
 DEFAULT_WINDOW_DAYS = 30
 DEFAULT_HALF_LIFE_DAYS = 7.0
+MAX_TOUCHES = 32
+"""The most touches one stage event credits (the first in its window and the latest)."""
 UNATTRIBUTED = "unattributed"
 """Key of the credit of events with no touch in the window."""
 NO_VALUE = "(none)"
@@ -101,23 +111,51 @@ class Dimension(StrEnum):
     MESSENGER = "messenger"
 
 
+class TouchHistory:
+    """One person's touches in :func:`touch_order`, sorted once: the touches eligible
+    for each of their events are then found by bisection, not by a pass over them all."""
+
+    def __init__(self, touches: Iterable[Touch]) -> None:
+        self._touches = sorted(touches, key=touch_order)
+        self._times = [t.occurred_at for t in self._touches]
+        self._unique = len({t.touch_id for t in self._touches}) == len(self._touches)
+
+    def __iter__(self) -> Iterator[Touch]:
+        return iter(self._touches)
+
+    def __len__(self) -> int:
+        return len(self._touches)
+
+    def eligible(self, event_time: datetime, window_days: float) -> list[Touch]:
+        """:func:`eligible_touches` of this history."""
+        if window_days <= 0:
+            raise ValueError(f"window_days must be positive, got {window_days!r}")
+        lo = bisect_right(self._times, event_time - timedelta(days=window_days))
+        hi = bisect_right(self._times, event_time)
+        if self._unique:  # stored touches: one each (a slice of at most MAX_TOUCHES)
+            if hi - lo <= MAX_TOUCHES:
+                return self._touches[lo:hi]
+            return [self._touches[lo], *self._touches[hi - MAX_TOUCHES + 1 : hi]]
+        unique: dict[str, Touch] = {}
+        for touch in self._touches[lo:hi]:
+            unique.setdefault(touch.touch_id, touch)
+        kept = list(unique.values())
+        return kept if len(kept) <= MAX_TOUCHES else [kept[0], *kept[1 - MAX_TOUCHES :]]
+
+
 def eligible_touches(
     event_time: datetime,
     touches: Iterable[Touch],
     window_days: float = DEFAULT_WINDOW_DAYS,
 ) -> list[Touch]:
-    """The touches in ``(event_time - window, event_time]`` in :func:`touch_order`.
+    """The touches in ``(event_time - window, event_time]`` in :func:`touch_order`, at
+    most :data:`MAX_TOUCHES` of them: the first and the latest ``MAX_TOUCHES - 1``.
 
-    A ``touch_id`` seen twice (at-least-once delivery) is kept once.
+    A ``touch_id`` seen twice (at-least-once delivery) is kept once. Pass a
+    :class:`TouchHistory` to look up many events of one person.
     """
-    if window_days <= 0:
-        raise ValueError(f"window_days must be positive, got {window_days!r}")
-    opens = event_time - timedelta(days=window_days)
-    unique: dict[str, Touch] = {}
-    for touch in sorted(touches, key=touch_order):
-        if opens < touch.occurred_at <= event_time:
-            unique.setdefault(touch.touch_id, touch)
-    return list(unique.values())
+    history = touches if isinstance(touches, TouchHistory) else TouchHistory(touches)
+    return history.eligible(event_time, window_days)
 
 
 def attribute(

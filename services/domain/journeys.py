@@ -28,6 +28,7 @@ from typing import Any
 from services.domain.stages import Stage
 
 __all__ = [
+    "MAX_DELAY",
     "STATS",
     "Entry",
     "ExitRule",
@@ -149,27 +150,31 @@ class FrequencyCap:
 
 # --- parsing -------------------------------------------------------------------------
 
+MAX_DELAY = timedelta(days=3650)
+"""The longest journey delay (about ten years): a due time always within the calendar."""
 _DURATION = re.compile(
     r"P(?:(?P<w>\d+)W)?(?:(?P<d>\d+)D)?(?:T(?:(?P<h>\d+)H)?(?:(?P<m>\d+)M)?(?:(?P<s>\d+)S)?)?",
     flags=re.ASCII,
 )
+_SECONDS = {"w": 604_800, "d": 86_400, "h": 3_600, "m": 60, "s": 1}
 _CAP = re.compile(r"\s*(\d+)\s*/\s*(\d+)\s*([dhw])\s*", flags=re.ASCII)
 _UNITS = {"h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1)}
 
 
 def parse_delay(text: object) -> timedelta:
-    """An ISO 8601 duration of weeks, days, hours, minutes, seconds (``P7D``, ``PT36H``)."""
+    """An ISO 8601 duration of weeks, days, hours, minutes, seconds (``P7D``, ``PT36H``),
+    at most :data:`MAX_DELAY`."""
     match = _DURATION.fullmatch(text) if isinstance(text, str) else None
     if match is None or text in ("P", "PT") or str(text).endswith("T"):
         raise JourneyError(f"delay: must be an ISO 8601 duration like P7D or PT12H, got {text!r}")
-    parts = {k: int(v) for k, v in match.groupdict().items() if v}
-    return timedelta(
-        weeks=parts.get("w", 0),
-        days=parts.get("d", 0),
-        hours=parts.get("h", 0),
-        minutes=parts.get("m", 0),
-        seconds=parts.get("s", 0),
-    )
+    parts = {k: v.lstrip("0") or "0" for k, v in match.groupdict().items() if v}
+    too_long = JourneyError(f"delay: at most {MAX_DELAY.days} days, got {text!r}")
+    if any(len(v) > 12 for v in parts.values()):  # past the bound: no huge integer made
+        raise too_long
+    seconds = sum(int(v) * _SECONDS[k] for k, v in parts.items())
+    if seconds > MAX_DELAY.total_seconds():
+        raise too_long
+    return timedelta(seconds=seconds)
 
 
 def parse_cap(text: str) -> FrequencyCap:
@@ -257,11 +262,18 @@ def earliest(a: Entry, b: Entry) -> Entry:
     return a if (a.triggered_at, a.event_id) <= (b.triggered_at, b.event_id) else b
 
 
-def match_triggers(rules: Iterable[JourneyRule], events: Iterable[StageEvent]) -> list[Entry]:
+def match_triggers(
+    rules: Iterable[JourneyRule],
+    events: Iterable[StageEvent],
+    beyond: list[tuple[str, str]] | None = None,
+) -> list[Entry]:
     """The earliest entry of each (journey, person) among ``events``, in due order.
 
     Keeping the earliest makes the result independent of arrival order: merging the
     entries of two batches with :func:`earliest` gives the entries of both together.
+    An entry that would be due past the end of the calendar (a delay stored before it
+    was bounded, an event dated near year 9999) is never due: it is left out, and its
+    (journey id, event id) added to ``beyond`` when given.
     """
     rules = list(rules)
     found: dict[tuple[str, str], Entry] = {}
@@ -271,10 +283,13 @@ def match_triggers(rules: Iterable[JourneyRule], events: Iterable[StageEvent]) -
                 continue
             if not matches(rule.trigger, event):
                 continue
-            entry = Entry(
-                event.occurred_at + rule.delay, event.event_id, rule.id, event.person,
-                event.occurred_at,
-            )  # fmt: skip
+            try:
+                due = event.occurred_at + rule.delay
+            except OverflowError:
+                if beyond is not None:
+                    beyond.append((rule.id, event.event_id))
+                continue
+            entry = Entry(due, event.event_id, rule.id, event.person, event.occurred_at)
             key = (rule.id, event.person)
             found[key] = earliest(found[key], entry) if key in found else entry
     return sorted(found.values())

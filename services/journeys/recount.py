@@ -30,6 +30,7 @@ from services.db.models_journeys import IdentityMerge, MergedRow
 from services.db.upsert import insert_ignore
 from services.db.values import chunks, utc
 from services.domain.attribution import Touch as DomainTouch
+from services.domain.attribution import TouchHistory
 from services.domain.periods import PeriodKind, period_of
 from services.domain.stages import Stage, implied
 
@@ -148,8 +149,8 @@ def _facts(events: Sequence[dict[str, Any]], timezone: str) -> list[dict[str, st
     ]
 
 
-def _touches(session: Session, persons: Sequence[str]) -> dict[str, list[DomainTouch]]:
+def _touches(session: Session, persons: Sequence[str]) -> dict[str, TouchHistory]:
     found: dict[str, list[DomainTouch]] = defaultdict(list)
     for r in session.execute(select(*touch_columns()).where(Touch.person.in_(persons))):
         found[r.person].append(stored_touch(r))
-    return found
+    return {who: TouchHistory(touches) for who, touches in found.items()}

@@ -13,6 +13,7 @@ not depend on the order in which events arrive.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Sequence
@@ -33,6 +34,7 @@ from services.journeys.facts import resource_topics
 
 __all__ = ["JourneyTriggers", "on_batch", "write_entries"]
 
+log = logging.getLogger(__name__)
 TTL = 2.0
 _RUNS = cast(Table, JourneyRun.__table__)
 _EARLIER = (
@@ -71,9 +73,13 @@ class JourneyTriggers:
         """Start timers for the batch's matching events; returns the entries written."""
         if not records or not self._refresh():
             return 0
+        beyond: list[tuple[str, str]] = []
         with self.sessions() as session, session.begin():
-            entries = match_triggers(self._rules, self._events(session, records))
+            entries = match_triggers(self._rules, self._events(session, records), beyond)
             write_entries(session, entries)
+        for journey_id, event_id in beyond:
+            log.warning("journey %s: event %s would be due past year 9999; no timer",
+                        journey_id, event_id)  # fmt: skip
         return len(entries)
 
     def _refresh(self) -> list[JourneyRule]:

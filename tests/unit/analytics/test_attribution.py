@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
@@ -18,8 +19,9 @@ from services.analytics.metrics import (
 )
 from services.analytics.sink import AttributionSink
 from services.db.models import Credit
-from services.domain import NO_VALUE, UNATTRIBUTED, Model, period_of
+from services.domain import MAX_TOUCHES, NO_VALUE, UNATTRIBUTED, Model, period_of
 from tests.unit.analytics.conftest import (
+    Dataset,
     counted,
     event,
     oracle_credits,
@@ -212,3 +214,31 @@ def test_unknown_model_and_dimension_are_refused(sessions):
             attribution(s, "linear", 30, "2017-02-30")
         assert caught.value.field == "from"
         assert s.execute(select(func.count()).select_from(Credit)).scalar_one() == 0
+
+
+def test_a_long_history_is_credited_as_the_domain_says_past_the_cap(sessions):
+    """One person's 90 campaign clicks (each a touch and a stage event) and late touches:
+    the sink and a recomputation credit each event's first touch and latest ones, at
+    most MAX_TOUCHES, as the domain's attribute() does."""
+    who, start = person(9), datetime(2017, 6, 1, tzinfo=UTC)
+    clicks = [
+        event(f"k{i}", "resource.view", start + timedelta(hours=i), who, f"c{1 + i % 4}")
+        for i in range(90)
+    ]
+    late = [touch(f"s{i}", start + timedelta(hours=3 * i, minutes=1), who, "c2") for i in range(20)]
+    data = Dataset(clicks, late)
+    write_shuffled(AttributionSink(sessions), data, 5, batches=4)
+    with sessions() as s, s.begin():
+        ensure_window(s, 45)
+    for model, window in itertools.product(Model, (30, 45)):
+        with sessions() as s:
+            result = attribution(s, model, window, group_by="campaign")
+        assert_rows(result, expected_rows(data, model.value, window, by_campaign))
+    per_event = (
+        select(func.count())
+        .select_from(Credit)
+        .group_by(Credit.event_id, Credit.model, Credit.window_days)
+    )
+    with sessions() as s:
+        most = max(s.scalars(per_event))
+    assert most == MAX_TOUCHES

@@ -7,11 +7,13 @@ from hypothesis import strategies as st
 
 from services.domain import (
     DEFAULT_MODEL,
+    MAX_TOUCHES,
     NO_VALUE,
     UNATTRIBUTED,
     Credit,
     Model,
     Touch,
+    TouchHistory,
     attribute,
     attribute_all,
     credited_keys,
@@ -139,6 +141,23 @@ def test_position_based_by_hand() -> None:
     assert weights(credits) == pytest.approx([0.4, 0.2 / 3, 0.2 / 3, 0.2 / 3, 0.4])
 
 
+def test_an_event_credits_its_first_touch_and_the_latest_ones() -> None:
+    """At most MAX_TOUCHES touches per event (so a person's credits grow linearly with
+    their history): the first in the window and the latest MAX_TOUCHES - 1."""
+    hours = [touch(f"t{i:03}", timedelta(hours=100 - i)) for i in range(100)]
+    kept = [hours[0], *hours[101 - MAX_TOUCHES :]]
+    assert eligible_touches(EVENT, hours) == kept
+    assert ids(attribute(EVENT, hours, Model.FIRST_TOUCH)) == ["t000"]
+    assert ids(attribute(EVENT, hours, Model.LAST_TOUCH)) == ["t099"]
+    assert weights(attribute(EVENT, hours, Model.LINEAR)) == [1 / MAX_TOUCHES] * MAX_TOUCHES
+    middle = [0.2 / (MAX_TOUCHES - 2)] * (MAX_TOUCHES - 2)
+    assert weights(attribute(EVENT, hours, Model.POSITION_BASED)) == pytest.approx(
+        [0.4, *middle, 0.4]
+    )
+    # a touch copied (at-least-once delivery) still counts once, cap or not
+    assert eligible_touches(EVENT, [*hours, hours[50], hours[0]]) == kept
+
+
 def test_bad_parameters_refused() -> None:
     with pytest.raises(ValueError, match="window_days"):
         attribute(EVENT, [], window_days=0)
@@ -160,20 +179,18 @@ def test_credited_keys_per_dimension() -> None:
     assert credited_keys(same) == {"c1": 1.0}
 
 
-touch_sets = st.lists(
-    st.builds(
-        Touch,
-        touch_id=st.text(alphabet="abcdef", min_size=1, max_size=3),
-        campaign_id=st.sampled_from(["c1", "c2", "c3"]),
-        channel=st.sampled_from(["email", "social", "toolkit", None]),
-        messenger_id=st.sampled_from(["m1", "m2", None]),
-        occurred_at=st.integers(min_value=-5 * 86_400, max_value=60 * 86_400).map(
-            lambda s: EVENT - timedelta(seconds=s)
-        ),
-        received_at=st.none() | st.integers(0, 3).map(lambda n: EVENT + n * DAY),
+one_touch = st.builds(
+    Touch,
+    touch_id=st.text(alphabet="abcdef", min_size=1, max_size=3),
+    campaign_id=st.sampled_from(["c1", "c2", "c3"]),
+    channel=st.sampled_from(["email", "social", "toolkit", None]),
+    messenger_id=st.sampled_from(["m1", "m2", None]),
+    occurred_at=st.integers(min_value=-5 * 86_400, max_value=60 * 86_400).map(
+        lambda s: EVENT - timedelta(seconds=s)
     ),
-    max_size=25,
+    received_at=st.none() | st.integers(0, 3).map(lambda n: EVENT + n * DAY),
 )
+touch_sets = st.lists(one_touch, max_size=25)
 windows = st.integers(min_value=1, max_value=90)
 half_lives = st.floats(min_value=0.01, max_value=100.0)
 
@@ -218,3 +235,33 @@ def test_shapes_of_models(touches: list[Touch], half_life: float) -> None:
     position = weights(results[Model.POSITION_BASED])
     assert position[0] == pytest.approx(position[-1])
     assert position[0] == pytest.approx(0.5 if len(eligible) == 2 else 0.4)
+
+
+def _eligible_by_hand(event: datetime, touches: list[Touch], window: int) -> list[Touch]:
+    """The rule spelled out: in the window, in touch order, once each, capped."""
+    inside = [t for t in touches if event - window * DAY < t.occurred_at <= event]
+    unique: dict[str, Touch] = {}
+    for t in sorted(inside, key=touch_order):
+        unique.setdefault(t.touch_id, t)
+    kept = list(unique.values())
+    return kept if len(kept) <= MAX_TOUCHES else [kept[0], *kept[len(kept) - MAX_TOUCHES + 1 :]]
+
+
+@given(
+    st.lists(one_touch, max_size=100),
+    st.booleans(),
+    st.lists(st.integers(-3 * 86_400, 60 * 86_400), min_size=1, max_size=5),
+    windows,
+)
+def test_a_history_looks_up_what_the_rule_says(
+    found: list[Touch], stored: bool, offsets: list[int], window: int
+) -> None:
+    """One person's history (up to 100 touches, past the cap; stored ones have one id
+    each, redelivered ones may repeat), sorted once and looked up by bisection for many
+    events, finds exactly the touches of the rule."""
+    if stored:
+        found = [t._replace(touch_id=f"t{i}") for i, t in enumerate(found)]
+    history = TouchHistory(found)
+    for offset in offsets:
+        event = EVENT - timedelta(seconds=offset)
+        assert eligible_touches(event, history, window) == _eligible_by_hand(event, found, window)

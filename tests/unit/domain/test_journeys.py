@@ -75,6 +75,27 @@ def test_bad_delays_are_refused(text):
         parse_delay(text)
 
 
+@pytest.mark.parametrize(
+    "text",
+    ["P3651D", "P99999999D", "P9999999999999D", "P522W", "PT315360001S", "P" + "9" * 5000 + "D"],
+)
+def test_delays_beyond_ten_years_are_refused_not_overflowed(text):
+    with pytest.raises(JourneyError, match="at most 3650 days"):
+        parse_delay(text)
+    assert parse_delay("P3650D") == parse_delay("PT315360000S") == timedelta(days=3650)
+
+
+def test_an_entry_due_past_the_calendar_is_left_out():
+    """A delay stored before delays were bounded, or an event dated near year 9999,
+    must not raise in the stream (its events are already stored): no entry."""
+    long = JourneyRule("long", DIET.trigger, timedelta(days=99_999_999))
+    late = diet_view("e9", "p2", datetime(9999, 12, 30, tzinfo=UTC))
+    beyond: list[tuple[str, str]] = []
+    entries = match_triggers([long, DIET], [diet_view("e1", "p1", T0), late], beyond)
+    assert [(e.journey_id, e.event_id) for e in entries] == [("j1", "e1")]
+    assert sorted(beyond) == [("j1", "e9"), ("long", "e1"), ("long", "e9")]
+
+
 def test_cap_and_definitions_parse():
     assert parse_cap("3/7d") == FrequencyCap(3, WEEK)
     assert parse_cap(" 1 / 12h ") == FrequencyCap(1, timedelta(hours=12))

@@ -8,12 +8,12 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from services.analytics.sink import AttributionSink
 from services.db.migrate import upgrade
 from services.db.models import Campaign, LocalEmail, OutboxMessage, Send
-from services.db.models_journeys import FollowUp, JourneyRun
+from services.db.models_journeys import FollowUp, Journey, JourneyRun
 from services.domain.unsubscribe_groups import GroupChoice
 from services.journeys.definitions import JourneyError, create_journey, stats
 from services.journeys.runner import run_due_journeys
@@ -101,6 +101,19 @@ def test_no_journey_no_timer_and_redelivery_writes_nothing(world):
     feed(world, [record("e0", p1, T0 + DAY / 2, resource_id="diet-tips")])  # late, earlier
     assert runs(c) == {p1: ("e0", "waiting")}
     assert stats(c.sessions(), [jid])[jid]["waiting"] == 1
+
+
+def test_a_delay_past_the_calendar_never_fails_the_stream(world, caplog):
+    """A journey stored with a delay from before delays were bounded: the hook after
+    the sink leaves its timer out and logs it, rather than raise on stored events."""
+    c, p1 = world["c"], person("fam-1")
+    long, short = journey(c), journey(c, name="short")
+    with c.sessions() as s, s.begin():
+        s.execute(update(Journey).where(Journey.id == long).values(delay_seconds=86_400 * 10**8))
+    feed(world, [record("e1", p1, T0 + DAY, resource_id="diet-tips")])
+    with c.sessions() as s:
+        assert [r.journey_id for r in s.scalars(select(JourneyRun))] == [short]
+    assert f"journey {long}: event e1 would be due past year 9999" in caplog.text
 
 
 def test_events_before_the_journey_existed_do_not_trigger_it(world):
