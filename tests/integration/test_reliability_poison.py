@@ -18,6 +18,7 @@ from services.bus.lag import stream_position
 from services.bus.producer import make_producer
 from services.db.models import AcceptedEvent, EngagementEvent
 from services.domain.pseudonyms import pseudonymise
+from services.guards import limit_for
 from services.tracking.replay import dead_letters, deadletters_command, read_topic
 from tests.stack import Stack, wait_for
 
@@ -58,7 +59,7 @@ def test_the_api_answers_poison_with_a_reason(stack: Stack):
             b"null": 422,
             b'"x"': 422,
             json.dumps([_event(1)] * 1001).encode(): 422,
-            b"[" + b" " * (5 * 1024 * 1024) + b"]": 413,
+            b"[" + b" " * limit_for("/api/v1/events") + b"]": 413,  # one byte over the limit
             b"[" * 1000 + b"]" * 1000: 422,  # too deep to parse: was 500
         }
         for body, status in cases.items():
