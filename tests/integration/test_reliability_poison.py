@@ -327,8 +327,12 @@ def test_dead_letters_outlive_an_ephemeral_broker_and_replay_through_the_outbox(
         sent = producer.send(name, value=encode([good, bad]), key=person.encode()).get(30)
         producer.close()
         stack.start_worker()
-        wait_for(lambda: stack.count(DeadLetterRow) == 1, 90, 0.3, what="the dead letter in SQL")
-        assert stack.count(EngagementEvent) == 1
+        wait_for(
+            lambda: stack.count(DeadLetterRow) == 1 and stack.count(EngagementEvent) == 1,
+            90,
+            0.3,
+            what="the dead letter in SQL and the good record",
+        )
 
         no_broker = settings.model_copy(update={"kafka_bootstrap": ""})
         capsys.readouterr()
