@@ -51,6 +51,12 @@ class Settings(BaseSettings):
         "embedded one): the outbox keeps each record until the sinks stored it, and the relay "
         "sends the kept records again when it starts",
     )
+    worker_stall_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="`winwin up` restarts a stream worker whose heartbeat (every 2 s) is older "
+        "than this, once it has been seen (a frozen or wedged worker)",
+    )
     kafka_security_protocol: str = "PLAINTEXT"
     kafka_sasl_mechanism: str | None = None
     kafka_sasl_username: str | None = None

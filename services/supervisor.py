@@ -3,6 +3,10 @@ is configured) and the four roles, each a child process, kept running.
 
 * **Restarts.** A role that dies is started again after a backoff (0.5 s, doubling up
   to 30 s; back to 0.5 s once it has lived a minute), and the log says so.
+* **Stalls.** A worker whose heartbeat (``worker_heartbeats``, every 2 s) is older than
+  ``WINWIN_WORKER_STALL_SECONDS`` (60 s), once it has been seen, is frozen or wedged: its
+  process group is killed and it is restarted like a role that died, the log says
+  "stalled".
 * **The embedded broker** keeps nothing once it ends (memory storage). When it dies it
   is started again on the same port, and the relay and the worker, which hold its
   connections and its consumer group, are restarted with it. The relay then sends again
@@ -22,11 +26,13 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -36,6 +42,8 @@ from services.processes import die_with_parent, kill_group
 from services.roles import ROLES
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
+
     from services.bus.embedded import EmbeddedBroker
 
 log = logging.getLogger("winwin.supervisor")
@@ -52,6 +60,8 @@ EMBEDDED_FAUST = {
 }
 #: Roles restarted with the broker, and how long they get to stop before SIGKILL.
 NEEDS_BROKER, BROKER_ROLES_WAIT = ("relay", "worker"), 5.0
+#: Seconds between two looks at the worker's heartbeat.
+STALL_CHECK_EVERY = 5.0
 
 
 def backoff(failures: int) -> float:
@@ -91,6 +101,8 @@ class Supervisor:
         self.broker_started, self.broker_failures = 0.0, 0
         self.broker_due: float | None = None  # when to start it again; None: not now
         self.stopping = threading.Event()
+        self.stall_checked = 0.0
+        self._sessions: sessionmaker[Session] | None = None
 
     def stop_on_signals(self) -> None:
         """SIGTERM and SIGINT set :attr:`stopping` (the caller's loop then stops)."""
@@ -157,6 +169,7 @@ class Supervisor:
             return
         now = time.monotonic()
         self._watch_broker(now)
+        self._watch_stall(now)
         for child in self.children.values():
             if child.proc is not None and child.proc.poll() is not None:
                 self._died(child, now)
@@ -170,6 +183,51 @@ class Supervisor:
                     child.proc.pid,  # type: ignore[union-attr]
                     child.restarts,
                 )
+
+    def _watch_stall(self, now: float) -> None:
+        """Kill a worker whose heartbeat is too old (it then restarts like one that died)."""
+        child = self.children.get("worker")
+        if now < self.stall_checked + STALL_CHECK_EVERY or child is None or child.proc is None:
+            return
+        self.stall_checked = now
+        pid = child.proc.pid
+        age = self._heartbeat_age(pid)
+        if (
+            age is None
+            or age <= self.settings.worker_stall_seconds
+            or child.proc.poll() is not None
+        ):
+            return
+        log.warning(
+            "the worker role stalled (pid %d, no heartbeat for %.0f s); killing it", pid, age
+        )
+        kill_group(pid)
+        child.proc.wait()
+        self._died(child, now)
+
+    def _heartbeat_age(self, pid: int) -> float | None:
+        """Seconds since the heartbeat of the worker ``pid``; None if it has none yet."""
+        from sqlalchemy import select
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from services.db.models import WorkerHeartbeat
+        from services.db.session import make_engine, make_sessionmaker
+
+        if self._sessions is None:
+            self._sessions = make_sessionmaker(make_engine(self.settings.database_url))
+        worker_id = f"{socket.gethostname()}:{pid}"  # as streams/agents.py names it
+        try:
+            with self._sessions() as session:
+                seen = session.scalar(
+                    select(WorkerHeartbeat.seen_at).where(WorkerHeartbeat.worker_id == worker_id)
+                )
+        except SQLAlchemyError as exc:
+            log.warning("could not read the worker's heartbeat: %s", exc)
+            return None
+        if seen is None:
+            return None
+        seen = seen if seen.tzinfo else seen.replace(tzinfo=UTC)
+        return (datetime.now(UTC) - seen).total_seconds()
 
     def _died(self, child: Child, now: float) -> None:
         code, lived = child.proc.returncode, now - child.started  # type: ignore[union-attr]

@@ -29,7 +29,7 @@ from services.analytics.sink import BatchResult
 from services.bus import envelopes, topics
 from services.db.models import WorkerHeartbeat
 from services.db.upsert import upsert
-from streams.deadletters import Sorted, sink_letters, split
+from streams.deadletters import Letter, Sorted, keep, sink_letters, split
 from streams.writer import Failure, SinkProcess
 
 log = logging.getLogger(__name__)
@@ -62,6 +62,17 @@ def install(
     worker_id = f"{socket.gethostname()}:{os.getpid()}"
     stats: dict[str, float] = {"events": 0, "duplicates": 0, "dead": 0, "batches": 0, "credited": 0}
 
+    async def dead_letter(letters: list[Letter]) -> None:
+        """To the dead-letter topic and to SQL (``streams.deadletters.keep``)."""
+
+        def kept() -> None:
+            with sessions() as session, session.begin():
+                keep(session, letters)
+
+        await _send_all(deadletter, letters)
+        await asyncio.get_running_loop().run_in_executor(executor, kept)
+        stats["dead"] += len(letters)
+
     async def finish(
         written: Awaitable[tuple[BatchResult, list[Failure]]],
         batch: list[Any],
@@ -75,8 +86,7 @@ def install(
             result, failures = await written
             if failures:
                 letters = sink_letters(sorted_, failures)
-                await _send_all(deadletter, letters)
-                stats["dead"] += len(letters)
+                await dead_letter(letters)
             if before is not None:
                 await before
             if result.credits:
@@ -111,8 +121,7 @@ def install(
                 event.message.incref()
             sorted_ = split(batch, prefix)
             if sorted_.dead:
-                await _send_all(deadletter, sorted_.dead)
-                stats["dead"] += len(sorted_.dead)
+                await dead_letter(sorted_.dead)
             written = asyncio.ensure_future(
                 sink.write_all(sorted_.engagement, sorted_.touches, sorted_.identity)
             )

@@ -17,9 +17,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 import schemas
 from services.analytics.sink import unstorable
 from services.bus import envelopes, topics
+from services.db.models_deadletters import DeadLetterRow
+from services.db.upsert import insert_ignore
 from services.domain.events import depth_error
 from streams import validation
 from streams.writer import ENGAGEMENT, IDENTITY, TOUCHES, Failure, describe
@@ -112,6 +116,31 @@ def dead_letter(msg: Any, index: int | None, original: bytes, error: str) -> Let
     }
     log.warning("dead letter from %s[%s]@%s: %s", msg.topic, msg.partition, msg.offset, error)
     return (msg.key or b"", json.dumps(payload).encode(), None)
+
+
+def keep(session: Session, letters: Sequence[Letter]) -> None:
+    """Keep dead letters in SQL too (``dead_letters``): the embedded broker's topic is
+    lost when it ends. Keyed by origin, so a redelivered batch adds nothing twice."""
+    rows = {}
+    for _, value, _ in letters:
+        doc = json.loads(value)
+        index = doc["record_index"]
+        where = f"{doc['source_topic']}[{doc['source_partition']}]@{doc['source_offset']}"
+        rows[f"{where}#{'-' if index is None else index}"] = {
+            "source_topic": doc["source_topic"],
+            "source_partition": doc["source_partition"],
+            "source_offset": doc["source_offset"],
+            "record_index": index,
+            "error": _storable(doc["error"]),
+            "original": base64.b64decode(doc["original_b64"]),
+            "failed_at": datetime.fromisoformat(doc["failed_at"]),
+        }
+    insert_ignore(session, DeadLetterRow.__table__, [{"letter_id": k} | r for k, r in rows.items()])
+
+
+def _storable(text: str) -> str:
+    """Text SQL can store (no NUL, no lone surrogate: PostgreSQL refuses both)."""
+    return text.replace("\x00", "\ufffd").encode("utf-8", "replace").decode()
 
 
 def _error_of(schema: str, record: Any, suspicious: bool) -> str | None:

@@ -1,4 +1,9 @@
-"""``winwin deadletters list|replay [--dry-run]``: the dead-letter topic, read and replayed.
+"""``winwin deadletters list|replay [--dry-run]``: dead letters, read and replayed.
+
+They are read from the dead-letter topic on a persistent Kafka, and from SQL (the
+``dead_letters`` table, kept by the worker too) when the broker keeps nothing across
+restarts (the embedded one, ``WINWIN_KAFKA_EPHEMERAL``) or no Kafka is configured;
+replayed records then go through the outbox (the relay publishes them).
 
 A dead letter (``winwin.deadletter.v1``) holds the original bytes of what the stream
 could not process, the error, and where it came from (topic, partition, offset, the
@@ -24,7 +29,6 @@ from services.bus import topics
 from services.bus.envelopes import EnvelopeError, decode, pack
 from services.config import Settings
 from services.domain.events import record_hazard
-from services.errors import UsageError
 
 
 @dataclass
@@ -131,11 +135,47 @@ def dead_letters(settings: Settings) -> list[DeadLetter]:
     return letters
 
 
+def in_sql(settings: Settings) -> bool:
+    """Dead letters are read from SQL (``dead_letters``) when the broker keeps nothing
+    across restarts (the embedded one) or no Kafka is configured; else from the topic."""
+    return settings.kafka_ephemeral or not settings.kafka_bootstrap
+
+
+def kept_letters(settings: Settings) -> list[DeadLetter]:
+    """The dead letters the worker kept in SQL, oldest first."""
+    from sqlalchemy import select
+
+    from services.db.models_deadletters import DeadLetterRow
+    from services.db.session import make_engine, make_sessionmaker
+
+    engine = make_engine(settings.database_url)
+    try:
+        with make_sessionmaker(engine)() as session:
+            rows = session.scalars(
+                select(DeadLetterRow).order_by(DeadLetterRow.failed_at, DeadLetterRow.letter_id)
+            ).all()
+    finally:
+        engine.dispose()
+    return [
+        DeadLetter(
+            row.letter_id,
+            f"{row.source_topic}[{row.source_partition}]@{row.source_offset}",
+            row.record_index,
+            row.error,
+            row.original,
+            topics.logical(row.source_topic, settings.topic_prefix),
+        )
+        for row in rows
+    ]
+
+
 def replay(settings: Settings, dry_run: bool = False) -> ReplayResult:
-    """Send the records of every dead letter that is valid today back to its source topic."""
+    """Send the records of every dead letter that is valid today back to its source topic
+    (from SQL: through the outbox, which the relay publishes, also after a broker restart)."""
     result = ReplayResult()
     by_topic: dict[str, list[dict[str, Any]]] = {}
-    for letter in dead_letters(settings):
+    sql = in_sql(settings)
+    for letter in kept_letters(settings) if sql else dead_letters(settings):
         valid, errors = letter.records()
         if errors:
             result.still_invalid.append((letter, errors[0]))
@@ -144,8 +184,21 @@ def replay(settings: Settings, dry_run: bool = False) -> ReplayResult:
             result.records += len(valid)
             by_topic.setdefault(letter.source_topic, []).extend(valid)
     if by_topic and not dry_run:
-        _publish(settings, by_topic)
+        (_enqueue if sql else _publish)(settings, by_topic)
     return result
+
+
+def _enqueue(settings: Settings, by_topic: dict[str, list[dict[str, Any]]]) -> None:
+    from services.bus.outbox import enqueue
+    from services.db.session import make_engine, make_sessionmaker
+
+    engine = make_engine(settings.database_url)
+    try:
+        with make_sessionmaker(engine)() as session, session.begin():
+            for topic, records in by_topic.items():
+                enqueue(session, topic, records)
+    finally:
+        engine.dispose()
 
 
 def _publish(settings: Settings, by_topic: dict[str, list[dict[str, Any]]]) -> None:
@@ -173,10 +226,8 @@ def _publish(settings: Settings, by_topic: dict[str, list[dict[str, Any]]]) -> N
 
 def deadletters_command(settings: Settings, args: Namespace) -> int:
     """The CLI: ``list`` prints one line per dead letter; ``replay`` re-processes them."""
-    if not settings.kafka_bootstrap:
-        raise UsageError("WINWIN_KAFKA_BOOTSTRAP is empty: dead letters live in Kafka")
     if args.deadletters_command == "list":
-        letters = dead_letters(settings)
+        letters = kept_letters(settings) if in_sql(settings) else dead_letters(settings)
         for letter in letters:
             index = "-" if letter.record_index is None else letter.record_index
             print(f"{letter.offset}\tfrom {letter.source}\trecord {index}\t{letter.error[:200]}")

@@ -5,6 +5,8 @@ its children running and stops them all:
 * the broker stopped with SIGTERM while it alone held accepted events (the worker
   frozen): it is started again with the relay and the worker, the relay sends those
   events again from the outbox, every one is stored, and /readyz answers 200 again;
+* a worker frozen (SIGSTOP) stops its heartbeat: it is killed and started again, and the
+  events posted meanwhile are all stored;
 * SIGTERM to `winwin up` stops everything: exit 0, and no process of the stack is left.
 """
 
@@ -27,14 +29,7 @@ pytestmark = pytest.mark.e2e
 
 def test_restarts_a_dead_role_and_the_broker_and_stops_everything(tmp_path):
     up = Up(tmp_path).start()
-    sessions = make_sessionmaker(make_engine(up.env["WINWIN_DATABASE_URL"]))
-
-    def count(model, *where) -> int:  # type: ignore[no-untyped-def]
-        from sqlalchemy import func, select
-
-        with sessions() as s:
-            return int(s.scalar(select(func.count()).select_from(model).where(*where)) or 0)
-
+    count = _counter(up)
     try:
         with up.client() as client:
             up.wait_ready(client)
@@ -59,3 +54,35 @@ def test_restarts_a_dead_role_and_the_broker_and_stops_everything(tmp_path):
         assert up.stack_processes() == []
     finally:
         up.close()
+
+
+def test_restarts_a_frozen_worker(tmp_path):
+    """Issue 13: a worker frozen with SIGSTOP was never restarted (its process lives)."""
+    up = Up(tmp_path, WINWIN_WORKER_STALL_SECONDS="6").start()
+    count = _counter(up)
+    try:
+        with up.client() as client:
+            up.wait_ready(client)
+            frozen = up.kill("worker", signal.SIGSTOP)
+            events, _ = _workload(random.Random(7), 200)
+            assert post_until_answered(client, events)["accepted"] == 200
+            up.wait_restarted("worker", frozen)
+            wait_for(lambda: count(EngagementEvent) == 200, 90, 0.3, f"200 events\n{up.logs()}")
+            assert "the worker role stalled" in up.log()
+            assert "the worker role stopped (killed by SIGKILL)" in up.log()
+        assert up.stop() == 0, up.logs()
+    finally:
+        up.close()
+
+
+def _counter(up: Up):  # type: ignore[no-untyped-def]
+    """Rows of a table in the stack's database, optionally filtered."""
+    from sqlalchemy import func, select
+
+    sessions = make_sessionmaker(make_engine(up.env["WINWIN_DATABASE_URL"]))
+
+    def count(model, *where) -> int:  # type: ignore[no-untyped-def]
+        with sessions() as s:
+            return int(s.scalar(select(func.count()).select_from(model).where(*where)) or 0)
+
+    return count

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 from argparse import Namespace
+from datetime import UTC, datetime
 
 import pytest
 
@@ -16,7 +17,8 @@ from services.bus import topics
 from services.bus.envelopes import encode, partition_for
 from services.bus.lag import stream_position
 from services.bus.producer import make_producer
-from services.db.models import AcceptedEvent, EngagementEvent
+from services.db.models import AcceptedEvent, EngagementEvent, OutboxMessage
+from services.db.models_deadletters import DeadLetterRow
 from services.domain.pseudonyms import pseudonymise
 from services.guards import limit_for
 from services.tracking.replay import dead_letters, deadletters_command, read_topic
@@ -302,3 +304,71 @@ def test_a_record_the_sink_cannot_write_is_dead_lettered_and_its_batch_goes_on(
         "\n[poison] sink: 2 poison records among 30 good in 4 envelopes -> 30 counted, "
         "2 dead letters with original bytes, offset committed past them, worker alive"
     )
+
+
+def test_dead_letters_outlive_an_ephemeral_broker_and_replay_through_the_outbox(
+    kafka_bootstrap, database_url, tmp_path, capsys
+):
+    """Issue 13: on the embedded broker (memory only) the dead-letter topic was the only
+    copy, and `winwin deadletters list` needed a bootstrap. Now the worker keeps each
+    dead letter in SQL; the CLI lists it with no broker at all, and a replay goes through
+    the outbox (the relay publishes it) and counts the fixed record once."""
+    stack = Stack(kafka_bootstrap, database_url, tmp_path, partitions=2, kafka_ephemeral=1)
+    try:
+        settings = stack.settings
+        person = pseudonymise(settings.secret_key.get_secret_value().encode(), "fam-1")
+        good = {"event_id": "g1", "type": "page.view", "occurred_at": "2017-08-14T10:00:00Z"}
+        good["person"] = person
+        bad = dict(good, event_id="b1", occurred_at="yesterday")
+        name = topics.physical(topics.ENGAGEMENT, settings.topic_prefix)
+        from services.bus.producer import ensure_topics
+
+        ensure_topics(settings)
+        producer = make_producer(settings)
+        sent = producer.send(name, value=encode([good, bad]), key=person.encode()).get(30)
+        producer.close()
+        stack.start_worker()
+        wait_for(
+            lambda: stack.count(DeadLetterRow) == 1 and stack.count(EngagementEvent) == 1,
+            90,
+            0.3,
+            what="the dead letter in SQL and the good record",
+        )
+
+        no_broker = settings.model_copy(update={"kafka_bootstrap": ""})
+        capsys.readouterr()
+        assert deadletters_command(no_broker, Namespace(deadletters_command="list")) == 0
+        listed = capsys.readouterr().out
+        assert f"from {name}[{sent.partition}]@{sent.offset}\trecord 1\t" in listed
+        assert "occurred_at" in listed and "1 dead letters" in listed
+
+        # A fix is deployed: a kept dead letter valid today is replayed, twice, counted once.
+        fixed = dict(good, event_id="fixed-1")
+        with stack.sessions() as session, session.begin():
+            session.add(
+                DeadLetterRow(
+                    letter_id=f"{name}[0]@0#0",
+                    source_topic=name,
+                    source_partition=0,
+                    source_offset=0,
+                    record_index=0,
+                    error="old bug",
+                    original=json.dumps(fixed).encode(),
+                    failed_at=datetime(2024, 1, 1, tzinfo=UTC),
+                )
+            )
+        for _ in range(2):
+            deadletters_command(settings, Namespace(deadletters_command="replay", dry_run=False))
+            out = capsys.readouterr().out
+            assert "replayed 1 records" in out and out.count("still invalid") == 1
+        stack.start_relay()
+        wait_for(
+            lambda: stack.count(EngagementEvent, EngagementEvent.event_id == "fixed-1") == 1,
+            60,
+            0.3,
+            what="the replayed record",
+        )
+        wait_for(lambda: stack.count(OutboxMessage) == 0, 60, 0.5, what="the outbox pruned")
+        assert stack.count(EngagementEvent) == 2 and stack.count(DeadLetterRow) == 2
+    finally:
+        stack.close()
