@@ -107,9 +107,6 @@ ALLOWED_CYCLE_EDGES = {
     ("services.journeys", "services.campaigns"),  # runner:77*
     ("services.tracking", "services.campaigns"),  # webhooks:89*
     ("services.tracking", "services.journeys"),  # ingest:29
-    # the worker's entry point and the roles
-    ("services.roles", "streams"),  # roles:36*
-    ("streams", "services.roles"),  # worker:13
 }
 
 
