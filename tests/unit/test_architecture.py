@@ -100,7 +100,6 @@ ALLOWED_CYCLE_EDGES = {
     ("services.campaigns", "services.journeys"),  # dispatch:306*
     ("services.campaigns", "services.tracking"),  # personalise:18, social:44, toolkit_build:22
     ("services.journeys", "services.campaigns"),  # runner:77*
-    ("services.tracking", "services.campaigns"),  # webhooks:89*
     ("services.tracking", "services.journeys"),  # ingest:29
 }
 
