@@ -97,10 +97,10 @@ ALLOWED_UPWARD: set[tuple[str, str]] = set()
 #: in a function, type-only). In the comments: module:line, * when in a function.
 ALLOWED_CYCLE_EDGES = {
     # campaigns -> tracking -> journeys -> campaigns, and campaigns <-> journeys
-    ("services.campaigns", "services.journeys"),  # dispatch:306*
-    ("services.campaigns", "services.tracking"),  # personalise:18, social:44, toolkit_build:22
-    ("services.journeys", "services.campaigns"),  # runner:77*
-    ("services.tracking", "services.journeys"),  # ingest:29
+    ("services.campaigns", "services.journeys"),  # dispatch:320*
+    ("services.campaigns", "services.tracking"),  # personalise:17,18, social:45, toolkit_build:22
+    ("services.journeys", "services.campaigns"),  # runner:83*
+    ("services.tracking", "services.journeys"),  # ingest:30
 }
 
 
