@@ -15,10 +15,20 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from sqlalchemy import select
 
+from services.analytics.dashboard import router as dashboard_router
+from services.analytics.routes import router as analytics_router
 from services.api_docs import serve_docs
 from services.bootstrap import AppDep, Container, bootstrap
+from services.campaigns.delivery_routes import router as delivery_router
+from services.campaigns.routes import router as campaigns_router
+from services.campaigns.social_routes import router as social_router
+from services.campaigns.toolkit_routes import router as toolkit_router
 from services.config import Settings
 from services.db.models import WorkerHeartbeat
+from services.journeys.routes import router as journeys_router
+from services.tracking.bot_report import router as bot_report_router
+from services.tracking.inbound import router as inbound_router
+from services.tracking.routes import router as tracking_router
 
 log = logging.getLogger(__name__)
 HEARTBEAT_FRESH = timedelta(seconds=10)
@@ -26,13 +36,6 @@ HEARTBEAT_FRESH = timedelta(seconds=10)
 
 def create_app(container: Container | None = None, settings: Settings | None = None) -> FastAPI:
     """The HTTP app. ``container`` lets tests and ``winwin up`` share wiring."""
-    from services.analytics.dashboard import router as dashboard_router
-    from services.analytics.routes import router as analytics_router
-    from services.campaigns.routes import router as campaigns_router
-    from services.campaigns.social_routes import router as social_router
-    from services.campaigns.toolkit_routes import router as toolkit_router
-    from services.tracking.bot_report import router as bot_report_router
-    from services.tracking.routes import router as tracking_router
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -55,13 +58,14 @@ def create_app(container: Container | None = None, settings: Settings | None = N
     app.state.container = container or bootstrap(settings)
     app.include_router(tracking_router)
     app.include_router(campaigns_router)
+    app.include_router(delivery_router)
     app.include_router(analytics_router)
     app.include_router(dashboard_router)
     app.include_router(bot_report_router)
     app.include_router(toolkit_router)
     app.include_router(social_router)
-    app.include_router(__import__("services.tracking.inbound", fromlist=["router"]).router)
-    app.include_router(__import__("services.journeys.routes", fromlist=["router"]).router)
+    app.include_router(inbound_router)
+    app.include_router(journeys_router)
     _guard(app)
     serve_docs(app)
 

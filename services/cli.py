@@ -263,7 +263,7 @@ def dispatch(args: argparse.Namespace) -> int | None:
 
             return run_campaign_command(settings, args)
         case "toolkit":
-            from services.campaigns.toolkits import build_command
+            from services.campaigns.cli import build_command
 
             return build_command(settings, args)
         case "deadletters":

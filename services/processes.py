@@ -13,6 +13,9 @@ import threading
 from collections.abc import Callable
 
 log = logging.getLogger(__name__)
+#: Seconds the relay and the worker have, after SIGTERM or SIGINT, before they end
+#: themselves whatever Kafka does (the API: uvicorn's graceful shutdown, 10 s).
+GRACE = 15.0
 
 
 def die_with_parent(sig: int = signal.SIGTERM) -> Callable[[], None] | None:

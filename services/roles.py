@@ -11,16 +11,13 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from services.config import Settings
-from services.processes import exit_within
+from services.processes import GRACE, exit_within  # GRACE: services.roles.GRACE too
 
 if TYPE_CHECKING:
     from services.bootstrap import Container
 
 log = logging.getLogger(__name__)
 ROLES = ("relay", "worker", "dispatcher", "api")
-#: Seconds the relay and the worker have, after SIGTERM or SIGINT, before they end
-#: themselves whatever Kafka does (the API: uvicorn's graceful shutdown, 10 s).
-GRACE = 15.0
 
 
 def run_api(settings: Settings, port: int, host: str = "127.0.0.1") -> None:

@@ -12,7 +12,7 @@ is configured) and the four roles, each a child process, kept running.
   connections and its consumer group, are restarted with it. The relay then sends again
   every outbox record the sinks have not stored yet (services/bus/outbox.py).
 * **Stopping.** SIGTERM and SIGINT alike stop everything: SIGTERM to each role (each
-  ends within services.roles.GRACE), SIGKILL to the process group of any still alive
+  ends within services.processes.GRACE), SIGKILL to the process group of any still alive
   after :data:`STOP_WAIT`, the broker last. ``stop()`` returns only when no child lives.
   Children run in sessions of their own (Ctrl-C reaches the supervisor only) and get
   SIGTERM when the supervisor dies, even by SIGKILL (``PR_SET_PDEATHSIG``).

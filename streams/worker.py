@@ -9,8 +9,7 @@ import faust
 from services.bus.producer import ensure_topics
 from services.config import Settings
 from services.db.session import make_engine, make_sessionmaker
-from services.processes import exit_within
-from services.roles import GRACE
+from services.processes import GRACE, exit_within
 from streams.agents import install
 from streams.app import create_app
 from streams.writer import SinkProcess

@@ -1,4 +1,5 @@
-"""``winwin campaign create FILE.yaml | list | schedule ID [--at ISO8601] | cancel ID``.
+"""``winwin campaign create FILE.yaml | list | schedule ID [--at ISO8601] | cancel ID``, and
+``winwin toolkit build CAMPAIGN_ID [--messenger ID] --out DIR``.
 
 ``create`` takes the fields of ``POST /api/v1/campaigns``; ``template:`` may hold an inline
 template ``{name, subject, html, text, variants: {LANG: {subject, html, text}}}`` instead
@@ -9,6 +10,8 @@ of ``template_id``. A ``send_at`` or ``--at`` without an offset is read in
 from __future__ import annotations
 
 import argparse
+import re
+import sys
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -17,12 +20,13 @@ import yaml
 from pydantic import ValidationError
 from sqlalchemy import select
 
+from services.campaigns.toolkits import ToolkitError, ensure_toolkits
 from services.config import Settings
 from services.domain.lifecycle import CampaignStatus
 from services.domain.social import campaign_platforms
 from services.errors import UsageError
 
-__all__ = ["run_campaign_command"]
+__all__ = ["build_command", "run_campaign_command"]
 
 
 def run_campaign_command(settings: Settings, args: argparse.Namespace) -> int:
@@ -178,3 +182,45 @@ def _change(c: Any, campaign_id: str, action: str, at: str | None) -> int:
     suffix = f" for {send_at.isoformat()}" if action == "schedule" and send_at else ""
     print(f"campaign {campaign_id} {status}{suffix}")
     return 0
+
+
+# --- winwin toolkit build (issue 15: moved from campaigns/toolkits.py, an entry point) ---
+
+
+def build_command(settings: Settings, args: argparse.Namespace) -> int:
+    """``winwin toolkit build CAMPAIGN_ID [--messenger ID] --out DIR``: one ZIP per messenger."""
+    from services.bootstrap import bootstrap
+    from services.campaigns.toolkit_pages import write_zip
+    from services.db.migrate import upgrade
+
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {args.out}: not a directory")
+    upgrade(settings.database_url)
+    container = bootstrap(settings)
+    try:
+        only = [args.messenger] if args.messenger else None
+        try:
+            views = ensure_toolkits(container, args.campaign_id, only, refresh=True)
+        except ToolkitError as exc:
+            raise UsageError(str(exc)) from None
+        if not views:
+            raise UsageError(
+                f"campaign {args.campaign_id!r} has no messengers with a known Messenger record"
+            )
+        out.mkdir(parents=True, exist_ok=True)
+        for n, view in enumerate(views, 1):
+            path = out / f"toolkit-{_safe(view.campaign_id)}-{_safe(view.messenger['id'])}.zip"
+            files = write_zip(container.renderer.trusted, view, path, settings.public_base_url)
+            print(
+                f"[{n}/{len(views)}] {view.messenger['id']}: {path} ({files} files)",
+                file=sys.stderr,
+            )
+        print(f"{len(views)} toolkit ZIP(s) written to {out}")
+    finally:
+        container.close()
+    return 0
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", name)[:80] or "_"

@@ -1,4 +1,4 @@
-"""Staff endpoints of issue 4 (included by services/campaigns/routes.py):
+"""Staff endpoints of issue 4 (included by services/api.py):
 
 * ``POST /api/v1/campaigns/{id}/pause`` and ``…/resume``: stop sending after the batch
   under way; resume where it stopped (nothing lost, nothing twice).
@@ -20,6 +20,7 @@ from services.bootstrap import AppDep, Container
 from services.campaigns.personalise import language_key
 from services.campaigns.rendering import TemplateProblem
 from services.campaigns.schedule import CampaignStateError, pause, resume
+from services.campaigns.views import campaign_view
 from services.db.models import Campaign, Template
 from services.db.models_consent import TemplateVariant
 from services.db.upsert import upsert
@@ -35,8 +36,6 @@ class VariantIn(StaffInput):
 
 
 def _campaign_change(c: Container, campaign_id: str, change: Any) -> dict[str, Any]:
-    from services.campaigns.routes import campaign_view
-
     with c.sessions() as session, session.begin():
         campaign = session.get(Campaign, campaign_id)
         if campaign is None:

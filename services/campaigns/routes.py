@@ -15,6 +15,7 @@ from services.bootstrap import AppDep
 from services.campaigns.contacts import save_contacts
 from services.campaigns.rendering import TemplateProblem
 from services.campaigns.schedule import CampaignStateError, schedule
+from services.campaigns.views import campaign_view
 from services.db.models import Campaign, Contact, Messenger, Resource, Template
 from services.db.upsert import upsert
 from services.domain import lifecycle
@@ -27,7 +28,7 @@ from services.ids import new_id
 from services.staff_input import StaffInput
 
 if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
+    pass
 
 router = APIRouter(tags=["staff"])
 Channel = Literal["email", "social", "toolkit"]
@@ -218,25 +219,6 @@ class ScheduleIn(StaffInput):
     send_at: SendAt = None
 
 
-def campaign_view(session: Session, campaign: Campaign) -> dict[str, Any]:
-    from services.campaigns.dispatch import progress
-
-    return {
-        "id": campaign.id,
-        "name": campaign.name,
-        "channel": campaign.channel,
-        "template_id": campaign.template_id,
-        "audience": campaign.audience,
-        "resources": campaign.resources,
-        "messengers": campaign.messengers,
-        "platforms": campaign.platforms,
-        "send_at": campaign.send_at.isoformat() if campaign.send_at else None,
-        "status": campaign.status,
-        "unsubscribe_group": campaign.unsubscribe_group,
-        "progress": progress(session, campaign.id),
-    }
-
-
 @router.post("/api/v1/campaigns", status_code=201)
 def post_campaign(body: CampaignIn, c: AppDep, _: Authorized) -> dict[str, Any]:
     try:
@@ -362,9 +344,3 @@ def outbox_page(c: AppDep, _: Authorized) -> str:
         "<style>body{font:14px system-ui;margin:2rem}td{border-bottom:1px solid #ddd;padding:.3rem;vertical-align:top}</style>"
         f"<h1>Local outbox</h1><p>Emails that would have gone to SendGrid (latest 50).</p><table>{rows}</table>"
     )
-
-
-# --- issue 4: pause/resume, template language variants (services/campaigns/delivery_routes.py)
-from services.campaigns.delivery_routes import router as _delivery_router  # noqa: E402
-
-router.include_router(_delivery_router)

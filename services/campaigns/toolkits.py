@@ -18,12 +18,9 @@ reader (empty name), ``messenger`` is ``{id, name, role}``.
 from __future__ import annotations
 
 import logging
-import re
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import or_, select, update
@@ -36,16 +33,12 @@ from services.db.session import transaction
 from services.domain.lifecycle import ACTIVE, CampaignStatus
 
 if TYPE_CHECKING:
-    import argparse
-
     from services.bootstrap import Container
-    from services.config import Settings
 
 __all__ = [
     "KINDS",
     "ToolkitError",
     "ToolkitView",
-    "build_command",
     "build_due",
     "ensure_toolkits",
     "load_toolkit",
@@ -218,46 +211,3 @@ def _send(container: Container, campaign_id: str) -> int:
     move(CampaignStatus.SENDING, CampaignStatus.SENT)
     log.info("toolkit campaign %s: %d toolkit(s) built", campaign_id, len(views))
     return len(views)
-
-
-# --- the CLI -----------------------------------------------------------------------------
-
-
-def build_command(settings: Settings, args: argparse.Namespace) -> int:
-    """``winwin toolkit build CAMPAIGN_ID [--messenger ID] --out DIR``: one ZIP per messenger."""
-    from services.bootstrap import bootstrap
-    from services.campaigns.toolkit_pages import write_zip
-    from services.db.migrate import upgrade
-    from services.errors import UsageError
-
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {args.out}: not a directory")
-    upgrade(settings.database_url)
-    container = bootstrap(settings)
-    try:
-        only = [args.messenger] if args.messenger else None
-        try:
-            views = ensure_toolkits(container, args.campaign_id, only, refresh=True)
-        except ToolkitError as exc:
-            raise UsageError(str(exc)) from None
-        if not views:
-            raise UsageError(
-                f"campaign {args.campaign_id!r} has no messengers with a known Messenger record"
-            )
-        out.mkdir(parents=True, exist_ok=True)
-        for n, view in enumerate(views, 1):
-            path = out / f"toolkit-{_safe(view.campaign_id)}-{_safe(view.messenger['id'])}.zip"
-            files = write_zip(container.renderer.trusted, view, path, settings.public_base_url)
-            print(
-                f"[{n}/{len(views)}] {view.messenger['id']}: {path} ({files} files)",
-                file=sys.stderr,
-            )
-        print(f"{len(views)} toolkit ZIP(s) written to {out}")
-    finally:
-        container.close()
-    return 0
-
-
-def _safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", name)[:80] or "_"

@@ -27,6 +27,7 @@ import schemas
 from services.analytics.sink import unstorable
 from services.bus import topics
 from services.bus.envelopes import EnvelopeError, decode, pack
+from services.bus.reader import read_topic
 from services.config import Settings
 from services.domain.events import record_hazard
 
@@ -72,40 +73,6 @@ class ReplayResult:
     letters: int = 0
     records: int = 0
     still_invalid: list[tuple[DeadLetter, str]] = field(default_factory=list)
-
-
-def read_topic(settings: Settings, logical: str, timeout: float = 10.0) -> list[Any]:
-    """Every message of a topic (its physical name under the prefix), oldest first."""
-    from kafka import KafkaConsumer, TopicPartition
-
-    from services.bus.producer import client_options
-
-    name = topics.physical(logical, settings.topic_prefix)
-    consumer = KafkaConsumer(
-        **client_options(settings),
-        enable_auto_commit=False,
-        group_id=None,
-        consumer_timeout_ms=int(timeout * 1000),
-    )
-    try:
-        parts = [TopicPartition(name, p) for p in sorted(consumer.partitions_for_topic(name) or [])]
-        if not parts:
-            return []
-        consumer.assign(parts)
-        consumer.seek_to_beginning(*parts)
-        end = consumer.end_offsets(parts)
-        out: list[Any] = []
-        while any(consumer.position(tp) < end[tp] for tp in parts):
-            batch = consumer.poll(timeout_ms=int(timeout * 1000))
-            if not batch:
-                raise TimeoutError(f"could not read {name} to its end in {timeout}s")
-            for messages in batch.values():
-                out.extend(
-                    m for m in messages if m.offset < end[TopicPartition(m.topic, m.partition)]
-                )
-        return out
-    finally:
-        consumer.close()
 
 
 def dead_letters(settings: Settings) -> list[DeadLetter]:

@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from services.analytics.prometheus import CLICKS, WEBHOOK_FAILURES
 from services.auth import Authorized
 from services.bootstrap import AppDep, Container
+from services.campaigns.channels.email import verify_event_webhook
 from services.domain.consent import Consent
 from services.domain.events import format_timestamp
 from services.domain.inputs import parse_json
@@ -290,7 +291,7 @@ async def sendgrid_events(request: Request, c: AppDep) -> Response:
     body = await request.body()
     if len(body) > limit_for(request.scope["path"]):
         return JSONResponse({"error": "body too large"}, status_code=413)
-    if not webhooks.signature_ok(c.settings, request.headers, body):
+    if not webhooks.signature_ok(c.settings, request.headers, body, verify=verify_event_webhook):
         WEBHOOK_FAILURES.inc()
         return JSONResponse({"error": "signature verification failed"}, status_code=403)
     try:

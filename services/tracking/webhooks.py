@@ -26,7 +26,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -80,11 +80,17 @@ POINTS = ("webhook:before-commit", "webhook:after-commit")
 
 
 def signature_ok(
-    settings: Settings, headers: Mapping[str, str], body: bytes, now: float | None = None
+    settings: Settings,
+    headers: Mapping[str, str],
+    body: bytes,
+    now: float | None = None,
+    *,
+    verify: Callable[..., bool],
 ) -> bool:
     """True when the ECDSA signature over timestamp+body holds and the timestamp is at
     most the configured age old (and not ahead of the clock by more than FUTURE_SKEW).
-    Without a configured key: True in dev mode only."""
+    Without a configured key: True in dev mode only. ``verify`` is the SendGrid adapter's
+    ``verify_event_webhook`` (services/campaigns/channels/email.py), passed in by the router."""
     if not settings.sendgrid_webhook_public_key:
         if settings.env != "dev":
             log.warning("SendGrid webhook refused: WINWIN_SENDGRID_WEBHOOK_PUBLIC_KEY is not set")
@@ -92,9 +98,7 @@ def signature_ok(
     signature, timestamp = headers.get(SIGNATURE), headers.get(TIMESTAMP)
     if not signature or not timestamp:
         return False
-    from services.campaigns.channels.email import verify_event_webhook
-
-    return verify_event_webhook(
+    return verify(
         settings.sendgrid_webhook_public_key,
         body,
         signature,

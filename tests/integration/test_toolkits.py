@@ -13,7 +13,7 @@ import pytest
 import segno
 from sqlalchemy import select
 
-from services.campaigns.toolkits import build_command
+from services.campaigns.cli import build_command
 from services.db.models import Credit, EngagementEvent
 from services.domain.pseudonyms import messenger_ref, pseudonymise
 from tests.stack import Stack, wait_for

@@ -88,33 +88,19 @@ ROOMS: dict[str, tuple[str, ...]] = {
 # --- the allowance: what breaks the rules today; it may only shrink ---------------------
 
 #: (library, module) outside the library's rooms.
-ALLOWED_GUESTS = {
-    ("kafka", "services.tracking.replay"),  # replay:71, in a function
-}
+ALLOWED_GUESTS: set[tuple[str, str]] = set()
 
 #: (importer, imported) module pairs that climb to a higher layer.
-ALLOWED_UPWARD = {
-    ("services.campaigns.toolkits", "services.bootstrap"),  # in a function
-}
+ALLOWED_UPWARD: set[tuple[str, str]] = set()
 
 #: (package, package) edges that lie on a cycle, counting every import (module level,
 #: in a function, type-only). In the comments: module:line, * when in a function.
 ALLOWED_CYCLE_EDGES = {
-    # bootstrap -> campaigns -> tracking -> journeys -> campaigns -> bootstrap
-    ("services.bootstrap", "services.campaigns"),  # bootstrap:13
-    ("services.bootstrap", "services.tracking"),  # bootstrap:16, bootstrap:17
-    ("services.campaigns", "services.bootstrap"),  # toolkits:220*
-    ("services.campaigns", "services.journeys"),  # dispatch:306*
-    ("services.campaigns", "services.tracking"),  # personalise:18, social:44, toolkit_build:22
-    ("services.journeys", "services.campaigns"),  # runner:77*
-    ("services.tracking", "services.campaigns"),  # webhooks:89*
-    ("services.tracking", "services.journeys"),  # ingest:29
-    # two routers of campaigns that import each other
-    ("services.campaigns.delivery_routes", "services.campaigns.routes"),  # delivery_routes:36*
-    ("services.campaigns.routes", "services.campaigns.delivery_routes"),  # routes:375 (E402)
-    # the worker's entry point and the roles
-    ("services.roles", "streams"),  # roles:36*
-    ("streams", "services.roles"),  # worker:13
+    # campaigns -> tracking -> journeys -> campaigns, and campaigns <-> journeys
+    ("services.campaigns", "services.journeys"),  # dispatch:320*
+    ("services.campaigns", "services.tracking"),  # personalise:17,18, social:45, toolkit_build:22
+    ("services.journeys", "services.campaigns"),  # runner:83*
+    ("services.tracking", "services.journeys"),  # ingest:30
 }
 
 

@@ -22,7 +22,8 @@ from sqlalchemy import select
 from services.analytics.sink import AttributionSink
 from services.api import create_app
 from services.bootstrap import bootstrap
-from services.campaigns.toolkits import build_command, build_due, ensure_toolkits, split_messages
+from services.campaigns.cli import build_command
+from services.campaigns.toolkits import build_due, ensure_toolkits, split_messages
 from services.config import Settings
 from services.db.migrate import upgrade
 from services.db.models import Campaign, Link, OutboxMessage

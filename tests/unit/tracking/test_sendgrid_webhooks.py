@@ -138,7 +138,7 @@ def test_a_validly_signed_post_is_accepted_up_to_the_configured_age():
     signed_at = float(sg.PY_JAVA_TIMESTAMP)
 
     def ok(now: float, s: Settings = settings, h: dict[str, str] = headers) -> bool:
-        return webhooks.signature_ok(s, h, sg.PY_JAVA_PAYLOAD, now=now)
+        return webhooks.signature_ok(s, h, sg.PY_JAVA_PAYLOAD, now=now, verify=verify_event_webhook)
 
     assert ok(signed_at + 72 * HOUR) and ok(signed_at + 24 * HOUR + 1) and ok(signed_at)
     assert not ok(signed_at + 72 * HOUR + 1)
