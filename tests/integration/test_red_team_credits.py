@@ -4,37 +4,21 @@ refused at the door rather than poisoning the stream."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from services.analytics.sink import AttributionSink
-from services.api import create_app
-from services.bootstrap import Container
 from services.db.migrate import upgrade
 from services.db.models import Credit
 from services.db.session import make_engine, make_sessionmaker
+from tests.integration import red_team
 from tests.unit.analytics.conftest import event, person
-from tests.unit.journeys.helpers import TOKEN, Clock, add_template, make_container
+from tests.unit.journeys.helpers import add_template
 
-
-@pytest.fixture
-def container(tmp_path: Path) -> Iterator[Container]:
-    url = f"sqlite:///{tmp_path / 'red.db'}"
-    upgrade(url)
-    c = make_container(url, tmp_path, Clock())
-    yield c
-    c.close()
-
-
-@pytest.fixture
-def client(container: Container) -> Iterator[TestClient]:
-    with TestClient(create_app(container), raise_server_exceptions=False) as client:
-        yield client
+STAFF = red_team.STAFF
+container, client = red_team.container, red_team.client  # the shared fixtures
 
 
 def _credit_rows(tmp_path: Path, n: int) -> int:
@@ -74,9 +58,6 @@ def _journey(delay: str, template_id: str) -> dict[str, object]:
         "action": {"channel": "email", "template_id": template_id},
         "enabled": True,
     }
-
-
-STAFF = {"Authorization": f"Bearer {TOKEN}"}
 
 
 def test_red_team_journey_delay_beyond_the_calendar_is_refused(client, container):

@@ -16,35 +16,20 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from services.api import create_app
-from services.bootstrap import Container, bootstrap
+from services.bootstrap import bootstrap
 from services.config import Settings
 from services.db.migrate import upgrade
 from services.db.models_consent import Reply
 from services.db.session import make_engine
-from tests.fakes import sendgrid_artefacts as sg
+from tests.integration import red_team
 from tests.unit.campaigns.test_toolkits import BROWSER, make_campaign, settings_for
 from tests.unit.campaigns.test_toolkits import TOKEN as TOOLKIT_TOKEN
-from tests.unit.journeys.helpers import TOKEN, Clock, make_container
+from tests.unit.journeys.helpers import Clock, make_container
 from tests.unit.journeys.helpers import person as contact_person
 from tests.unit.tracking.test_sendgrid_webhooks import EVENTS, GO_SIGNER, INBOUND, post
 
-STAFF = {"Authorization": f"Bearer {TOKEN}"}
-
-
-@pytest.fixture
-def container(tmp_path: Path) -> Iterator[Container]:
-    url = f"sqlite:///{tmp_path / 'red.db'}"
-    upgrade(url)
-    c = make_container(url, tmp_path, Clock(), sendgrid_webhook_public_key=sg.GO_NODE_PUBLIC_KEY)
-    yield c
-    c.close()
-
-
-@pytest.fixture
-def client(container: Container) -> Iterator[TestClient]:
-    with TestClient(create_app(container), raise_server_exceptions=False) as client:
-        yield client
-
+STAFF = red_team.STAFF
+container, client = red_team.container, red_team.client  # the shared fixtures
 
 # --- HIGH: one person's history makes the credits grow quadratically ------------------------
 

@@ -14,42 +14,26 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import insert
 from sqlalchemy.exc import SQLAlchemyError
 
-from services.api import create_app
-from services.bootstrap import Container
 from services.config import Settings
 from services.db.migrate import upgrade
 from services.db.models import Contact
 from services.db.session import make_engine, make_sessionmaker
 from tests.fakes import sendgrid_artefacts as sg
-from tests.unit.journeys.helpers import TOKEN, Clock, add_template, make_container
+from tests.integration import red_team
+from tests.unit.journeys.helpers import TOKEN, add_template
 from tests.unit.tracking.test_sendgrid_webhooks import of, person, post, spooled
 
+STAFF = red_team.STAFF
+container, client = red_team.container, red_team.client  # the shared fixtures
+
 ROOT = Path(__file__).resolve().parents[2]
-STAFF = {"Authorization": f"Bearer {TOKEN}"}
-
-
-@pytest.fixture
-def container(tmp_path: Path) -> Iterator[Container]:
-    url = f"sqlite:///{tmp_path / 'red.db'}"
-    upgrade(url)
-    c = make_container(url, tmp_path, Clock(), sendgrid_webhook_public_key=sg.GO_NODE_PUBLIC_KEY)
-    yield c
-    c.close()
-
-
-@pytest.fixture
-def client(container: Container) -> Iterator[TestClient]:
-    with TestClient(create_app(container), raise_server_exceptions=False) as client:
-        yield client
 
 
 def test_red_team_sql_errors_do_not_carry_personal_data_into_logs(tmp_path):

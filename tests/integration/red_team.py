@@ -1,0 +1,35 @@
+"""What the red-team test files share: an in-process API on a fresh SQLite database whose
+webhooks are verified with the key sendgrid-go publishes (so fresh batches can be signed)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from services.api import create_app
+from services.bootstrap import Container
+from services.db.migrate import upgrade
+from tests.fakes import sendgrid_artefacts as sg
+from tests.unit.journeys.helpers import TOKEN, Clock, make_container
+
+__all__ = ["STAFF", "client", "container"]
+
+STAFF = {"Authorization": f"Bearer {TOKEN}"}
+
+
+@pytest.fixture
+def container(tmp_path: Path) -> Iterator[Container]:
+    url = f"sqlite:///{tmp_path / 'red.db'}"
+    upgrade(url)
+    c = make_container(url, tmp_path, Clock(), sendgrid_webhook_public_key=sg.GO_NODE_PUBLIC_KEY)
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def client(container: Container) -> Iterator[TestClient]:
+    with TestClient(create_app(container), raise_server_exceptions=False) as client:
+        yield client
