@@ -17,9 +17,13 @@ IDENTITY_SCHEMA = "identity.v1"
 IDENTITY_KINDS = ("identity.merged", "identity.unmerged")
 
 
+IDENTITY_KINDS = frozenset({"identity.merged", "identity.unmerged"})
+
+
 def is_identity(record: object) -> bool:
-    """An identity change record (not an engagement event), by its ``kind`` field."""
-    return type(record) is dict and "kind" in record
+    """An identity change record (not an engagement event), by its ``kind`` field. Touches
+    have a ``kind`` too (``email``, ``link``...): only the identity kinds count."""
+    return type(record) is dict and record.get("kind") in IDENTITY_KINDS
 
 
 def schema_of(topic: str, record: object) -> str:
