@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from services.campaigns import render_pool
 from services.campaigns.render_pool import BoundedRenderer, shared_pool
 from services.campaigns.rendering import TemplateProblem, TemplateRenderer, sample_context
 
@@ -114,7 +115,12 @@ def test_a_refused_track_names_the_part() -> None:
         )
 
 
-def test_a_worker_that_stops_answering_is_killed_and_replaced() -> None:
+def test_a_worker_that_stops_answering_is_killed_and_replaced(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A pool of its own: the process's shared pool is sized by its first user (2 workers
+    # in a whole run), and freezing both would freeze the retry's worker too.
+    monkeypatch.setattr(render_pool, "_POOL", None)
     renderer = BoundedRenderer(seconds=2.0, workers=1)  # roomy: a loaded CI machine
     assert renderer.render(None, None, "{{ contact.name }}", person("a")).text == "a"
     pool = shared_pool(1)
