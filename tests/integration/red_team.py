@@ -15,7 +15,7 @@ from services.db.migrate import upgrade
 from tests.fakes import sendgrid_artefacts as sg
 from tests.unit.journeys.helpers import TOKEN, Clock, make_container
 
-__all__ = ["STAFF", "client", "container"]
+__all__ = ["STAFF", "client", "container", "journey"]
 
 STAFF = {"Authorization": f"Bearer {TOKEN}"}
 
@@ -33,3 +33,15 @@ def container(tmp_path: Path) -> Iterator[Container]:
 def client(container: Container) -> Iterator[TestClient]:
     with TestClient(create_app(container), raise_server_exceptions=False) as client:
         yield client
+
+
+def journey(delay: str, template_id: str) -> dict[str, object]:
+    """The body of an email journey "invite to share" with this ``delay``."""
+    return {
+        "name": "invite to share",
+        "trigger": {"types": ["resource.view"]},
+        "delay": delay,
+        "exit": {"reached_stage": "produce"},
+        "action": {"channel": "email", "template_id": template_id},
+        "enabled": True,
+    }

@@ -19,6 +19,7 @@ from tests.unit.journeys.helpers import add_template
 
 STAFF = red_team.STAFF
 container, client = red_team.container, red_team.client  # the shared fixtures
+_journey = red_team.journey
 
 
 def _credit_rows(tmp_path: Path, n: int) -> int:
@@ -47,17 +48,6 @@ def test_red_team_one_persons_clicks_do_not_grow_credits_quadratically(tmp_path)
     doubling them may about double the credits, not quadruple them."""
     small, large = _credit_rows(tmp_path, 150), _credit_rows(tmp_path, 300)
     assert large <= 2.5 * small, f"150 events: {small} credit rows; 300 events: {large}"
-
-
-def _journey(delay: str, template_id: str) -> dict[str, object]:
-    return {
-        "name": "invite to share",
-        "trigger": {"types": ["resource.view"]},
-        "delay": delay,
-        "exit": {"reached_stage": "produce"},
-        "action": {"channel": "email", "template_id": template_id},
-        "enabled": True,
-    }
 
 
 def test_red_team_journey_delay_beyond_the_calendar_is_refused(client, container):

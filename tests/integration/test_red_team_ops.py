@@ -32,6 +32,7 @@ from tests.unit.tracking.test_sendgrid_webhooks import of, person, post, spooled
 
 STAFF = red_team.STAFF
 container, client = red_team.container, red_team.client  # the shared fixtures
+_journey = red_team.journey
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -148,17 +149,6 @@ def test_red_team_events_batch_the_contract_allows_is_not_413(client):
     r = client.post("/api/v1/events", content=json.dumps(widest).encode(), headers=headers)
     assert r.status_code == 202, r.text[:200]
     assert r.json()["accepted"] == 1000
-
-
-def _journey(delay: str, template_id: str) -> dict[str, object]:
-    return {
-        "name": "invite to share",
-        "trigger": {"types": ["resource.view"]},
-        "delay": delay,
-        "exit": {"reached_stage": "produce"},
-        "action": {"channel": "email", "template_id": template_id},
-        "enabled": True,
-    }
 
 
 def test_red_team_campaign_send_at_year_one_is_422_not_500(client, container):
