@@ -17,13 +17,14 @@ IDENTITY_SCHEMA = "identity.v1"
 IDENTITY_KINDS = ("identity.merged", "identity.unmerged")
 
 
-IDENTITY_KINDS = frozenset({"identity.merged", "identity.unmerged"})
-
-
 def is_identity(record: object) -> bool:
-    """An identity change record (not an engagement event), by its ``kind`` field. Touches
-    have a ``kind`` too (``email``, ``link``...): only the identity kinds count."""
-    return type(record) is dict and record.get("kind") in IDENTITY_KINDS
+    """An identity change record (not an engagement event), by its ``kind`` field:
+    ``identity.…`` (its schema then says which kinds are valid). Touches have a ``kind``
+    too (``email``, ``link``...), which never starts so."""
+    if type(record) is not dict:
+        return False
+    kind = record.get("kind")
+    return isinstance(kind, str) and kind.startswith("identity.")
 
 
 def schema_of(topic: str, record: object) -> str:
