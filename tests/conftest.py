@@ -149,3 +149,25 @@ def database_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
         # A failure here is retried by drop_created() at session end.
         with contextlib.suppress(Exception):
             server.drop_database(url)
+
+
+# --- on failure: the stream worker's own words ---------------------------------------
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):  # type: ignore[no-untyped-def]
+    """A failing test that ran a stream worker (``tests.stack.Stack``) shows the end of
+    the worker's log in its report: a timeout alone says *that* counts did not arrive,
+    the log says why (a dead sink, a locked database, a crash)."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.when != "call" or not report.failed:
+        return
+    from tests.stack import Stack
+
+    for value in getattr(item, "funcargs", {}).values():
+        if isinstance(value, Stack):
+            with contextlib.suppress(Exception):
+                report.sections.append(
+                    ("stream worker log (last 6,000 chars)", value.worker_log()[-6000:])
+                )
