@@ -24,7 +24,7 @@ from services.db import models
 from services.domain.attribution import Dimension, Model
 
 if TYPE_CHECKING:
-    from services.bootstrap import Container
+    from services.application import Container
 
 log = logging.getLogger(__name__)
 STAGES = ("aware", "use", "produce")

@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from services.bootstrap import Container
+    from services.application import Container
 
 __all__ = ["tick"]
 
