@@ -20,7 +20,6 @@ from typing import Any
 
 from sqlalchemy import select
 
-from services.bench import Figure
 from services.bench.env import (
     BROWSER,
     ROOT,
@@ -31,6 +30,7 @@ from services.bench.env import (
     wait_http,
     wait_worker,
 )
+from services.bench.figures import Figure
 from services.db import models
 
 PEAK_SECONDS = 10.0

@@ -17,6 +17,7 @@ imports, largest module, largest function.
 
 from __future__ import annotations
 
+import ast
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -97,6 +98,12 @@ ALLOWED_UPWARD: set[tuple[str, str]] = set()
 #: (package, package) edges that lie on a cycle, counting every import (module level,
 #: in a function). None today: collaborators are passed in from services/bootstrap.py.
 ALLOWED_CYCLE_EDGES: set[tuple[str, str]] = set()
+
+#: Imports of own code inside a function, at most (a ratchet: lower it when you remove
+#: one; never raise it). Each says why on its line or just above its block, in a comment
+#: ``# lazy: <reason>`` (a command or role process loads only its own stack). Import at
+#: the top instead; if that makes a cycle, pass the thing in from services/bootstrap.py.
+MAX_FUNCTION_LEVEL_IMPORTS = 16
 
 
 # --- the rules ----------------------------------------------------------------------------
@@ -182,6 +189,35 @@ def cycle_edges(modules: dict[str, Module]) -> dict[tuple[str, str], list[Import
     return {e: imps for e, imps in edges.items() if any(set(e) <= nest for nest in nests)}
 
 
+def function_level(modules: dict[str, Module]) -> list[Import]:
+    return [i for i in own_imports(modules) if i.in_function]
+
+
+def unexplained(modules: dict[str, Module]) -> list[Import]:
+    """Function-level imports of own code with no ``# lazy:`` reason on their line or
+    on the comment line above the block of import statements (and blank lines) they
+    belong to."""
+    found = []
+    for module in modules.values():
+        lines = module.path.read_text().splitlines()
+        in_import = {
+            n
+            for node in ast.walk(module.tree)
+            if isinstance(node, ast.Import | ast.ImportFrom)
+            for n in range(node.lineno, (node.end_lineno or node.lineno) + 1)
+        }
+        for i in module.imports:
+            if not (i.own and i.in_function and i.target in modules):
+                continue
+            above = i.line - 1
+            while above in in_import or (above and not lines[above - 1].strip()):
+                above -= 1
+            reason = [lines[i.line - 1], lines[above - 1].strip() if above else ""]
+            if not ("# lazy:" in reason[0] or reason[1].startswith("# lazy:")):
+                found.append(i)
+    return found
+
+
 def imports_of_tests(modules: dict[str, Module]) -> list[Import]:
     return [i for m in modules.values() for i in m.imports if i.target in {"tests", "conftest"}]
 
@@ -257,6 +293,17 @@ def test_no_type_only_import_climbs(modules: dict[str, Module]) -> None:
     assert not bad, "type-only imports that climb:\n" + "\n".join(map(str, bad))
 
 
+def test_few_function_level_imports_each_with_its_reason(modules: dict[str, Module]) -> None:
+    found = function_level(modules)
+    assert len(found) <= MAX_FUNCTION_LEVEL_IMPORTS, (
+        f"{len(found)} imports of own code inside functions (at most "
+        f"{MAX_FUNCTION_LEVEL_IMPORTS}): import at the top, or pass the thing in:\n"
+        + "\n".join(map(str, found))
+    )
+    bad = unexplained(modules)
+    assert not bad, "say why each stays in its function (# lazy: ...):\n" + "\n".join(map(str, bad))
+
+
 def test_every_room_and_layer_names_something_real(modules: dict[str, Module]) -> None:
     named = [p for prefixes in [*LAYERS.values(), *ROOMS.values()] for p in prefixes]
     assert [p for p in named if not any(_under(m, p) for m in modules)] == []
@@ -275,6 +322,7 @@ def test_the_check_sees_every_kind_of_breach(tmp_path: Path) -> None:
         "services/campaigns/dispatch.py": "import kafka\nfrom services.bus import outbox\n",
         "services/bootstrap.py": "",
         "services/bus/relay.py": "if TYPE_CHECKING:\n    from services.bootstrap import Container\n",
+        "services/demo.py": "def run():\n    # lazy: its own stack\n    from services import bus\n",
     }
     for name, text in files.items():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
@@ -291,6 +339,8 @@ def test_the_check_sees_every_kind_of_breach(tmp_path: Path) -> None:
     assert [str(i) for i in type_only_climbs(made_up)] == [
         "services.bus.relay:2 imports services.bootstrap"
     ]
+    assert len(function_level(made_up)) == 2
+    assert [i.importer for i in unexplained(made_up)] == ["services.bus.outbox"]
 
 
 def figures(modules: dict[str, Module]) -> dict[str, object]:
