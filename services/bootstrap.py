@@ -1,5 +1,7 @@
 """The composition root: one place that wires real (or, in tests, fake) adapters into
-the typed application every role and router uses. Nothing connects at import.
+the typed application every role and router uses (its type: services/application.py's
+:class:`Container`). It also passes in what one package of the service layer needs from
+another, so none imports the other sideways. Nothing connects at import.
 
 Routers get the application through the :data:`AppDep` dependency; the click hot path
 (``/r``, ``/o``, answered before FastAPI's routing) reads ``request.app.state.container``.
