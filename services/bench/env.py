@@ -94,7 +94,8 @@ class BenchEnv:
 
     def make_settings(self, **extra: str) -> Settings:
         values = self.vars | extra
-        return Settings(**{k[len("WINWIN_") :].lower(): v for k, v in values.items()})
+        fields: dict[str, Any] = {k[len("WINWIN_") :].lower(): v for k, v in values.items()}
+        return Settings(**fields)  # pydantic reads the strings as the environment would
 
     def _database(self) -> str:
         url = os.environ.get("WINWIN_DATABASE_URL", "")

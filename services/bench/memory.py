@@ -41,7 +41,7 @@ TOUCHED = 10  # every 10th person got a campaign touch before their event
 
 def people_records(
     people: int, seed: int = 11, per_person: int = 1
-) -> Iterator[tuple[list[dict], list[dict]]]:
+) -> Iterator[tuple[list[dict[str, Any]], list[dict[str, Any]]]]:
     """Chunks of (events, touches): ``per_person`` events per person, all inside one 30-day
     window; every ``TOUCHED``-th event also has an email touch up to a day before it."""
     rng = random.Random(seed)

@@ -115,7 +115,7 @@ def _link_path(port: int) -> str:
     )
     r.raise_for_status()
     probe = httpx.get(
-        f"http://127.0.0.1:{port}{(path := '/r/' + r.json()['token'])}",
+        f"http://127.0.0.1:{port}{(path := '/r/' + str(r.json()['token']))}",
         headers={"User-Agent": BROWSER},
         timeout=10,
     )
