@@ -9,13 +9,15 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
-from services import roles
-from services.config import Settings, get_settings
 from services.errors import UsageError
 from services.logs import configure
+
+if TYPE_CHECKING:
+    from services.config import Settings
 
 EPILOG = """\
 Typical session:
@@ -221,6 +223,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def dispatch(args: argparse.Namespace) -> int | None:
+    # lazy: the settings (pydantic-settings) and the roles cost ~0.4 s that --help skips
+    from services import roles
+    from services.config import get_settings
+
     settings = get_settings()
     match args.command:
         case "demo":

@@ -10,9 +10,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from services.bus.relay import Relay
 from services.config import Settings
-from services.db.session import make_engine, make_sessionmaker
 from services.processes import GRACE, exit_within  # GRACE: services.roles.GRACE too
 
 if TYPE_CHECKING:
@@ -45,6 +43,10 @@ def run_worker(settings: Settings) -> None:
 
 
 def run_relay(settings: Settings) -> None:
+    # lazy: only the relay's process loads kafka-python and SQLAlchemy (here: the CLI's --help)
+    from services.bus.relay import Relay
+    from services.db.session import make_engine, make_sessionmaker
+
     relay = Relay(settings, make_sessionmaker(make_engine(settings.database_url)))
     _stop_on_signals(relay.stop, "relay")
     relay.run()
