@@ -16,18 +16,23 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from sqlalchemy import select
 
 from services.analytics.dashboard import router as dashboard_router
+from services.analytics.panels import refresh_prometheus
+from services.analytics.prometheus import exposition
 from services.analytics.routes import router as analytics_router
 from services.api_docs import serve_docs
 from services.bootstrap import AppDep, Container, bootstrap
+from services.bus.producer import kafka_reachable
 from services.campaigns.delivery_routes import router as delivery_router
 from services.campaigns.routes import router as campaigns_router
 from services.campaigns.social_routes import router as social_router
 from services.campaigns.toolkit_routes import router as toolkit_router
 from services.config import Settings
 from services.db.models import WorkerHeartbeat
+from services.guards import BodyLimit, SecurityHeaders, document_errors
 from services.journeys.routes import router as journeys_router
 from services.tracking.bot_report import router as bot_report_router
 from services.tracking.inbound import router as inbound_router
+from services.tracking.routes import ClickRoutes
 from services.tracking.routes import router as tracking_router
 
 log = logging.getLogger(__name__)
@@ -95,9 +100,6 @@ def create_app(container: Container | None = None, settings: Settings | None = N
 
     @app.get("/metrics", tags=["health"], response_class=PlainTextResponse)
     def metrics(c: AppDep) -> PlainTextResponse:
-        from services.analytics.panels import refresh_prometheus
-        from services.analytics.prometheus import exposition
-
         refresh_prometheus(c)
         return PlainTextResponse(exposition(), media_type="text/plain; version=0.0.4")
 
@@ -106,9 +108,6 @@ def create_app(container: Container | None = None, settings: Settings | None = N
 
 def _guard(app: FastAPI) -> None:
     """Body size limits (413, documented in the OpenAPI document) and security headers."""
-    from services.guards import BodyLimit, SecurityHeaders, document_errors
-    from services.tracking.routes import ClickRoutes
-
     https = app.state.container.settings.public_base_url.startswith("https")
     app.router.redirect_slashes = False  # its Location echoes the Host header: an open redirect
     app.add_middleware(ClickRoutes)  # /r and /o answered inside the guards, before routing
@@ -153,8 +152,6 @@ class KafkaProbe:
         self._stop.set()
 
     def _run(self) -> None:
-        from services.bus.producer import kafka_reachable
-
         while not self._stop.is_set():
             started = time.monotonic()
             self.ok = kafka_reachable(self.settings)

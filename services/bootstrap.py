@@ -1,5 +1,7 @@
 """The composition root: one place that wires real (or, in tests, fake) adapters into
-the typed application every role and router uses. Nothing connects at import.
+the typed application every role and router uses (its type: services/application.py's
+:class:`Container`). It also passes in what one package of the service layer needs from
+another, so none imports the other sideways. Nothing connects at import.
 
 Routers get the application through the :data:`AppDep` dependency; the click hot path
 (``/r``, ``/o``, answered before FastAPI's routing) reads ``request.app.state.container``.
@@ -7,67 +9,34 @@ Routers get the application through the :data:`AppDep` dependency; the click hot
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session, sessionmaker
 
+from services.application import Container
 from services.campaigns.channels.email import EmailSender
+from services.campaigns.dispatch import Dispatcher, make_sender
 from services.campaigns.publishers import SocialPublisher
 from services.campaigns.render_pool import BoundedRenderer
 from services.config import Settings, get_settings
-from services.db.models import Link
 from services.db.session import make_engine, make_sessionmaker
+from services.journeys.needs import recommended_for
 from services.ports import Clock, EventPublisher
 from services.tracking.ingest import Gatherer, HandOver, Ingest
-from services.tracking.links import LRU, SendView
-from services.tracking.tokens import TokenClaims, Tokens
+from services.tracking.tokens import Tokens
 
-if TYPE_CHECKING:
-    from services.analytics.panels import StreamHealth
+__all__ = ["AppDep", "Container", "bootstrap", "get_container", "utcnow"]
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-@dataclass
-class Container:
-    """The application: everything a role needs, built once per process."""
-
-    settings: Settings
-    engine: Engine
-    sessions: sessionmaker[Session]
-    tokens: Tokens
-    ingest: Ingest
-    gatherer: EventPublisher
-    renderer: BoundedRenderer
-    now: Clock
-    #: Clicks and opens of one event-loop iteration, handed to ``gatherer`` together.
-    click_hand_over: HandOver
-    #: Injected email sender; None: the configured one (campaigns.dispatch.make_sender).
-    email_sender: EmailSender | None = None
-    #: Where social posts go; None until first use: built from the settings.
-    social_publishers: list[SocialPublisher] | None = None
-    # Per-process caches of the hot endpoints: links and sent messages never change.
-    links: LRU[Link] = field(default_factory=LRU)
-    sends: LRU[SendView] = field(default_factory=LRU)
-    #: Genuine tokens by (token, kind): a click on a link already seen skips the HMAC.
-    verified_tokens: dict[tuple[str, str], TokenClaims] = field(default_factory=dict)
-    #: Visitors whose merge into a contact is under way (journeys/identity.note_click).
-    identity_pending: set[str] = field(default_factory=set)
-    #: Kafka lag and dead letters for the dashboard; None until first asked.
-    stream_health: StreamHealth | None = None
-    #: Test-only fault injection: called with a point of tracking.webhooks.POINTS.
-    faults: Callable[[str], None] | None = None
-
-    def close(self) -> None:
-        self.gatherer.stop()
-        self.engine.dispose()
+def send_due_emails(app: Container, now: datetime, sender: EmailSender | None) -> None:
+    """The campaign dispatcher's round, for journeys that queued sends of their own."""
+    Dispatcher(app, sender or make_sender(app)).dispatch_due(now)
 
 
 def bootstrap(
@@ -98,6 +67,8 @@ def bootstrap(
         renderer=BoundedRenderer.from_settings(settings),
         now=clock,
         click_hand_over=HandOver(gatherer),
+        send_due_emails=send_due_emails,
+        recommend=recommended_for,
         email_sender=email_sender,
         social_publishers=list(social_publishers) if social_publishers is not None else None,
     )

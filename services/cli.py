@@ -9,10 +9,15 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
 from services.errors import UsageError
+from services.logs import configure
+
+if TYPE_CHECKING:
+    from services.config import Settings
 
 EPILOG = """\
 Typical session:
@@ -195,7 +200,6 @@ def _output_args(p: argparse.ArgumentParser) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from services.logs import configure
 
     configure(role=args.command)
     try:
@@ -219,12 +223,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def dispatch(args: argparse.Namespace) -> int | None:
+    # lazy: the settings (pydantic-settings) and the roles cost ~0.4 s that --help skips
     from services import roles
     from services.config import get_settings
 
     settings = get_settings()
     match args.command:
         case "demo":
+            # lazy: a command loads only its own stack (`winwin --help` stays fast)
             from services.demo import run_demo
 
             duration = (
@@ -250,45 +256,53 @@ def dispatch(args: argparse.Namespace) -> int | None:
         case "dispatcher":
             roles.run_dispatcher(settings)
         case "db":
+            # lazy: a command loads only its own stack (`winwin --help` stays fast)
             from services.db.migrate import upgrade
 
             upgrade(settings.database_url)
             print("database is at the newest schema")
         case "contacts":
+            # lazy: a command loads only its own stack (`winwin --help` stays fast)
             from services.campaigns.importer import import_csv
 
             return import_csv(settings, args.file, args.encoding, args.rejects)
         case "campaign":
+            # lazy: a command loads only its own stack (`winwin --help` stays fast)
             from services.campaigns.cli import run_campaign_command
 
             return run_campaign_command(settings, args)
         case "toolkit":
+            # lazy: a command loads only its own stack (`winwin --help` stays fast)
             from services.campaigns.cli import build_command
 
             return build_command(settings, args)
         case "deadletters":
+            # lazy: a command loads only its own stack (`winwin --help` stays fast)
             from services.tracking.replay import deadletters_command
 
             return deadletters_command(settings, args)
         case "bench":
+            # lazy: a command loads only its own stack (`winwin --help` stays fast)
             from services.bench import run_bench
 
             return run_bench(settings, args)
         case "report":
+            # lazy: a command loads only its own stack (`winwin --help` stays fast)
             from services.analytics.reports import run_report
 
             return run_report(settings, args)
     return None
 
 
-def _need_kafka(settings) -> None:  # type: ignore[no-untyped-def]
+def _need_kafka(settings: Settings) -> None:
     if not settings.kafka_bootstrap:
         raise UsageError(
             "WINWIN_KAFKA_BOOTSTRAP is empty: set it, or use `winwin up` to start the embedded broker"
         )
 
 
-def _up(settings, port: int) -> int:  # type: ignore[no-untyped-def]
+def _up(settings: Settings, port: int) -> int:
+    # lazy: a command loads only its own stack (`winwin --help` stays fast)
     from services.supervisor import Supervisor
 
     sup = Supervisor(settings, port=port)

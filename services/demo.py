@@ -18,6 +18,9 @@ import httpx
 from sqlalchemy import select
 
 from services.config import Settings
+from services.db.models import Contact, LocalEmail, Send
+from services.db.session import make_engine, make_sessionmaker
+from services.supervisor import Supervisor
 
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36"
 RESOURCES = [
@@ -56,8 +59,6 @@ TEMPLATE_HTML = """<html><body><p>Hi {{ contact.first_name }},</p><ul>
 def run_demo(
     settings: Settings, port: int, headless: bool, duration: float | None, families: int
 ) -> int:
-    from services.supervisor import Supervisor
-
     base = f"http://127.0.0.1:{port}"
     settings = settings.model_copy(update={"public_base_url": base})
     token = settings.api_token.get_secret_value()
@@ -223,8 +224,6 @@ class Simulation:
     def _check_inbox(self) -> None:
         if self.inbox or getattr(self, "_read_all", False):
             return
-        from services.db.models import Contact, LocalEmail, Send
-        from services.db.session import make_engine, make_sessionmaker
 
         sessions = make_sessionmaker(make_engine(self.settings.database_url))
         with sessions() as s:

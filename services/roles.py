@@ -21,6 +21,7 @@ ROLES = ("relay", "worker", "dispatcher", "api")
 
 
 def run_api(settings: Settings, port: int, host: str = "127.0.0.1") -> None:
+    # lazy: only the api role's process loads FastAPI and uvicorn
     import uvicorn
 
     from services.api import create_app
@@ -36,12 +37,13 @@ def run_api(settings: Settings, port: int, host: str = "127.0.0.1") -> None:
 
 
 def run_worker(settings: Settings) -> None:
-    from streams.worker import run
+    from streams.worker import run  # lazy: only the worker's process loads Faust
 
     run(settings)
 
 
 def run_relay(settings: Settings) -> None:
+    # lazy: only the relay's process loads kafka-python and SQLAlchemy (here: the CLI's --help)
     from services.bus.relay import Relay
     from services.db.session import make_engine, make_sessionmaker
 
@@ -55,6 +57,7 @@ def due_work(container: Container) -> list[tuple[str, Callable[[datetime], objec
     (and the other channels as they land). Each step takes ``now``."""
     from functools import partial
 
+    # lazy: only the dispatcher's process loads the use cases (and Jinja2, SendGrid)
     from services.campaigns.dispatch import Dispatcher, make_sender
     from services.campaigns.social import publish_due
     from services.campaigns.toolkits import build_due
@@ -69,7 +72,7 @@ def due_work(container: Container) -> list[tuple[str, Callable[[datetime], objec
 
 
 def run_dispatcher(settings: Settings, poll: float = 1.0) -> None:
-    from services.bootstrap import bootstrap
+    from services.bootstrap import bootstrap  # lazy: as due_work: the dispatcher's stack
 
     container = bootstrap(settings)
     stop = threading.Event()

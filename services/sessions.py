@@ -21,7 +21,7 @@ from services.db.models_sessions import StaffSession
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-    from services.bootstrap import Container
+    from services.application import Container
 
 #: ``last_seen_at`` is written at most this often (not on every request).
 TOUCH_EVERY = timedelta(seconds=60)

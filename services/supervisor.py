@@ -36,7 +36,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+
+from services.bus.embedded import EmbeddedBroker
 from services.config import Settings, get_settings
+from services.db.migrate import upgrade
+from services.db.models import WorkerHeartbeat
+from services.db.session import make_engine, make_sessionmaker
 from services.logs import open_private_log, private_log_folder
 from services.processes import die_with_parent, kill_group
 from services.roles import ROLES
@@ -117,12 +124,8 @@ class Supervisor:
             raise
 
     def _start(self) -> Supervisor:
-        from services.db.migrate import upgrade
-
         private_log_folder(self.log_dir)
         if self.settings.embedded_kafka:
-            from services.bus.embedded import EmbeddedBroker
-
             self.broker = EmbeddedBroker(log_path=self.log_dir / "broker.log").start()
             self.broker_started = time.monotonic()
             self.env |= {
@@ -207,12 +210,6 @@ class Supervisor:
 
     def _heartbeat_age(self, pid: int) -> float | None:
         """Seconds since the heartbeat of the worker ``pid``; None if it has none yet."""
-        from sqlalchemy import select
-        from sqlalchemy.exc import SQLAlchemyError
-
-        from services.db.models import WorkerHeartbeat
-        from services.db.session import make_engine, make_sessionmaker
-
         if self._sessions is None:
             self._sessions = make_sessionmaker(make_engine(self.settings.database_url))
         worker_id = f"{socket.gethostname()}:{pid}"  # as streams/agents.py names it

@@ -43,7 +43,10 @@ from sqlalchemy import exc as sql_errors
 from sqlalchemy import text
 
 from services.analytics.sink import AttributionSink, BatchResult
+from services.db.session import make_engine, make_sessionmaker
 from services.journeys.recount import apply_changes
+from services.journeys.stream import on_batch as journeys_on_batch
+from services.logs import configure
 
 log = logging.getLogger(__name__)
 
@@ -177,8 +180,6 @@ def _add(total: BatchResult, part: BatchResult) -> None:
 def _open(parent: int, database_url: str, window_days: int, timezone: str) -> None:
     _die_with(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the worker, which stops us
-    from services.db.session import make_engine, make_sessionmaker
-    from services.logs import configure
 
     configure(role="worker")
     global _sink
@@ -201,8 +202,6 @@ def _write(
     touches: Sequence[dict[str, Any]],
     identity: Sequence[dict[str, Any]] = (),
 ) -> BatchResult:
-    from services.journeys.stream import on_batch as journeys_on_batch
-
     assert _sink is not None, "the sink process was not opened"
     result = _sink.write(engagement, touches)
     journeys_on_batch(_sink.sessions, engagement)

@@ -19,12 +19,13 @@ from sqlalchemy import distinct, func, select
 from sqlalchemy.orm import Session
 
 from services.analytics import metrics, prometheus
+from services.bus.lag import stream_position
 from services.config import Settings
 from services.db import models
 from services.domain.attribution import Dimension, Model
 
 if TYPE_CHECKING:
-    from services.bootstrap import Container
+    from services.application import Container
 
 log = logging.getLogger(__name__)
 STAGES = ("aware", "use", "produce")
@@ -145,8 +146,6 @@ class StreamHealth:
                 "error": "no Kafka configured",
             }
         try:
-            from services.bus.lag import stream_position
-
             pos = stream_position(self.settings)
         except Exception as exc:  # noqa: BLE001 - the panel says why; the page keeps working
             log.warning("stream position unavailable: %s", exc)

@@ -25,6 +25,7 @@ from services.db.migrate import upgrade
 from services.db.session import make_engine, make_sessionmaker
 from services.domain.periods import PeriodKind, parse_period
 from services.domain.stages import Stage
+from services.errors import UsageError
 from services.spreadsheet import csv_text
 
 __all__ = ["run_report"]
@@ -41,8 +42,6 @@ def run_report(settings: Settings, args: argparse.Namespace) -> int:
     Bad input raises :class:`services.cli.UsageError` naming the option, before the
     database is touched whenever it can be told from the arguments alone.
     """
-    from services.errors import UsageError
-
     if args.format == "png" and not args.out:
         raise UsageError("--format png needs --out FILE (a PNG is not written to a terminal)")
     try:

@@ -13,31 +13,19 @@ import argparse
 import json
 import sys
 import traceback
-from dataclasses import asdict, dataclass, field
-from typing import Any
 
+from services.bench.dispatch import bench_dispatch
+from services.bench.figures import Figure, table, to_json
+from services.bench.latency import bench_latency
+from services.bench.memory import bench_memory
+from services.bench.pipeline import bench_pipeline
+from services.bench.redirect import bench_redirect
+from services.bench.scaleout import bench_scaleout
 from services.config import Settings
 
+__all__ = ["BENCHES", "Figure", "run_bench", "table", "to_json"]
+
 BENCHES = ("pipeline", "latency", "redirect", "dispatch", "memory", "scaleout")
-
-
-@dataclass
-class Figure:
-    """One measured figure: its value, the baseline of the same run, the target."""
-
-    bench: str
-    name: str
-    value: float
-    unit: str
-    target: str
-    met: bool | None = None
-    baseline: float | None = None
-    baseline_name: str | None = None
-    details: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def ratio(self) -> float | None:
-        return self.value / self.baseline if self.baseline else None
 
 
 def run_bench(settings: Settings, args: argparse.Namespace) -> int:
@@ -60,59 +48,15 @@ def run_bench(settings: Settings, args: argparse.Namespace) -> int:
 
 def _run_one(name: str, args: argparse.Namespace) -> list[Figure]:
     if name == "pipeline":
-        from services.bench.pipeline import bench_pipeline
-
         return bench_pipeline(args.events or 200_000)
     if name == "latency":
-        from services.bench.latency import bench_latency
-
         return bench_latency()
     if name == "redirect":
-        from services.bench.redirect import bench_redirect
-
         return bench_redirect()
     if name == "memory":
-        from services.bench.memory import bench_memory
-
         return bench_memory(getattr(args, "people", None) or 1_000_000)
     if name == "scaleout":
-        from services.bench.scaleout import bench_scaleout
-
         return bench_scaleout(
             getattr(args, "events", None) or 200_000, real_kafka=getattr(args, "real_kafka", False)
         )
-    from services.bench.dispatch import bench_dispatch
-
     return bench_dispatch()
-
-
-def to_json(figures: list[Figure], failed: dict[str, str] | None = None) -> dict[str, Any]:
-    return {
-        "figures": [asdict(f) | {"ratio": f.ratio} for f in figures],
-        "failed": failed or {},
-    }
-
-
-def table(figures: list[Figure], failed: dict[str, str] | None = None) -> str:
-    """A plain-text table: bench, figure, value, baseline, ratio, target, met."""
-    head = ("bench", "figure", "value", "baseline", "ratio", "target", "met")
-    rows = [head]
-    for f in figures:
-        base = f"{_num(f.baseline)} {f.unit} ({f.baseline_name})" if f.baseline else "-"
-        ratio = f"{f.ratio:.2f}" if f.ratio is not None else "-"
-        met = {True: "yes", False: "NO", None: "-"}[f.met]
-        rows.append((f.bench, f.name, f"{_num(f.value)} {f.unit}", base, ratio, f.target, met))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    for name, error in (failed or {}).items():
-        lines.append(f"{name}: FAILED: {error}")
-    return "\n".join(lines)
-
-
-def _num(x: float | None) -> str:
-    if x is None:
-        return "-"
-    if abs(x) >= 100:
-        return f"{x:,.0f}"
-    return f"{x:.3g}"

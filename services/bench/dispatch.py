@@ -17,8 +17,11 @@ from typing import Any
 
 from sqlalchemy import insert
 
-from services.bench import Figure
 from services.bench.env import ROOT, BenchEnv, progress
+from services.bench.figures import Figure
+from services.bootstrap import bootstrap
+from services.campaigns.channels.email import SendGridEmailSender
+from services.campaigns.dispatch import Dispatcher
 from services.db import models
 from services.domain.pseudonyms import pseudonymise
 from services.ids import new_id
@@ -146,10 +149,6 @@ def _seed(env: BenchEnv, settings: Any, n: int) -> str:
 
 
 def _dispatch(settings: Any, host: str) -> tuple[int, float]:
-    from services.bootstrap import bootstrap
-    from services.campaigns.channels.email import SendGridEmailSender
-    from services.campaigns.dispatch import Dispatcher
-
     container = bootstrap(settings)
     try:
         sender = SendGridEmailSender(API_KEY, "outreach@example.org", host)

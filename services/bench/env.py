@@ -23,7 +23,11 @@ from typing import Any
 
 from sqlalchemy import func, select, text
 
+from services.bus.embedded import EmbeddedBroker
 from services.config import Settings
+from services.db.migrate import upgrade
+from services.db.models import WorkerHeartbeat
+from services.db.session import make_engine, make_sessionmaker
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "bench-api-token-0123456789abcdef"
@@ -64,12 +68,8 @@ class BenchEnv:
         self.partitions = partitions
 
     def __enter__(self) -> BenchEnv:
-        from services.db.migrate import upgrade
-
         bootstrap = os.environ.get("WINWIN_KAFKA_BOOTSTRAP", "")
         if not bootstrap:
-            from services.bus.embedded import EmbeddedBroker
-
             self._broker = EmbeddedBroker(log_path=self.dir / "broker.log").start()
             bootstrap = self._broker.bootstrap
         self.database_url = self._database()
@@ -87,7 +87,6 @@ class BenchEnv:
         (self.dir / "state").mkdir()
         self.settings = self.make_settings()
         upgrade(self.database_url)
-        from services.db.session import make_engine, make_sessionmaker
 
         self.engine = make_engine(self.database_url)
         self.sessions = make_sessionmaker(self.engine)
@@ -95,7 +94,8 @@ class BenchEnv:
 
     def make_settings(self, **extra: str) -> Settings:
         values = self.vars | extra
-        return Settings(**{k[len("WINWIN_") :].lower(): v for k, v in values.items()})
+        fields: dict[str, Any] = {k[len("WINWIN_") :].lower(): v for k, v in values.items()}
+        return Settings(**fields)  # pydantic reads the strings as the environment would
 
     def _database(self) -> str:
         url = os.environ.get("WINWIN_DATABASE_URL", "")
@@ -205,7 +205,6 @@ def wait_http(port: int, path: str = "/healthz", timeout: float = 60) -> None:
 
 def wait_worker(env: BenchEnv, timeout: float = 120) -> None:
     """Until a stream worker has partitions assigned (its heartbeat says so)."""
-    from services.db.models import WorkerHeartbeat
 
     def consuming() -> bool:
         with env.sessions() as s:

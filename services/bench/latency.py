@@ -16,8 +16,8 @@ import time
 from datetime import date, timedelta
 from typing import Any
 
-from services.bench import Figure
 from services.bench.env import TOKEN, BenchEnv, free_port, progress, wait_http, wait_worker
+from services.bench.figures import Figure
 
 DAY0 = date(2010, 1, 1)
 TYPES = ["page.view", "email.open", "resource.view", "resource.download", "story.shared"]

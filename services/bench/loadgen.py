@@ -58,7 +58,8 @@ async def run(url: str, rate: float, seconds: float, connections: int) -> dict[s
     ).encode()
     queue: asyncio.Queue[float | None] = asyncio.Queue()
     latencies: list[float] = []
-    errors, statuses = [0], {}
+    errors: list[int] = [0]
+    statuses: dict[int, int] = {}
     tasks = [
         asyncio.create_task(_connection(host, port, request, queue, latencies, errors, statuses))
         for _ in range(connections)

@@ -26,10 +26,11 @@ from typing import Any
 
 from sqlalchemy import distinct, func, select
 
-from services.bench import Figure
 from services.bench.env import BenchEnv, progress, wait_for, wait_worker
+from services.bench.figures import Figure
 from services.bench.workload import CAMPAIGNS, EPOCH, MIX, person
 from services.bus import envelopes, topics
+from services.bus.producer import ensure_topics, make_producer
 from services.db import models
 
 TARGET_MIB = 1024
@@ -40,7 +41,7 @@ TOUCHED = 10  # every 10th person got a campaign touch before their event
 
 def people_records(
     people: int, seed: int = 11, per_person: int = 1
-) -> Iterator[tuple[list[dict], list[dict]]]:
+) -> Iterator[tuple[list[dict[str, Any]], list[dict[str, Any]]]]:
     """Chunks of (events, touches): ``per_person`` events per person, all inside one 30-day
     window; every ``TOUCHED``-th event also has an email touch up to a day before it."""
     rng = random.Random(seed)
@@ -94,8 +95,6 @@ def expected(people: int, per_person: int = 1) -> dict[str, int]:
 
 def produce(env: BenchEnv, people: int, per_person: int = 1) -> tuple[int, int]:
     """Send every person's records as envelopes; returns (envelopes, records)."""
-    from services.bus.producer import ensure_topics, make_producer
-
     partitions = ensure_topics(env.settings)
     producer = make_producer(env.settings)
     prefix, sent, records = env.settings.topic_prefix, 0, 0

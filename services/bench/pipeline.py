@@ -15,10 +15,11 @@ from typing import Any
 
 from sqlalchemy import distinct, func, select
 
-from services.bench import Figure
-from services.bench.env import BenchEnv, progress, wait_worker
+from services.bench.env import BenchEnv, progress, wait_for, wait_worker
+from services.bench.figures import Figure
 from services.bench.workload import Workload, make_workload
 from services.bus import envelopes, topics
+from services.bus.producer import ensure_topics, make_producer
 from services.db import models
 
 CHUNK = 5000  # records per pack() call, like a relay batch
@@ -79,8 +80,6 @@ def bench_pipeline(n: int = 200_000, people: int = 50_000) -> list[Figure]:
 
 def produce(env: BenchEnv, work: Workload) -> tuple[int, float]:
     """Send the workload as envelopes (touches and events interleaved by chunk)."""
-    from services.bus.producer import ensure_topics, make_producer
-
     partitions = ensure_topics(env.settings)
     producer = make_producer(env.settings)
     prefix, count, start = env.settings.topic_prefix, 0, time.monotonic()
@@ -174,7 +173,6 @@ def run_worker(env: BenchEnv, work: Workload) -> tuple[float, float | None]:
 
 def _first_batch_at(env: BenchEnv) -> float:
     """When the worker received its first batch (from its heartbeat; waits for it)."""
-    from services.bench.env import wait_for
 
     def read() -> float | None:
         with env.sessions() as s:

@@ -20,7 +20,6 @@ from typing import Any
 
 from sqlalchemy import select
 
-from services.bench import Figure
 from services.bench.env import (
     BROWSER,
     ROOT,
@@ -31,6 +30,7 @@ from services.bench.env import (
     wait_http,
     wait_worker,
 )
+from services.bench.figures import Figure
 from services.db import models
 
 PEAK_SECONDS = 10.0
@@ -115,7 +115,7 @@ def _link_path(port: int) -> str:
     )
     r.raise_for_status()
     probe = httpx.get(
-        f"http://127.0.0.1:{port}{(path := '/r/' + r.json()['token'])}",
+        f"http://127.0.0.1:{port}{(path := '/r/' + str(r.json()['token']))}",
         headers={"User-Agent": BROWSER},
         timeout=10,
     )

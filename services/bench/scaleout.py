@@ -27,10 +27,11 @@ from typing import Any
 
 from sqlalchemy import distinct, func, select
 
-from services.bench import Figure
 from services.bench.env import BenchEnv, progress, wait_for, wait_worker
+from services.bench.figures import Figure
 from services.bench.workload import Workload, make_workload
 from services.bus import envelopes, topics
+from services.bus.producer import ensure_topics, make_producer
 from services.db import models
 from services.devtools.kafka_launcher import KafkaBroker
 
@@ -121,8 +122,6 @@ def run_phases(env: BenchEnv, work: Workload) -> tuple[list[Phase], dict[str, st
 def produce(env: BenchEnv, work: Workload) -> tuple[int, float]:
     """The workload as the relay would send it: 500-record batches, envelopes per partition
     (so ~60 records per envelope on 8 partitions, and a worker batch is ~12,000 records)."""
-    from services.bus.producer import ensure_topics, make_producer
-
     partitions = ensure_topics(env.settings)
     producer = make_producer(env.settings)
     prefix, count, start = env.settings.topic_prefix, 0, time.monotonic()

@@ -15,25 +15,35 @@ import sys
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import yaml
 from pydantic import ValidationError
 from sqlalchemy import select
 
+from services.bootstrap import Container, bootstrap
+from services.campaigns.dispatch import progress
+from services.campaigns.rendering import TemplateProblem
+from services.campaigns.routes import CampaignIn, TemplateIn
+from services.campaigns.schedule import CampaignStateError, cancel, schedule
+from services.campaigns.toolkit_pages import write_zip
 from services.campaigns.toolkits import ToolkitError, ensure_toolkits
 from services.config import Settings
+from services.db.migrate import upgrade
+from services.db.models import Campaign, Resource, Template
+from services.db.models_consent import TemplateVariant
+from services.domain.audience import AudienceError, parse_audience
+from services.domain.events import EventError, supported_time
 from services.domain.lifecycle import CampaignStatus
 from services.domain.social import campaign_platforms
 from services.errors import UsageError
+from services.ids import new_id
 
 __all__ = ["build_command", "run_campaign_command"]
 
 
 def run_campaign_command(settings: Settings, args: argparse.Namespace) -> int:
     """Run one ``winwin campaign`` action; 0 on success (UsageError → exit 2)."""
-    from services.bootstrap import bootstrap
-    from services.db.migrate import upgrade
-
     upgrade(settings.database_url)
     container = bootstrap(settings)
     try:
@@ -65,10 +75,6 @@ def _load_yaml(path: Path) -> dict[str, Any]:
 
 def _when(value: Any, timezone: str) -> datetime | None:
     """An aware UTC time in the supported range; a naive one is read in ``timezone``."""
-    from zoneinfo import ZoneInfo
-
-    from services.domain.events import EventError, supported_time
-
     if value in (None, ""):
         return None
     try:
@@ -85,14 +91,7 @@ def _when(value: Any, timezone: str) -> datetime | None:
         raise UsageError(str(exc)) from None
 
 
-def _create(c: Any, path: Path) -> int:
-    from services.campaigns.rendering import TemplateProblem
-    from services.campaigns.routes import CampaignIn, TemplateIn
-    from services.db.models import Campaign, Resource, Template
-    from services.db.models_consent import TemplateVariant
-    from services.domain.audience import AudienceError, parse_audience
-    from services.ids import new_id
-
+def _create(c: Container, path: Path) -> int:
     data = _load_yaml(path)
     inline = data.pop("template", None)
     variants: dict[str, Any] = {}
@@ -144,10 +143,7 @@ def _create(c: Any, path: Path) -> int:
     return 0
 
 
-def _list(c: Any) -> int:
-    from services.campaigns.dispatch import progress
-    from services.db.models import Campaign
-
+def _list(c: Container) -> int:
     with c.sessions() as session:
         rows = session.scalars(select(Campaign).order_by(Campaign.created_at.desc())).all()
         print(
@@ -162,10 +158,7 @@ def _list(c: Any) -> int:
     return 0
 
 
-def _change(c: Any, campaign_id: str, action: str, at: str | None) -> int:
-    from services.campaigns.schedule import CampaignStateError, cancel, schedule
-    from services.db.models import Campaign
-
+def _change(c: Container, campaign_id: str, action: str, at: str | None) -> int:
     when = _when(at, c.settings.timezone)
     with c.sessions() as session, session.begin():
         campaign = session.get(Campaign, campaign_id)
@@ -189,10 +182,6 @@ def _change(c: Any, campaign_id: str, action: str, at: str | None) -> int:
 
 def build_command(settings: Settings, args: argparse.Namespace) -> int:
     """``winwin toolkit build CAMPAIGN_ID [--messenger ID] --out DIR``: one ZIP per messenger."""
-    from services.bootstrap import bootstrap
-    from services.campaigns.toolkit_pages import write_zip
-    from services.db.migrate import upgrade
-
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {args.out}: not a directory")

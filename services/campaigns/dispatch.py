@@ -42,7 +42,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, cast
 
 from sqlalchemy import Table, and_, bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
@@ -74,11 +74,12 @@ from services.db.session import transaction
 from services.db.upsert import insert_new
 from services.domain.events import format_timestamp
 from services.domain.lifecycle import CampaignStatus, SendStatus
+from services.domain.needs import Recommendation
 from services.domain.unsubscribe_groups import blocked_reason
 from services.ids import new_id
 
 if TYPE_CHECKING:
-    from services.bootstrap import Container
+    from services.application import Container
 
 __all__ = ["UNCERTAIN", "Dispatcher", "make_activity", "make_sender", "progress"]
 
@@ -313,14 +314,12 @@ class Dispatcher:
             )
         return recipients, (rows[-1].id if rows else cursor), len(rows)
 
-    def _recommended(self, persons: list[str]) -> dict[str, list[Any]]:
+    def _recommended(self, persons: list[str]) -> dict[str, list[Recommendation]]:
         """Templates get ``recommended``: one look-up per batch (three queries)."""
         if not persons:
             return {}
-        from services.journeys.needs import recommended_for
-
         with self._sessions() as session:
-            return recommended_for(session, persons, limit=3)
+            return self._c.recommend(session, persons, limit=3)
 
     def _claim(self, session: Session, run: CampaignRun, batch_id: str, ids: list[str]) -> set[str]:
         at = self._c.now().astimezone(UTC)

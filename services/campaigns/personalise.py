@@ -20,7 +20,7 @@ from services.tracking.reply_addresses import reply_address
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-    from services.bootstrap import Container
+    from services.application import Container
 
 __all__ = ["CampaignRun", "Personaliser", "Recipient", "Version", "language_key", "with_pixel"]
 

@@ -32,7 +32,7 @@ from services.db.models_social import SocialPost
 from services.domain.lifecycle import PostStatus
 
 if TYPE_CHECKING:
-    from services.bootstrap import Container
+    from services.application import Container
 
 log = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-WinWin-Signature"

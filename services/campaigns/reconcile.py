@@ -38,7 +38,7 @@ from services.domain.lifecycle import SendStatus
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
 
-    from services.bootstrap import Container
+    from services.application import Container
 
 __all__ = [
     "Activity",

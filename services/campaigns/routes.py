@@ -13,8 +13,10 @@ from sqlalchemy import select
 from services.auth import Authorized
 from services.bootstrap import AppDep
 from services.campaigns.contacts import save_contacts
-from services.campaigns.rendering import TemplateProblem
+from services.campaigns.outbox_store import list_outbox
+from services.campaigns.rendering import TemplateProblem, sample_context
 from services.campaigns.schedule import CampaignStateError, schedule
+from services.campaigns.social import check_social_campaign
 from services.campaigns.views import campaign_view
 from services.db.models import Campaign, Contact, Messenger, Resource, Template
 from services.db.upsert import upsert
@@ -181,8 +183,6 @@ def post_template(body: TemplateIn, c: AppDep, _: Authorized) -> dict[str, Any]:
 
 @router.post("/api/v1/templates/preview")
 def preview_template(body: PreviewIn, c: AppDep, _: Authorized) -> dict[str, Any]:
-    from services.campaigns.rendering import sample_context
-
     context = sample_context(body.channel) | (body.context or {})
     try:
         rendered = c.renderer.render(body.subject, body.html, body.text, context)
@@ -240,8 +240,6 @@ def post_campaign(body: CampaignIn, c: AppDep, _: Authorized) -> dict[str, Any]:
         if missing := [r for r in body.resources if r not in known]:
             raise HTTPException(422, f"resources: unknown resource ids {missing}")
         if body.channel == "social":
-            from services.campaigns.social import check_social_campaign
-
             try:
                 check_social_campaign(c, body.model_dump())
             except ValueError as exc:
@@ -321,8 +319,6 @@ def get_outbox(
     campaign_id: str | None = None,
     limit: int = Query(100, ge=1, le=1000),
 ) -> list[dict[str, Any]]:
-    from services.campaigns.outbox_store import list_outbox
-
     if c.settings.sendgrid_enabled:
         raise HTTPException(404, "the local outbox is off: emails go to SendGrid")
     with c.sessions() as session:

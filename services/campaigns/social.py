@@ -45,7 +45,7 @@ from services.ids import new_id
 from services.tracking.links import LinkError, check_destination, create_link
 
 if TYPE_CHECKING:
-    from services.bootstrap import Container
+    from services.application import Container
 
 log = logging.getLogger(__name__)
 NEUTRAL_CONTACT = {"name": "", "first_name": "", "language": "en", "attributes": {}}

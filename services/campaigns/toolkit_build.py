@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 from datetime import UTC
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Table, select, update
 from sqlalchemy.orm import Session
@@ -20,6 +20,9 @@ from services.db.models_toolkits import Toolkit, ToolkitLink
 from services.db.upsert import insert_ignore
 from services.ids import new_id
 from services.tracking.links import LinkError, check_destination, create_link
+
+if TYPE_CHECKING:
+    from services.application import Container
 
 __all__ = ["KINDS", "ToolkitError", "build_toolkit", "split_messages"]
 
@@ -44,7 +47,7 @@ def split_messages(text: str) -> dict[str, str]:
 
 def build_toolkit(
     session: Session,
-    c: Any,
+    c: Container,
     campaign: Campaign,
     template: Template,
     resources: list[Resource],
@@ -81,7 +84,7 @@ class _Links:
     """The tracked links of one toolkit: existing ones reused, missing ones created."""
 
     def __init__(
-        self, session: Session, c: Any, campaign_id: str, messenger_id: str, toolkit_id: str
+        self, session: Session, c: Container, campaign_id: str, messenger_id: str, toolkit_id: str
     ):
         self.session, self.c = session, c
         self.fields = {
@@ -138,7 +141,7 @@ class _Links:
 
 
 def _render(
-    c: Any,
+    c: Container,
     campaign: Campaign,
     template: Template,
     resources: list[Resource],

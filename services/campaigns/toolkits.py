@@ -33,7 +33,7 @@ from services.db.session import transaction
 from services.domain.lifecycle import ACTIVE, CampaignStatus
 
 if TYPE_CHECKING:
-    from services.bootstrap import Container
+    from services.application import Container
 
 __all__ = [
     "KINDS",

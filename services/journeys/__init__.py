@@ -16,8 +16,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from services.journeys.identity import reconcile
+from services.journeys.runner import run_due_journeys
+
 if TYPE_CHECKING:
-    from services.bootstrap import Container
+    from services.application import Container
 
 __all__ = ["tick"]
 
@@ -26,8 +29,5 @@ def tick(container: Container, now: datetime | None = None) -> dict[str, int]:
     """One round of the periodic work (for the dispatcher role's loop): publish again
     the merges of visitors whose events arrived late (the stream moves them), then act
     on due journey timers."""
-    from services.journeys.identity import reconcile
-    from services.journeys.runner import run_due_journeys
-
     moved = reconcile(container)
     return run_due_journeys(container, now) | {"identity_rows_moved": moved}

@@ -42,7 +42,7 @@ from services.ids import new_id
 from services.journeys.recount import MOVED
 
 if TYPE_CHECKING:
-    from services.bootstrap import Container
+    from services.application import Container
     from services.tracking.links import SendView
 
 __all__ = [

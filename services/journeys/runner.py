@@ -9,7 +9,8 @@ campaign (which it puts back to ``sending``); a messenger action adds the person
 that messenger's follow-up list. A run leaves ``waiting`` exactly once, so each
 (journey, person) acts at most once, whatever the restarts.
 
-The emails themselves go out through the campaign dispatcher (consent re-checked per
+The emails themselves go out through the campaign dispatcher, which the composition
+root hands in as ``container.send_due_emails`` (consent re-checked per
 batch, touches enqueued, so journeys are credited like campaigns): ``deliver=True``
 calls it right away; in the dispatcher role its own loop would pick them up anyway.
 """
@@ -42,7 +43,7 @@ from services.ids import new_id
 from services.journeys.facts import events_of, message_times, reachability
 
 if TYPE_CHECKING:
-    from services.bootstrap import Container
+    from services.application import Container
     from services.campaigns.channels.email import EmailSender
 
 __all__ = ["run_due_journeys"]
@@ -80,9 +81,7 @@ def run_due_journeys(
         emails += decided.get("emails", 0)
     counts.pop("emails", None)
     if deliver and emails:
-        from services.campaigns.dispatch import Dispatcher, make_sender
-
-        Dispatcher(container, sender or make_sender(container)).dispatch_due(now)
+        container.send_due_emails(container, now, sender)
     return counts
 
 

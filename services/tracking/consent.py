@@ -31,7 +31,7 @@ from services.domain.unsubscribe_groups import GroupChoice, choice_applies
 from services.ids import new_id
 
 if TYPE_CHECKING:
-    from services.bootstrap import Container
+    from services.application import Container
     from services.tracking.links import SendView
 
 __all__ = ["CHANNELS", "STATUSES", "choose_group", "consent_state", "normalise", "set_consent",

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from services.analytics import prometheus
 from services.bus import topics
 from services.bus.outbox import enqueue
 from services.db.models import AcceptedEvent, Campaign
@@ -151,8 +152,6 @@ class Ingest:
 
 def _observe(result: IngestResult) -> None:
     """Count a committed ingest in the Prometheus counters (``/metrics``)."""
-    from services.analytics import prometheus
-
     prometheus.EVENTS_ACCEPTED.inc(result.accepted)
     prometheus.EVENTS_DUPLICATE.inc(result.duplicates)
     prometheus.EVENTS_REJECTED.inc(len(result.rejected))

@@ -19,7 +19,7 @@ from services.db.models import Campaign, Link, Send
 from services.ids import new_id
 
 if TYPE_CHECKING:
-    from services.bootstrap import Container
+    from services.application import Container
 
 CACHE_SIZE = 100_000
 V = TypeVar("V")

@@ -23,12 +23,18 @@ from argparse import Namespace
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import select
+
 import schemas
 from services.analytics.sink import unstorable
 from services.bus import topics
 from services.bus.envelopes import EnvelopeError, decode, pack
+from services.bus.outbox import enqueue
+from services.bus.producer import ensure_topics, make_producer
 from services.bus.reader import read_topic
 from services.config import Settings
+from services.db.models_deadletters import DeadLetterRow
+from services.db.session import make_engine, make_sessionmaker
 from services.domain.events import record_hazard
 
 
@@ -110,11 +116,6 @@ def in_sql(settings: Settings) -> bool:
 
 def kept_letters(settings: Settings) -> list[DeadLetter]:
     """The dead letters the worker kept in SQL, oldest first."""
-    from sqlalchemy import select
-
-    from services.db.models_deadletters import DeadLetterRow
-    from services.db.session import make_engine, make_sessionmaker
-
     engine = make_engine(settings.database_url)
     try:
         with make_sessionmaker(engine)() as session:
@@ -156,9 +157,6 @@ def replay(settings: Settings, dry_run: bool = False) -> ReplayResult:
 
 
 def _enqueue(settings: Settings, by_topic: dict[str, list[dict[str, Any]]]) -> None:
-    from services.bus.outbox import enqueue
-    from services.db.session import make_engine, make_sessionmaker
-
     engine = make_engine(settings.database_url)
     try:
         with make_sessionmaker(engine)() as session, session.begin():
@@ -169,8 +167,6 @@ def _enqueue(settings: Settings, by_topic: dict[str, list[dict[str, Any]]]) -> N
 
 
 def _publish(settings: Settings, by_topic: dict[str, list[dict[str, Any]]]) -> None:
-    from services.bus.producer import ensure_topics, make_producer
-
     partitions = ensure_topics(settings)
     producer = make_producer(settings)
     try:

@@ -43,7 +43,7 @@ from services.tracking.consent import choose_group, suppress_address
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-    from services.bootstrap import Container
+    from services.application import Container
 
 log = logging.getLogger(__name__)
 SIGNATURE = "x-twilio-email-event-webhook-signature"

@@ -17,6 +17,7 @@ imports, largest module, largest function.
 
 from __future__ import annotations
 
+import ast
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -50,6 +51,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     ),
     "composition root": ("services.bootstrap",),
     "service layer": (
+        "services.application",
         "services.analytics",
         "services.campaigns",
         "services.journeys",
@@ -94,14 +96,14 @@ ALLOWED_GUESTS: set[tuple[str, str]] = set()
 ALLOWED_UPWARD: set[tuple[str, str]] = set()
 
 #: (package, package) edges that lie on a cycle, counting every import (module level,
-#: in a function, type-only). In the comments: module:line, * when in a function.
-ALLOWED_CYCLE_EDGES = {
-    # campaigns -> tracking -> journeys -> campaigns, and campaigns <-> journeys
-    ("services.campaigns", "services.journeys"),  # dispatch:320*
-    ("services.campaigns", "services.tracking"),  # personalise:17,18, social:45, toolkit_build:22
-    ("services.journeys", "services.campaigns"),  # runner:83*
-    ("services.tracking", "services.journeys"),  # ingest:30
-}
+#: in a function). None today: collaborators are passed in from services/bootstrap.py.
+ALLOWED_CYCLE_EDGES: set[tuple[str, str]] = set()
+
+#: Imports of own code inside a function, at most (a ratchet: lower it when you remove
+#: one; never raise it). Each says why on its line or just above its block, in a comment
+#: ``# lazy: <reason>`` (a command or role process loads only its own stack). Import at
+#: the top instead; if that makes a cycle, pass the thing in from services/bootstrap.py.
+MAX_FUNCTION_LEVEL_IMPORTS = 20
 
 
 # --- the rules ----------------------------------------------------------------------------
@@ -136,9 +138,9 @@ def package_of(name: str, modules: dict[str, Module]) -> str:
 
 def own_imports(modules: dict[str, Module]) -> list[Import]:
     """Imports of the product's own modules that run. Imports under ``if TYPE_CHECKING:``
-    are left out: they name types (the service layer names the composition root's typed
-    ``Container``) and create no coupling at run time. That debt is counted apart, in
-    :func:`type_only_climbs`, until the application type moves down behind the ports."""
+    are left out: they name types and create no coupling at run time; a type-only import
+    may not climb either (:func:`type_only_climbs`): the service layer names the
+    application's type from ``services/application.py``, not the composition root."""
     return [
         i
         for m in modules.values()
@@ -185,6 +187,35 @@ def cycle_edges(modules: dict[str, Module]) -> dict[tuple[str, str], list[Import
         graph[a].add(b)
     nests = strongly_connected(graph)
     return {e: imps for e, imps in edges.items() if any(set(e) <= nest for nest in nests)}
+
+
+def function_level(modules: dict[str, Module]) -> list[Import]:
+    return [i for i in own_imports(modules) if i.in_function]
+
+
+def unexplained(modules: dict[str, Module]) -> list[Import]:
+    """Function-level imports of own code with no ``# lazy:`` reason on their line or
+    on the comment line above the block of import statements (and blank lines) they
+    belong to."""
+    found = []
+    for module in modules.values():
+        lines = module.path.read_text().splitlines()
+        in_import = {
+            n
+            for node in ast.walk(module.tree)
+            if isinstance(node, ast.Import | ast.ImportFrom)
+            for n in range(node.lineno, (node.end_lineno or node.lineno) + 1)
+        }
+        for i in module.imports:
+            if not (i.own and i.in_function and i.target in modules):
+                continue
+            above = i.line - 1
+            while above in in_import or (above and not lines[above - 1].strip()):
+                above -= 1
+            reason = [lines[i.line - 1], lines[above - 1].strip() if above else ""]
+            if not ("# lazy:" in reason[0] or reason[1].startswith("# lazy:")):
+                found.append(i)
+    return found
 
 
 def imports_of_tests(modules: dict[str, Module]) -> list[Import]:
@@ -255,6 +286,24 @@ def test_no_new_package_cycle(modules: dict[str, Module]) -> None:
     _ratchet("edge on a package cycle", cycle_edges(modules), ALLOWED_CYCLE_EDGES)
 
 
+def test_no_type_only_import_climbs(modules: dict[str, Module]) -> None:
+    """Naming a type of a higher layer couples as much as using it: name the type where
+    it lives below (the application's type is services/application.py's ``Container``)."""
+    bad = type_only_climbs(modules)
+    assert not bad, "type-only imports that climb:\n" + "\n".join(map(str, bad))
+
+
+def test_few_function_level_imports_each_with_its_reason(modules: dict[str, Module]) -> None:
+    found = function_level(modules)
+    assert len(found) <= MAX_FUNCTION_LEVEL_IMPORTS, (
+        f"{len(found)} imports of own code inside functions (at most "
+        f"{MAX_FUNCTION_LEVEL_IMPORTS}): import at the top, or pass the thing in:\n"
+        + "\n".join(map(str, found))
+    )
+    bad = unexplained(modules)
+    assert not bad, "say why each stays in its function (# lazy: ...):\n" + "\n".join(map(str, bad))
+
+
 def test_every_room_and_layer_names_something_real(modules: dict[str, Module]) -> None:
     named = [p for prefixes in [*LAYERS.values(), *ROOMS.values()] for p in prefixes]
     assert [p for p in named if not any(_under(m, p) for m in modules)] == []
@@ -271,6 +320,9 @@ def test_the_check_sees_every_kind_of_breach(tmp_path: Path) -> None:
         "services/bus/outbox.py": "def later():\n    from services.campaigns import dispatch\n",
         "services/campaigns/__init__.py": "",
         "services/campaigns/dispatch.py": "import kafka\nfrom services.bus import outbox\n",
+        "services/bootstrap.py": "",
+        "services/bus/relay.py": "if TYPE_CHECKING:\n    from services.bootstrap import Container\n",
+        "services/demo.py": "def run():\n    # lazy: its own stack\n    from services import bus\n",
     }
     for name, text in files.items():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
@@ -284,6 +336,11 @@ def test_the_check_sees_every_kind_of_breach(tmp_path: Path) -> None:
         ("services.bus", "services.campaigns"),
         ("services.campaigns", "services.bus"),
     }
+    assert [str(i) for i in type_only_climbs(made_up)] == [
+        "services.bus.relay:2 imports services.bootstrap"
+    ]
+    assert len(function_level(made_up)) == 2
+    assert [i.importer for i in unexplained(made_up)] == ["services.bus.outbox"]
 
 
 def figures(modules: dict[str, Module]) -> dict[str, object]:
@@ -300,7 +357,7 @@ def figures(modules: dict[str, Module]) -> dict[str, object]:
         "package cycles (elementary)": elementary_cycles(graph),
         "packages on a cycle": sorted(map(sorted, strongly_connected(graph))),
         "upward imports (importer, imported)": len(upward(modules)),
-        "type-only imports that climb (not counted above)": len(type_only_climbs(modules)),
+        "type-only imports that climb": len(type_only_climbs(modules)),
         "largest module": f"{biggest.name} ({biggest.lines} lines)",
         "largest function": f"{function} ({lines} lines)",
         "largest function outside migrations": f"{outside[1]} ({outside[0]} lines)",
