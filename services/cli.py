@@ -19,6 +19,7 @@ Typical session:
   winwin demo                         # everything on this machine, dashboard URL printed
   winwin up --port 8000               # api + stream worker + dispatcher + relay
   winwin report stages --from 2017-08 --to 2018-07 --format csv
+  winwin users create ann@network.example --role admin --generate
 
 Configuration comes from WINWIN_* environment variables (see README, Configuration).
 With WINWIN_KAFKA_BOOTSTRAP empty, `up` and `demo` start an embedded Kafka-protocol
@@ -182,6 +183,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--group-by", default="campaign", choices=["campaign", "channel", "messenger"]
     )
     _output_args(attribution)
+    from services.accounts_cli import add_parser as add_users
+
+    add_users(sub)
     return p
 
 
@@ -278,6 +282,10 @@ def dispatch(args: argparse.Namespace) -> int | None:
             from services.analytics.reports import run_report
 
             return run_report(settings, args)
+        case "users":
+            from services.accounts_cli import users_command
+
+            return users_command(settings, args)
     return None
 
 
@@ -301,6 +309,10 @@ def _up(settings, port: int) -> int:  # type: ignore[no-untyped-def]
             else ""
         )
         print(f"WINWIN is up: {sup.settings.public_base_url}/{token}", flush=True)
+        from services.accounts_cli import dev_admin_sign_in
+
+        if admin := dev_admin_sign_in(sup.settings):
+            print(f"sign in as {admin}", flush=True)
         print(f"logs in {sup.log_dir}; Ctrl-C stops everything", flush=True)
         while not sup.stopping.wait(0.5):
             sup.watch()

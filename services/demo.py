@@ -69,8 +69,12 @@ def run_demo(
         )
         _wait_ready(client, sup)
         if not headless:
+            from services.accounts_cli import dev_admin_sign_in
+
+            admin = dev_admin_sign_in(settings)
+            who = f"as the admin (email / password):\n  {admin}\nor " if admin else ""
             print(
-                f"\nWINWIN demo: open {base}/ and sign in with the API token:\n  {token}\n(Ctrl-C stops)\n"
+                f"\nWINWIN demo: open {base}/ and sign in {who}with the API token:\n  {token}\n(Ctrl-C stops)\n"
             )
         sim = Simulation(client, settings, families, random.Random(2017))
         sim.seed()

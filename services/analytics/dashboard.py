@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 router = APIRouter(include_in_schema=False)
 PAGES = Path(__file__).resolve().parents[2] / "templates" / "web"
 LIVE_INTERVAL = 1.0
-STAFF_PAGES = {"campaigns": "campaigns.html", "preview": "preview.html"}
+STAFF_PAGES = {"campaigns": "campaigns.html", "preview": "preview.html", "audit": "audit.html"}
 ASSETS = {
     "app.css": "text/css",
     "app.js": "text/javascript",
@@ -52,6 +52,7 @@ ASSETS = {
     "campaigns.js": "text/javascript",
     "campaign.js": "text/javascript",
     "preview.js": "text/javascript",
+    "audit.js": "text/javascript",
 }
 #: Scripts and styles come only from this server; previews render in a sandboxed frame.
 SECURITY_HEADERS = {
@@ -91,6 +92,7 @@ def dashboard(request: Request) -> Response:
 
 @router.get("/campaigns", response_class=HTMLResponse)
 @router.get("/preview", response_class=HTMLResponse)
+@router.get("/audit", response_class=HTMLResponse)
 @router.get("/campaigns/{campaign_id}", response_class=HTMLResponse)
 def staff_page(request: Request) -> Response:
     current = auth.signed_in(request)
