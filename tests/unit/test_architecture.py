@@ -46,6 +46,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "services.demo",
         "services.bench",
         "services.campaigns.cli",
+        "services.accounts_cli",
         "streams",
     ),
     "composition root": ("services.bootstrap",),
