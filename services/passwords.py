@@ -14,25 +14,28 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 #: The hasher of new passwords: argon2-cffi's defaults (RFC 9106, low memory profile).
+#: Read at each call, so its parameters can be changed in one place (tests use cheaper
+#: ones; stored hashes made with others are then renewed at sign-in).
 HASHER = PasswordHasher()
 MIN_LENGTH = 12
 
 
-def hash_password(password: str, hasher: PasswordHasher = HASHER) -> str:
-    return hasher.hash(password)
+def hash_password(password: str, hasher: PasswordHasher | None = None) -> str:
+    return (hasher or HASHER).hash(password)
 
 
-def verify(stored: str | None, password: str, hasher: PasswordHasher = HASHER) -> bool:
+def verify(stored: str | None, password: str, hasher: PasswordHasher | None = None) -> bool:
     """Whether ``password`` matches ``stored``; with no stored hash, the same work is
     done against a dummy one and the answer is False."""
+    hasher = hasher or HASHER
     try:
         return hasher.verify(stored or _dummy(hasher), password) and stored is not None
     except (VerificationError, InvalidHashError):
         return False
 
 
-def needs_rehash(stored: str, hasher: PasswordHasher = HASHER) -> bool:
-    return hasher.check_needs_rehash(stored)
+def needs_rehash(stored: str, hasher: PasswordHasher | None = None) -> bool:
+    return (hasher or HASHER).check_needs_rehash(stored)
 
 
 def generated() -> str:

@@ -10,10 +10,11 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from services import accounts, auth
+from services import accounts, auth, passwords
 from services.accounts_cli import cli_actor, users_command
 from services.cli import build_parser
 from services.db.models_accounts import AuditEntry, ServiceToken, StaffAccount
@@ -35,6 +36,13 @@ from tests.integration.test_security_sessions import (
 PASSWORD = "a long enough password"
 CHANGES = {"POST", "PUT", "PATCH", "DELETE"}
 SENTINEL = "sentinel.contact@family.example"
+CHEAP = PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1)
+
+
+@pytest.fixture(autouse=True)
+def cheap_argon2(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Real argon2id with cheaper parameters than production's: seconds, not minutes."""
+    monkeypatch.setattr(passwords, "HASHER", CHEAP)
 
 
 @pytest.fixture
@@ -45,6 +53,13 @@ def clock() -> Clock:
 @pytest.fixture
 def app_client(tmp_path: Path, clock: Clock, database_url: str) -> Iterator[TestClient]:
     with client_on(tmp_path, clock, database_url) as client:
+        yield client
+
+
+@pytest.fixture
+def sqlite_client(tmp_path: Path, clock: Clock) -> Iterator[TestClient]:
+    """For what does not depend on the database (rules in memory, in the request path)."""
+    with client_on(tmp_path, clock) as client:
         yield client
 
 
@@ -146,6 +161,20 @@ def test_an_account_signs_in_with_a_locked_down_expiring_cookie(app_client: Test
     assert wrong.status_code == 401 and "do not match" in wrong.text
 
 
+def test_a_hash_with_old_parameters_is_renewed_at_sign_in(
+    sqlite_client: TestClient, monkeypatch: pytest.MonkeyPatch
+):
+    make_account(sqlite_client, "staff@net.example", Role.STAFF)
+    stronger = PasswordHasher(time_cost=2, memory_cost=8 * 1024, parallelism=1)
+    monkeypatch.setattr(passwords, "HASHER", stronger)  # the parameters changed
+    sign_in_as(sqlite_client, "staff@net.example")
+    with sqlite_client.app.state.container.sessions() as session:
+        stored = session.get(StaffAccount, "staff@net.example").password_hash
+    assert "t=2" in stored and not stronger.check_needs_rehash(stored)
+    sqlite_client.cookies.clear()
+    sign_in_as(sqlite_client, "staff@net.example")  # the renewed hash checks the same password
+
+
 def test_secure_cookie_under_https(tmp_path: Path, clock: Clock):
     with client_on(tmp_path, clock) as client:
         client.app.state.container.settings.public_base_url = "https://winwin.example"
@@ -159,22 +188,22 @@ def test_secure_cookie_under_https(tmp_path: Path, clock: Clock):
 
 
 def test_sign_in_attempts_are_limited_per_email_and_per_client(
-    app_client: TestClient, clock: Clock
+    sqlite_client: TestClient, clock: Clock
 ):
-    make_account(app_client, "staff@net.example", Role.STAFF)
+    make_account(sqlite_client, "staff@net.example", Role.STAFF)
     wrong = {"email": "staff@net.example", "password": "not the password"}
     for _ in range(PER_EMAIL):
-        assert app_client.post("/login", data=wrong).status_code == 401
+        assert sqlite_client.post("/login", data=wrong).status_code == 401
     right = {"email": "staff@net.example", "password": PASSWORD}
-    limited = app_client.post("/login", data=right, follow_redirects=False)
+    limited = sqlite_client.post("/login", data=right, follow_redirects=False)
     assert limited.status_code == 429 and 1 <= int(limited.headers["Retry-After"]) <= 60
     assert "Too many" in limited.text
     clock.at += timedelta(seconds=61)
-    assert app_client.post("/login", data=right, follow_redirects=False).status_code == 303
+    assert sqlite_client.post("/login", data=right, follow_redirects=False).status_code == 303
     # Per client address: wrong tokens, whatever the email, until the address waits too.
     for _ in range(PER_CLIENT):
-        assert app_client.post("/login", data={"token": "wrong"}).status_code in (401, 429)
-    r = app_client.post("/login", data=right, follow_redirects=False)
+        assert sqlite_client.post("/login", data={"token": "wrong"}).status_code in (401, 429)
+    r = sqlite_client.post("/login", data=right, follow_redirects=False)
     assert r.status_code == 429 and int(r.headers["Retry-After"]) >= 1
 
 
@@ -188,39 +217,39 @@ def changing_routes(app: object) -> list[tuple[str, str]]:
     return found
 
 
-def test_an_analyst_gets_403_on_every_changing_api_route(app_client: TestClient):
-    routes = changing_routes(app_client.app)
+def test_an_analyst_gets_403_on_every_changing_api_route(sqlite_client: TestClient):
+    routes = changing_routes(sqlite_client.app)
     assert len(routes) >= 20 and ("POST", "/api/v1/tokens") in routes
-    analyst_token = new_token(app_client, "analyst")["token"]
-    make_account(app_client, "analyst@net.example", Role.ANALYST)
-    csrf = sign_in_as(app_client, "analyst@net.example")
+    analyst_token = new_token(sqlite_client, "analyst")["token"]
+    make_account(sqlite_client, "analyst@net.example", Role.ANALYST)
+    csrf = sign_in_as(sqlite_client, "analyst@net.example")
     as_token = {"Authorization": f"Bearer {analyst_token}"}
     for method, path in routes:
         for headers in (as_token, same_site(csrf)):
-            r = app_client.request(method, path, json={}, headers=headers)
+            r = sqlite_client.request(method, path, json={}, headers=headers)
             assert r.status_code == 403, (method, path, r.status_code, r.text)
             assert "analyst" in r.json()["detail"], r.text
     # Reading is allowed.
-    assert app_client.get("/api/v1/campaigns").status_code == 200
-    assert app_client.get("/api/v1/campaigns", headers=as_token).status_code == 200
+    assert sqlite_client.get("/api/v1/campaigns").status_code == 200
+    assert sqlite_client.get("/api/v1/campaigns", headers=as_token).status_code == 200
 
 
-def test_staff_cannot_manage_tokens_or_the_stage_map(app_client: TestClient):
-    token_id = new_token(app_client, "analyst")["id"]
-    make_account(app_client, "staff@net.example", Role.STAFF)
-    csrf = sign_in_as(app_client, "staff@net.example")
+def test_staff_cannot_manage_tokens_or_the_stage_map(sqlite_client: TestClient):
+    token_id = new_token(sqlite_client, "analyst")["id"]
+    make_account(sqlite_client, "staff@net.example", Role.STAFF)
+    csrf = sign_in_as(sqlite_client, "staff@net.example")
     mine = same_site(csrf)
-    stage_map = app_client.get("/api/v1/stage-map").json()  # reading it is allowed
+    stage_map = sqlite_client.get("/api/v1/stage-map").json()  # reading it is allowed
     refused = [
-        app_client.post("/api/v1/tokens", json={"name": "x", "role": "admin"}, headers=mine),
-        app_client.get("/api/v1/tokens"),
-        app_client.delete(f"/api/v1/tokens/{token_id}", headers=mine),
-        app_client.put("/api/v1/stage-map", json=stage_map, headers=mine),
+        sqlite_client.post("/api/v1/tokens", json={"name": "x", "role": "admin"}, headers=mine),
+        sqlite_client.get("/api/v1/tokens"),
+        sqlite_client.delete(f"/api/v1/tokens/{token_id}", headers=mine),
+        sqlite_client.put("/api/v1/stage-map", json=stage_map, headers=mine),
     ]
     for r in refused:
         assert r.status_code == 403 and "only an admin" in r.json()["detail"], r.text
     tpl = {"name": "t", "channel": "email", "subject": "Hi", "text": "Hi"}
-    assert app_client.post("/api/v1/templates", json=tpl, headers=mine).status_code == 201
+    assert sqlite_client.post("/api/v1/templates", json=tpl, headers=mine).status_code == 201
 
 
 def test_a_service_token_is_shown_once_listed_without_secret_and_revocable(
@@ -244,19 +273,19 @@ def test_a_service_token_is_shown_once_listed_without_secret_and_revocable(
     assert app_client.delete("/api/v1/tokens/nope", headers=BEARER).status_code == 404
 
 
-def test_a_cross_site_form_post_with_an_accounts_cookie_is_refused(app_client: TestClient):
-    make_account(app_client, "staff@net.example", Role.STAFF)
-    sign_in_as(app_client, "staff@net.example")
+def test_a_cross_site_form_post_with_an_accounts_cookie_is_refused(sqlite_client: TestClient):
+    make_account(sqlite_client, "staff@net.example", Role.STAFF)
+    sign_in_as(sqlite_client, "staff@net.example")
     body = b"name=x&channel=email&subject=Hi&text=Hi"
-    r = app_client.post(
+    r = sqlite_client.post(
         "/api/v1/templates", content=body, headers={"Origin": EVIL, "Content-Type": FORM}
     )
     assert r.status_code == 403 and "cross-site" in r.json()["detail"]
-    r = app_client.post(
+    r = sqlite_client.post(
         "/api/v1/templates", json={"name": "x"}, headers={"Origin": SITE}
     )  # this site, but no CSRF token
     assert r.status_code == 403 and "CSRF" in r.json()["detail"]
-    assert app_client.get("/api/v1/audit").json()["entries"][0]["action"] == "sign_in"
+    assert sqlite_client.get("/api/v1/audit").json()["entries"][0]["action"] == "sign_in"
 
 
 def test_every_change_is_audited_by_its_actor_without_contact_pii(app_client: TestClient):
@@ -318,10 +347,10 @@ def test_every_change_is_audited_by_its_actor_without_contact_pii(app_client: Te
     assert future.json()["entries"] == []
 
 
-def test_the_audit_page_is_linked_and_has_labelled_filters(app_client: TestClient):
-    app_client.post("/login", data={"token": TOKEN}, headers={"Origin": SITE})
-    assert 'href="/audit"' in app_client.get("/campaigns").text
-    page = app_client.get("/audit").text
+def test_the_audit_page_is_linked_and_has_labelled_filters(sqlite_client: TestClient):
+    sqlite_client.post("/login", data={"token": TOKEN}, headers={"Origin": SITE})
+    assert 'href="/audit"' in sqlite_client.get("/campaigns").text
+    page = sqlite_client.get("/audit").text
     for label in ("Who", "Object kind", "Action", "Since", "Until"):
         assert re.search(rf"<label>{label}[^<]*<input", page), label
-    assert app_client.get("/ui/audit.js").status_code == 200
+    assert sqlite_client.get("/ui/audit.js").status_code == 200
