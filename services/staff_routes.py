@@ -59,7 +59,9 @@ def get_audit(
     since: datetime | None = None,
     until: datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=audit.MAX_LIMIT)] = 100,
-    cursor: Annotated[int | None, Query(ge=1, description="next_cursor of the page before")] = None,
+    cursor: Annotated[
+        int | None, Query(ge=1, le=2**63 - 1, description="next_cursor of the page before")
+    ] = None,
 ) -> dict[str, Any]:
     """Changes, newest first: ``{"entries": [...], "next_cursor"}``; pass ``cursor`` for
     the next page. Each entry: id, at, actor_kind, actor, action, object_kind, object_id."""
