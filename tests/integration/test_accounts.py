@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from services import accounts, auth, passwords
-from services.accounts_cli import cli_actor, users_command
+from services.accounts_cli import DEV_ADMIN, cli_actor, dev_admin_sign_in, users_command
 from services.cli import build_parser
 from services.db.models_accounts import AuditEntry, ServiceToken, StaffAccount
 from services.domain.roles import Role
@@ -354,3 +354,15 @@ def test_the_audit_page_is_linked_and_has_labelled_filters(sqlite_client: TestCl
     for label in ("Who", "Object kind", "Action", "Since", "Until"):
         assert re.search(rf"<label>{label}[^<]*<input", page), label
     assert sqlite_client.get("/ui/audit.js").status_code == 200
+
+
+def test_dev_mode_makes_a_first_admin_once_and_prints_its_sign_in(sqlite_client: TestClient):
+    settings = sqlite_client.app.state.container.settings
+    first = dev_admin_sign_in(settings)
+    assert first.startswith(f"{DEV_ADMIN} / ") and first == dev_admin_sign_in(settings)
+    sign_in_as(sqlite_client, DEV_ADMIN, first.split(" / ")[1])
+    assert sqlite_client.get("/api/v1/tokens").status_code == 200  # an admin
+    assert dev_admin_sign_in(settings.model_copy(update={"env": "production"})) == ""
+    assert [a.email for a in accounts.list_accounts(sqlite_client.app.state.container)] == [
+        DEV_ADMIN
+    ]
