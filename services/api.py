@@ -20,6 +20,7 @@ from services.analytics.panels import refresh_prometheus
 from services.analytics.prometheus import exposition
 from services.analytics.routes import router as analytics_router
 from services.api_docs import serve_docs
+from services.audit import AuditTrail
 from services.bootstrap import AppDep, Container, bootstrap
 from services.bus.producer import kafka_reachable
 from services.campaigns.delivery_routes import router as delivery_router
@@ -30,6 +31,8 @@ from services.config import Settings
 from services.db.models import WorkerHeartbeat
 from services.guards import BodyLimit, SecurityHeaders, document_errors
 from services.journeys.routes import router as journeys_router
+from services.signin import SignInLimits
+from services.staff_routes import router as staff_router
 from services.tracking.bot_report import router as bot_report_router
 from services.tracking.inbound import router as inbound_router
 from services.tracking.routes import ClickRoutes
@@ -61,6 +64,7 @@ def create_app(container: Container | None = None, settings: Settings | None = N
         description="Outreach and attribution engine for a Collaborative Learning Health System.",
     )
     app.state.container = container or bootstrap(settings)
+    app.state.sign_in_limits = SignInLimits()  # failed sign-ins, in this process's memory
     app.include_router(tracking_router)
     app.include_router(campaigns_router)
     app.include_router(delivery_router)
@@ -71,6 +75,7 @@ def create_app(container: Container | None = None, settings: Settings | None = N
     app.include_router(social_router)
     app.include_router(inbound_router)
     app.include_router(journeys_router)
+    app.include_router(staff_router)
     _guard(app)
     serve_docs(app)
 
@@ -110,6 +115,7 @@ def _guard(app: FastAPI) -> None:
     """Body size limits (413, documented in the OpenAPI document) and security headers."""
     https = app.state.container.settings.public_base_url.startswith("https")
     app.router.redirect_slashes = False  # its Location echoes the Host header: an open redirect
+    app.add_middleware(AuditTrail)  # every successful change through /api/v1, in one place
     app.add_middleware(ClickRoutes)  # /r and /o answered inside the guards, before routing
     app.add_middleware(SecurityHeaders, https=https)
     app.add_middleware(BodyLimit)

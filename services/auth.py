@@ -1,4 +1,6 @@
-"""Access to ``/api/v1``: a bearer token, or a dashboard sign-in (session cookie).
+"""Access to ``/api/v1``: a bearer token (``WINWIN_API_TOKEN``, an admin, or a service
+token with its role), or a sign-in (session cookie) of the API token or a named account.
+The role then decides what may be read or changed (``services.access``).
 
 A request signed in by cookie that changes something (POST, PUT, PATCH, DELETE) must
 also come from this site (``Origin``, or else ``Referer``, equal to the origin of
@@ -18,7 +20,10 @@ from urllib.parse import urlsplit
 from fastapi import Depends, HTTPException, Request
 
 from services import sessions
+from services.access import refusal_for
+from services.accounts import Actor, token_actor
 from services.config import Settings
+from services.domain.roles import ActorKind, Role, parse_role
 
 SESSION_COOKIE = "ww_session"
 CSRF_HEADER = "X-CSRF-Token"
@@ -27,6 +32,7 @@ UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 #: Who a login with the API token is (the staff console adds named accounts).
 TOKEN_ACCOUNT, TOKEN_ROLE = "api-token", "admin"
 DEFAULT_PORTS = {"http": "80", "https": "443"}
+API_TOKEN_ACTOR = Actor(ActorKind.TOKEN, TOKEN_ACCOUNT, Role.ADMIN)
 
 
 def token_ok(settings: Settings, given: str) -> bool:
@@ -102,23 +108,45 @@ def json_only(request: Request) -> None:
 
 
 def require_token(request: Request) -> None:
-    settings: Settings = request.app.state.container.settings
-    header = request.headers.get("authorization", "")
-    scheme, _, given = header.partition(" ")
-    if scheme.lower() == "bearer" and token_ok(settings, given.strip()):
-        json_only(request)
-        return
-    current = signed_in(request)
-    if current is None:
-        raise HTTPException(
-            status_code=401,
-            detail="missing or wrong API token",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-    if request.method in UNSAFE_METHODS:
-        check_same_site(request, current, request.headers.get(CSRF_HEADER, ""))
+    """Who is asking (the API token, a service token, a signed-in account) and whether
+    their role may use this route (``services.access``): 401, 403 with the reason."""
+    actor = bearer_actor(request)
+    if actor is None:
+        current = signed_in(request)
+        if current is None:
+            raise HTTPException(
+                status_code=401,
+                detail="missing or wrong API token",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        if request.method in UNSAFE_METHODS:
+            check_same_site(request, current, request.headers.get(CSRF_HEADER, ""))
+        request.state.staff_session = current
+        actor = session_actor(current)
+    route = request.scope.get("route")
+    reason = refusal_for(actor.role, request.method, getattr(route, "path", request.url.path))
+    if reason:
+        raise HTTPException(403, f"forbidden: {reason}")
     json_only(request)
-    request.state.staff_session = current
+    request.state.actor = actor
+
+
+def bearer_actor(request: Request) -> Actor | None:
+    """The actor of the request's bearer token: the API token (an admin) or a live
+    service token; None without one that works."""
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not given.strip():
+        return None
+    container = request.app.state.container
+    if token_ok(container.settings, given.strip()):
+        return API_TOKEN_ACTOR
+    return token_actor(container, given.strip())
+
+
+def session_actor(current: sessions.Current) -> Actor:
+    if current.account == TOKEN_ACCOUNT:
+        return API_TOKEN_ACTOR
+    return Actor(ActorKind.ACCOUNT, current.account, parse_role(current.role))
 
 
 Authorized = Annotated[None, Depends(require_token)]

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
+from services.domain.roles import Role
 from services.errors import UsageError
 from services.logs import configure
 
@@ -24,6 +25,7 @@ Typical session:
   winwin demo                         # everything on this machine, dashboard URL printed
   winwin up --port 8000               # api + stream worker + dispatcher + relay
   winwin report stages --from 2017-08 --to 2018-07 --format csv
+  winwin users create ann@network.example --role admin --generate
 
 Configuration comes from WINWIN_* environment variables (see README, Configuration).
 With WINWIN_KAFKA_BOOTSTRAP empty, `up` and `demo` start an embedded Kafka-protocol
@@ -187,7 +189,50 @@ def build_parser() -> argparse.ArgumentParser:
         "--group-by", default="campaign", choices=["campaign", "channel", "messenger"]
     )
     _output_args(attribution)
+    _users_parser(sub)
     return p
+
+
+USERS_EPILOG = """\
+Examples:
+  winwin users create ann@network.example --role admin --generate
+      # prints a new random password once
+  printf '%s' "$PASSWORD" | winwin users create bo@network.example --role staff
+      # the password from standard input (at least 12 characters)
+  winwin users create cy@network.example --role analyst
+      # at a terminal: asks for the password twice
+  winwin users list
+  winwin users disable bo@network.example
+      # signs bo out everywhere; the account stays in the audit log
+
+Roles: admin (accounts, service tokens, stage map, settings), staff (all outreach
+work), analyst (dashboards, reports and exports; changes nothing).
+"""
+
+
+def _users_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    users = sub.add_parser(
+        "users",
+        help="staff accounts: create, list, disable",
+        description="Named staff accounts that sign in to the dashboard and staff pages.",
+        epilog=USERS_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    u_sub = users.add_subparsers(dest="users_command", metavar="ACTION", required=True)
+    create = u_sub.add_parser(
+        "create",
+        help="create an account (password from stdin, or --generate)",
+        epilog=USERS_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    create.add_argument("email", metavar="EMAIL")
+    create.add_argument("--role", required=True, choices=[r.value for r in Role])
+    create.add_argument(
+        "--generate", action="store_true", help="make a random password and print it once"
+    )
+    u_sub.add_parser("list", help="list accounts: email, role, created, disabled")
+    disable = u_sub.add_parser("disable", help="disable an account and end its sessions")
+    disable.add_argument("email", metavar="EMAIL")
 
 
 def _output_args(p: argparse.ArgumentParser) -> None:
@@ -244,7 +289,10 @@ def dispatch(args: argparse.Namespace) -> int | None:
                 families=args.families,
             )
         case "up":
-            return _up(settings, args.port)
+            # lazy: a command loads only its own stack (`winwin --help` stays fast)
+            from services.supervisor import run_up
+
+            return run_up(settings, args.port)
         case "api":
             roles.run_api(settings, args.port, args.host)
         case "worker":
@@ -266,16 +314,12 @@ def dispatch(args: argparse.Namespace) -> int | None:
             from services.campaigns.importer import import_csv
 
             return import_csv(settings, args.file, args.encoding, args.rejects)
-        case "campaign":
+        case "campaign" | "toolkit":
             # lazy: a command loads only its own stack (`winwin --help` stays fast)
-            from services.campaigns.cli import run_campaign_command
+            from services.campaigns.cli import build_command, run_campaign_command
 
-            return run_campaign_command(settings, args)
-        case "toolkit":
-            # lazy: a command loads only its own stack (`winwin --help` stays fast)
-            from services.campaigns.cli import build_command
-
-            return build_command(settings, args)
+            command = run_campaign_command if args.command == "campaign" else build_command
+            return command(settings, args)
         case "deadletters":
             # lazy: a command loads only its own stack (`winwin --help` stays fast)
             from services.tracking.replay import deadletters_command
@@ -291,6 +335,11 @@ def dispatch(args: argparse.Namespace) -> int | None:
             from services.analytics.reports import run_report
 
             return run_report(settings, args)
+        case "users":
+            # lazy: a command loads only its own stack (`winwin --help` stays fast)
+            from services.accounts_cli import users_command
+
+            return users_command(settings, args)
     return None
 
 
@@ -299,27 +348,6 @@ def _need_kafka(settings: Settings) -> None:
         raise UsageError(
             "WINWIN_KAFKA_BOOTSTRAP is empty: set it, or use `winwin up` to start the embedded broker"
         )
-
-
-def _up(settings: Settings, port: int) -> int:
-    # lazy: a command loads only its own stack (`winwin --help` stays fast)
-    from services.supervisor import Supervisor
-
-    sup = Supervisor(settings, port=port)
-    sup.stop_on_signals()  # SIGTERM and SIGINT alike stop everything
-    with sup:
-        # The token is printed only in dev, where it was generated for this checkout.
-        token = (
-            f"  (API token: {settings.api_token.get_secret_value()})"
-            if settings.env == "dev"
-            else ""
-        )
-        print(f"WINWIN is up: {sup.settings.public_base_url}/{token}", flush=True)
-        print(f"logs in {sup.log_dir}; Ctrl-C stops everything", flush=True)
-        while not sup.stopping.wait(0.5):
-            sup.watch()
-    print("winwin: stopped", file=sys.stderr)
-    return 0
 
 
 if __name__ == "__main__":

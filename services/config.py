@@ -227,3 +227,9 @@ def _dev_secret(state_dir: Path, name: str) -> str:
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return Settings()
+
+
+def dev_secret(state_dir: Path, name: str) -> str:
+    """A per-checkout dev secret (read or created in ``state_dir``), e.g. the dev admin's
+    password."""
+    return _dev_secret(state_dir, name)

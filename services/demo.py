@@ -20,7 +20,7 @@ from sqlalchemy import select
 from services.config import Settings
 from services.db.models import Contact, LocalEmail, Send
 from services.db.session import make_engine, make_sessionmaker
-from services.supervisor import Supervisor
+from services.supervisor import Supervisor, dev_admin_sign_in
 
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36"
 RESOURCES = [
@@ -70,8 +70,10 @@ def run_demo(
         )
         _wait_ready(client, sup)
         if not headless:
+            admin = dev_admin_sign_in(settings)
+            who = f"as the admin (email / password):\n  {admin}\nor " if admin else ""
             print(
-                f"\nWINWIN demo: open {base}/ and sign in with the API token:\n  {token}\n(Ctrl-C stops)\n"
+                f"\nWINWIN demo: open {base}/ and sign in {who}with the API token:\n  {token}\n(Ctrl-C stops)\n"
             )
         sim = Simulation(client, settings, families, random.Random(2017))
         sim.seed()

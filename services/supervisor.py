@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
+from services.accounts_cli import dev_admin_sign_in
 from services.bus.embedded import EmbeddedBroker
 from services.config import Settings, get_settings
 from services.db.migrate import upgrade
@@ -51,7 +52,7 @@ from services.roles import ROLES
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
 
-    from services.bus.embedded import EmbeddedBroker
+    from services.accounts_cli import dev_admin_sign_in
 
 log = logging.getLogger("winwin.supervisor")
 FIRST_DELAY, MAX_DELAY = 0.5, 30.0
@@ -323,3 +324,24 @@ def _exit_status(code: int) -> str:
     if code < 0:
         return f"killed by {signal.Signals(-code).name}"
     return f"exit status {code}"
+
+
+def run_up(settings: Settings, port: int) -> int:
+    """`winwin up`: every role and, by default, the embedded broker, until a signal."""
+    sup = Supervisor(settings, port=port)
+    sup.stop_on_signals()  # SIGTERM and SIGINT alike stop everything
+    with sup:
+        # The token is printed only in dev, where it was generated for this checkout.
+        token = (
+            f"  (API token: {settings.api_token.get_secret_value()})"
+            if settings.env == "dev"
+            else ""
+        )
+        print(f"WINWIN is up: {sup.settings.public_base_url}/{token}", flush=True)
+        if admin := dev_admin_sign_in(sup.settings):
+            print(f"sign in as {admin}", flush=True)
+        print(f"logs in {sup.log_dir}; Ctrl-C stops everything", flush=True)
+        while not sup.stopping.wait(0.5):
+            sup.watch()
+    print("winwin: stopped", file=sys.stderr)
+    return 0

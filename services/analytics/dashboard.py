@@ -27,7 +27,7 @@ from fastapi.responses import (
 from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
 
-from services import auth, sessions
+from services import audit, auth, sessions, signin
 from services.analytics import panels
 from services.analytics.metrics import QueryError
 from services.analytics.recompute import ensure_window
@@ -36,6 +36,7 @@ from services.bootstrap import AppDep, Container
 from services.db.models import StageFact
 from services.domain.attribution import DEFAULT_MODEL, Model
 from services.domain.periods import PeriodKind, period_bounds, period_of
+from services.domain.roles import ActorKind
 
 if TYPE_CHECKING:
     from services.config import Settings
@@ -43,7 +44,7 @@ if TYPE_CHECKING:
 router = APIRouter(include_in_schema=False)
 PAGES = Path(__file__).resolve().parents[2] / "templates" / "web"
 LIVE_INTERVAL = 1.0
-STAFF_PAGES = {"campaigns": "campaigns.html", "preview": "preview.html"}
+STAFF_PAGES = {"campaigns": "campaigns.html", "preview": "preview.html", "audit": "audit.html"}
 ASSETS = {
     "app.css": "text/css",
     "app.js": "text/javascript",
@@ -51,6 +52,7 @@ ASSETS = {
     "campaigns.js": "text/javascript",
     "campaign.js": "text/javascript",
     "preview.js": "text/javascript",
+    "audit.js": "text/javascript",
 }
 #: Scripts and styles come only from this server; previews render in a sandboxed frame.
 SECURITY_HEADERS = {
@@ -90,6 +92,7 @@ def dashboard(request: Request) -> Response:
 
 @router.get("/campaigns", response_class=HTMLResponse)
 @router.get("/preview", response_class=HTMLResponse)
+@router.get("/audit", response_class=HTMLResponse)
 @router.get("/campaigns/{campaign_id}", response_class=HTMLResponse)
 def staff_page(request: Request) -> Response:
     current = auth.signed_in(request)
@@ -109,15 +112,28 @@ def asset(name: str) -> Response:
 
 
 @router.post("/login")
-def login(request: Request, c: AppDep, token: str = Form(...)) -> Response:
-    """A new session at every sign-in; the one the browser held before is revoked.
-    A form posted from another site (its Origin says so) is refused: login CSRF."""
+def login(
+    request: Request,
+    c: AppDep,
+    email: Annotated[str, Form(max_length=320)] = "",
+    password: Annotated[str, Form(max_length=1000)] = "",
+    token: Annotated[str, Form(max_length=1000)] = "",
+) -> Response:
+    """Email and password (or the API token). A new session at every sign-in; the one
+    the browser held before is revoked. A form posted from another site (its Origin says
+    so) is refused: login CSRF. Too many failed attempts: 429 with Retry-After."""
     if auth.foreign_origin(request, required=False):
         return _html("login.html", 403, "Sign in from this site's own page.")
-    if not auth.token_ok(c.settings, token.strip()):
-        return _html("login.html", 401, "That token is not right.")
+    client = request.client.host if request.client else ""
+    outcome = signin.attempt(c, request.app.state.sign_in_limits, client, email, password, token)
+    if outcome.actor is None:
+        page = _html("login.html", outcome.status, outcome.message)
+        if outcome.retry_after:
+            page.headers["Retry-After"] = str(outcome.retry_after)
+        return page
+    account = outcome.actor.id if outcome.actor.kind is ActorKind.ACCOUNT else auth.TOKEN_ACCOUNT
     new = sessions.start(
-        c, auth.TOKEN_ACCOUNT, auth.TOKEN_ROLE, replacing=request.cookies.get(SESSION_COOKIE, "")
+        c, account, outcome.actor.role, replacing=request.cookies.get(SESSION_COOKIE, "")
     )
     response = RedirectResponse("/", status_code=303)
     response.set_cookie(SESSION_COOKIE, new.session_id, max_age=new.max_age, **_cookie(c.settings))
@@ -131,6 +147,8 @@ def logout(request: Request, c: AppDep, csrf_token: str = Form("")) -> Response:
     if current is not None:
         auth.check_same_site(request, current, csrf_token)
         sessions.revoke(c, request.cookies.get(SESSION_COOKIE, ""))
+        actor = auth.session_actor(current)
+        audit.record(c, actor, "sign_out", "session", actor.id)
     response = RedirectResponse("/", status_code=303)
     response.delete_cookie(SESSION_COOKIE, **_cookie(c.settings))
     return response

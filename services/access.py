@@ -1,0 +1,37 @@
+"""Which role may use which API route: the one route table of the roles (issue 16).
+
+``services.auth.require_token``, the dependency of every ``/api/v1`` route, asks
+``refusal`` after it has found who is asking. A route is in the outreach area unless
+this table puts it in the admin area; the rules per area are
+``services.domain.roles.refusal``: an analyst changes nothing, only an admin reads or
+changes the admin area.
+"""
+
+from __future__ import annotations
+
+from services.domain.roles import Area, Role, refusal
+
+ANY = "*"
+#: (method or ANY, route template) of the admin area: accounts, service tokens, the
+#: stage map (reading it is for everyone: the dashboard explains the stages with it).
+ADMIN_ROUTES = frozenset(
+    {
+        (ANY, "/api/v1/tokens"),
+        (ANY, "/api/v1/tokens/{token_id}"),
+        (ANY, "/api/v1/accounts"),
+        (ANY, "/api/v1/accounts/{email}"),
+        ("PUT", "/api/v1/stage-map"),
+    }
+)
+CHANGES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def area_of(method: str, template: str) -> Area:
+    if (ANY, template) in ADMIN_ROUTES or (method, template) in ADMIN_ROUTES:
+        return Area.ADMIN
+    return Area.OUTREACH
+
+
+def refusal_for(role: Role, method: str, template: str) -> str:
+    """Why ``role`` may not call ``method template``; "" when it may."""
+    return refusal(role, area_of(method, template), changes=method in CHANGES)
