@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request
@@ -22,7 +23,8 @@ from services.campaigns.render_pool import BoundedRenderer
 from services.config import Settings, get_settings
 from services.db.models import Link
 from services.db.session import make_engine, make_sessionmaker
-from services.ports import Clock, EventPublisher
+from services.db.unit_of_work import SqlUnitOfWork
+from services.ports import Clock, EventPublisher, UnitOfWorkFactory
 from services.tracking.ingest import Gatherer, HandOver, Ingest
 from services.tracking.links import LRU, SendView
 from services.tracking.tokens import TokenClaims, Tokens
@@ -49,6 +51,8 @@ class Container:
     now: Clock
     #: Clicks and opens of one event-loop iteration, handed to ``gatherer`` together.
     click_hand_over: HandOver
+    #: A new unit of work (repositories over one transaction) per use case.
+    unit_of_work: UnitOfWorkFactory
     #: Injected email sender; None: the configured one (campaigns.dispatch.make_sender).
     email_sender: EmailSender | None = None
     #: Where social posts go; None until first use: built from the settings.
@@ -78,6 +82,7 @@ def bootstrap(
     social_publishers: Sequence[SocialPublisher] | None = None,
     event_publisher: EventPublisher | None = None,
     now: Clock | None = None,
+    unit_of_work: UnitOfWorkFactory | None = None,
 ) -> Container:
     """The application over ``settings`` (default: the environment's). Each port left
     None gets its real adapter; ``now`` is the older name of ``clock``."""
@@ -98,6 +103,7 @@ def bootstrap(
         renderer=BoundedRenderer.from_settings(settings),
         now=clock,
         click_hand_over=HandOver(gatherer),
+        unit_of_work=unit_of_work or partial(SqlUnitOfWork, sessions),
         email_sender=email_sender,
         social_publishers=list(social_publishers) if social_publishers is not None else None,
     )
