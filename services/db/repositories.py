@@ -106,8 +106,8 @@ class SqlLinks:
         self.session.flush()
 
     def by_token(self, token: str) -> Link | None:
-        # The public token is signed around the link's id, which is its stored token.
-        return self.session.get(Link, token)
+        # The public token is signed around the stored one (the link's id: create_link).
+        return self.session.scalars(select(Link).where(Link.token == token)).one_or_none()
 
 
 class SqlEventLedger:
