@@ -69,7 +69,7 @@ def test_an_unknown_campaign_is_not_found_and_nothing_commits() -> None:
     assert store.commits == 0
 
 
-def test_cancel_stops_a_scheduled_campaign_and_shows_its_progress() -> None:
+def test_cancel_stops_a_sending_campaign_and_shows_its_progress() -> None:
     store, uow = _with_campaign(CampaignStatus.SENDING)
     store.sends += [("c1", SendStatus.SENT), ("c1", SendStatus.PENDING), ("c2", SendStatus.SENT)]
     view = handlers.cancel_campaign(uow, "c1")
