@@ -25,7 +25,7 @@ from services.campaigns.render_pool import BoundedRenderer
 from services.config import Settings
 from services.db.models import Link
 from services.domain.needs import Recommendation
-from services.ports import Clock, EventPublisher
+from services.ports import Clock, EventPublisher, UnitOfWorkFactory
 from services.tracking.ingest import HandOver, Ingest
 from services.tracking.links import LRU, SendView
 from services.tracking.tokens import TokenClaims, Tokens
@@ -70,6 +70,8 @@ class Container:
     send_due_emails: DueEmails
     #: Resources recommended per person (journeys/needs); campaigns/dispatch calls it.
     recommend: Recommender
+    #: A new unit of work (repositories over one transaction) per use case.
+    unit_of_work: UnitOfWorkFactory
     #: Injected email sender; None: the configured one (campaigns.dispatch.make_sender).
     email_sender: EmailSender | None = None
     #: Where social posts go; None until first use: built from the settings.

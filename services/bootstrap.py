@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from functools import partial
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -22,8 +23,9 @@ from services.campaigns.publishers import SocialPublisher
 from services.campaigns.render_pool import BoundedRenderer
 from services.config import Settings, get_settings
 from services.db.session import make_engine, make_sessionmaker
+from services.db.unit_of_work import SqlUnitOfWork
 from services.journeys.needs import recommended_for
-from services.ports import Clock, EventPublisher
+from services.ports import Clock, EventPublisher, UnitOfWorkFactory
 from services.tracking.ingest import Gatherer, HandOver, Ingest
 from services.tracking.tokens import Tokens
 
@@ -47,6 +49,7 @@ def bootstrap(
     social_publishers: Sequence[SocialPublisher] | None = None,
     event_publisher: EventPublisher | None = None,
     now: Clock | None = None,
+    unit_of_work: UnitOfWorkFactory | None = None,
 ) -> Container:
     """The application over ``settings`` (default: the environment's). Each port left
     None gets its real adapter; ``now`` is the older name of ``clock``."""
@@ -69,6 +72,7 @@ def bootstrap(
         click_hand_over=HandOver(gatherer),
         send_due_emails=send_due_emails,
         recommend=recommended_for,
+        unit_of_work=unit_of_work or partial(SqlUnitOfWork, sessions),
         email_sender=email_sender,
         social_publishers=list(social_publishers) if social_publishers is not None else None,
     )

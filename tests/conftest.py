@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import NoReturn
 
 import pytest
@@ -138,7 +139,14 @@ def postgres_url(postgres_server: PostgresServer) -> str:
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def database_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
-    if request.param == "sqlite":
+    with a_database(request.param, request, tmp_path) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def a_database(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The URL of an empty database of ``kind`` ("sqlite" or "postgres"), for this test."""
+    if kind == "sqlite":
         yield f"sqlite:///{tmp_path / 'winwin.db'}"
         return
     server: PostgresServer = request.getfixturevalue("postgres_server")

@@ -14,12 +14,13 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from services.bus import topics
 from services.db.models import EngagementEvent, OutboxMessage, Touch
 from services.db.models_journeys import IdentityMerge, MergedRow
+from services.db.repositories import add_to_outbox
 from services.db.values import chunks, utc
 
 #: A published row whose records never all reach the sinks (a dead letter among them)
@@ -34,8 +35,7 @@ STORED_AS = {
 
 def enqueue(session: Session, topic: str, records: Sequence[dict[str, Any]]) -> None:
     """Add records bound for ``topic`` to the outbox (one row, however many records)."""
-    if records:
-        session.execute(insert(OutboxMessage), [{"topic": topic, "records": list(records)}])
+    add_to_outbox(session, topic, records)
 
 
 def replay(session: Session) -> int:

@@ -70,6 +70,7 @@ from services.campaigns.reconcile import (
 from services.campaigns.schedule import claim_due, finish, prepare
 from services.db.models import Campaign, Contact, Send, Suppression
 from services.db.models_consent import GroupUnsubscribe, InflightSend
+from services.db.repositories import send_progress
 from services.db.session import transaction
 from services.db.upsert import insert_new
 from services.domain.events import format_timestamp
@@ -134,19 +135,7 @@ def make_activity(container: Container, sender: EmailSender) -> Activity:
 
 def progress(session: Session, campaign_id: str) -> dict[str, int]:
     """``{"total", "sent", "suppressed", "failed"}`` of a campaign (pending count in total)."""
-    counts = dict(
-        session.execute(
-            select(Send.status, func.count())
-            .where(Send.campaign_id == campaign_id)
-            .group_by(Send.status)
-        ).all()
-    )
-    return {
-        "total": sum(counts.values()),
-        "sent": counts.get(SendStatus.SENT, 0),
-        "suppressed": counts.get(SendStatus.SUPPRESSED, 0),
-        "failed": counts.get(SendStatus.FAILED, 0),
-    }
+    return send_progress(session, campaign_id)
 
 
 class Dispatcher:

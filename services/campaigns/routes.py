@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -15,18 +17,18 @@ from services.bootstrap import AppDep
 from services.campaigns.contacts import save_contacts
 from services.campaigns.outbox_store import list_outbox
 from services.campaigns.rendering import TemplateProblem, sample_context
-from services.campaigns.schedule import CampaignStateError, schedule
+from services.campaigns.schedule import CampaignStateError
 from services.campaigns.social import check_social_campaign
 from services.campaigns.views import campaign_view
 from services.db.models import Campaign, Contact, Messenger, Resource, Template
 from services.db.upsert import upsert
-from services.domain import lifecycle
 from services.domain.audience import AudienceError, parse_audience
 from services.domain.events import supported_time
 from services.domain.lifecycle import CampaignStatus
 from services.domain.social import campaign_platforms
 from services.domain.unsubscribe_groups import MAX_GROUP_ID
 from services.ids import new_id
+from services.service_layer import handlers
 from services.staff_input import StaffInput
 
 if TYPE_CHECKING:
@@ -285,28 +287,27 @@ def get_campaign(campaign_id: str, c: AppDep, _: Authorized) -> dict[str, Any]:
 def schedule_campaign(
     campaign_id: str, c: AppDep, _: Authorized, body: ScheduleIn | None = None
 ) -> dict[str, Any]:
-    with c.sessions() as session, session.begin():
-        campaign = session.get(Campaign, campaign_id)
-        if campaign is None:
-            raise HTTPException(404, "campaign not found")
-        try:
-            schedule(session, campaign, body.send_at if body else None, c.now())
-        except CampaignStateError as exc:
-            raise HTTPException(409, str(exc)) from None
-        return campaign_view(session, campaign)
+    send_at = body.send_at if body else None
+    with _campaign_errors():
+        return handlers.schedule_campaign(c.unit_of_work(), campaign_id, send_at, c.now())
 
 
 @router.post("/api/v1/campaigns/{campaign_id}/cancel")
 def cancel_campaign(campaign_id: str, c: AppDep, _: Authorized) -> dict[str, Any]:
-    with c.sessions() as session, session.begin():
-        campaign = session.get(Campaign, campaign_id)
-        if campaign is None:
-            raise HTTPException(404, "campaign not found")
-        try:
-            campaign.status = lifecycle.cancel(campaign.status)
-        except CampaignStateError as exc:
-            raise HTTPException(409, str(exc)) from None
-        return campaign_view(session, campaign)
+    with _campaign_errors():
+        return handlers.cancel_campaign(c.unit_of_work(), campaign_id)
+
+
+@contextmanager
+def _campaign_errors() -> Iterator[None]:
+    """A handler's errors as answers: 404 for an unknown campaign, 409 for a status
+    change its status does not allow."""
+    try:
+        yield
+    except handlers.CampaignNotFound:
+        raise HTTPException(404, "campaign not found") from None
+    except CampaignStateError as exc:
+        raise HTTPException(409, str(exc)) from None
 
 
 # --- the local outbox (no SendGrid key) ----------------------------------------------

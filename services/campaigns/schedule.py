@@ -11,9 +11,8 @@ of 09:00+02:00 must be written as 07:00 UTC to be compared correctly.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, cast
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import CursorResult, Table, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -26,9 +25,11 @@ from services.db.upsert import insert_ignore
 from services.domain import lifecycle
 from services.domain.audience import parse_audience
 from services.domain.consent import Consent
+from services.domain.events import as_utc
 from services.domain.lifecycle import ACTIVE, CampaignStateError, SendStatus
 from services.domain.lifecycle import CampaignStatus as Status
 from services.ids import new_id
+from services.service_layer import handlers
 
 __all__ = [
     "CampaignStateError",
@@ -47,19 +48,9 @@ CONTACT_PAGE = 5000
 _SENDS = cast(Table, Send.__table__)
 
 
-def as_utc(moment: datetime, timezone: str = "UTC") -> datetime:
-    """An aware UTC datetime; a naive one is read in ``timezone`` (WINWIN_TIMEZONE)."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=ZoneInfo(timezone))
-    return moment.astimezone(UTC)
-
-
 def schedule(session: Session, campaign: Campaign, send_at: datetime | None, now: datetime) -> None:
     """``draft|scheduled`` → ``scheduled`` at ``send_at`` (default: the stored one, or now)."""
-    status = lifecycle.schedule(campaign.status)
-    at = send_at or campaign.send_at or now
-    campaign.send_at = as_utc(at)
-    campaign.status = status
+    handlers.schedule(campaign, send_at, now)
 
 
 def pause(session: Session, campaign: Campaign) -> None:

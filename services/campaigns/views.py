@@ -8,20 +8,8 @@ from sqlalchemy.orm import Session
 
 from services.campaigns.dispatch import progress
 from services.db.models import Campaign
+from services.service_layer.views import describe
 
 
 def campaign_view(session: Session, campaign: Campaign) -> dict[str, Any]:
-    return {
-        "id": campaign.id,
-        "name": campaign.name,
-        "channel": campaign.channel,
-        "template_id": campaign.template_id,
-        "audience": campaign.audience,
-        "resources": campaign.resources,
-        "messengers": campaign.messengers,
-        "platforms": campaign.platforms,
-        "send_at": campaign.send_at.isoformat() if campaign.send_at else None,
-        "status": campaign.status,
-        "unsubscribe_group": campaign.unsubscribe_group,
-        "progress": progress(session, campaign.id),
-    }
+    return describe(campaign, progress(session, campaign.id))

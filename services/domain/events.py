@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from services.domain.inputs import storable
 
@@ -117,6 +118,13 @@ def parse_timestamp(text: str, field_name: str = "occurred_at") -> datetime:
     except ValueError:
         raise EventError(field_name, f"{text!r} is not a real date-time") from None
     return supported_time(moment, field_name, text)
+
+
+def as_utc(moment: datetime, timezone: str = "UTC") -> datetime:
+    """An aware UTC datetime; a naive one is read in ``timezone`` (WINWIN_TIMEZONE)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=ZoneInfo(timezone))
+    return moment.astimezone(UTC)
 
 
 def supported_time(moment: datetime, field_name: str, shown: str | None = None) -> datetime:

@@ -14,21 +14,18 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.analytics import prometheus
-from services.bus import topics
-from services.bus.outbox import enqueue
-from services.db.models import AcceptedEvent, Campaign
-from services.db.upsert import insert_new
-from services.domain.events import EventError, NormalisedEvent, check_event, format_timestamp
+from services.db.repositories import SqlEventLedger
+from services.db.unit_of_work import SqlUnitOfWork
+from services.domain.events import NormalisedEvent, format_timestamp
 from services.domain.pseudonyms import pseudonymise
 from services.journeys.identity import resolve
+from services.service_layer.handlers import IngestResult, accept_events, record_events
 from services.tracking.bots import SCANNERS
 
 if TYPE_CHECKING:
@@ -36,13 +33,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 MAX_EVENTS = 1000
-
-
-@dataclass
-class IngestResult:
-    accepted: int = 0
-    duplicates: int = 0
-    rejected: list[dict[str, Any]] = field(default_factory=list)
 
 
 class Ingest:
@@ -64,20 +54,8 @@ class Ingest:
 
     def accept(self, items: Sequence[Any]) -> IngestResult:
         """The contract's ``POST /api/v1/events`` semantics for a list of 1..1000 items."""
-        result = IngestResult()
-        now = self.now()
-        valid: list[tuple[int, NormalisedEvent]] = []
-        for index, raw in enumerate(items):
-            try:
-                if not isinstance(raw, dict):
-                    raise EventError("(item)", "must be a JSON object")
-                valid.append((index, check_event(raw, now)))
-            except EventError as exc:
-                result.rejected.append({"index": index, "error": str(exc)})
-        with self.sessions() as session, session.begin():
-            valid = self._known_campaigns(session, valid, result)
-            records = [self._record(e) for _, e in valid]
-            self._spool(session, records, result)
+        uow = SqlUnitOfWork(self.sessions)
+        result = accept_events(uow, items, now=self.now(), to_record=self.to_record)
         _observe(result)
         return result
 
@@ -102,36 +80,11 @@ class Ingest:
     def _spool(
         self, session: Session, records: Sequence[dict[str, Any]], result: IngestResult
     ) -> None:
-        ids = [{"event_id": r["event_id"]} for r in records]
-        new = insert_new(session, AcceptedEvent.__table__, ids, "event_id")
-        fresh, seen = [], set()
-        for r in records:
-            if r["event_id"] in new and r["event_id"] not in seen:
-                seen.add(r["event_id"])
-                fresh.append(r)
-        enqueue(session, topics.ENGAGEMENT, fresh)
-        result.accepted += len(fresh)
-        result.duplicates += len(records) - len(fresh)
+        record_events(SqlEventLedger(session), records, result)
 
-    def _known_campaigns(
-        self, session: Session, valid: list[tuple[int, NormalisedEvent]], result: IngestResult
-    ) -> list[tuple[int, NormalisedEvent]]:
-        wanted = {e.campaign_id for _, e in valid if e.campaign_id}
-        if not wanted:
-            return valid
-        known = set(session.scalars(select(Campaign.id).where(Campaign.id.in_(wanted))))
-        kept = []
-        for index, e in valid:
-            if e.campaign_id and e.campaign_id not in known:
-                result.rejected.append(
-                    {"index": index, "error": f"campaign_id: unknown campaign {e.campaign_id!r}"}
-                )
-            else:
-                kept.append((index, e))
-        result.rejected.sort(key=lambda r: r["index"])
-        return kept
-
-    def _record(self, e: NormalisedEvent) -> dict[str, Any]:
+    def to_record(self, e: NormalisedEvent) -> dict[str, Any]:
+        """The outbox record of a checked event: its person pseudonymised (and resolved),
+        flagged when the site says a scanner sent it."""
         record: dict[str, Any] = {
             "event_id": e.event_id,
             "type": e.type,

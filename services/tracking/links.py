@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from services.config import Settings
 from services.db.models import Campaign, Link, Send
 from services.ids import new_id
+from services.service_layer.handlers import find_link
 
 if TYPE_CHECKING:
     from services.application import Container
@@ -87,10 +88,7 @@ def lookup_link(container: Container, link_id: str) -> Link | None:
     cache = container.links
     if link_id in cache:
         return cache[link_id]
-    with container.sessions() as session:
-        link = session.get(Link, link_id)
-        if link is not None:
-            session.expunge(link)
+    link = find_link(container.unit_of_work(), link_id)
     return cache.remember(link_id, link) if link is not None else None
 
 

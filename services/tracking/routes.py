@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import logging
 import re
-from datetime import datetime
 from functools import lru_cache
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit, urlunsplit
@@ -22,12 +21,12 @@ from services.auth import Authorized
 from services.bootstrap import AppDep, Container
 from services.campaigns.channels.email import verify_event_webhook
 from services.domain.consent import Consent
-from services.domain.events import format_timestamp
 from services.domain.inputs import parse_json
 from services.domain.pseudonyms import pseudonymise, visitor_ref
 from services.guards import limit_for
-from services.ids import new_id, new_token
+from services.ids import new_token
 from services.journeys.identity import note_click, resolve_nowait, valid_visitor
+from services.service_layer import handlers
 from services.staff_input import StaffInput
 from services.tracking import consent, webhooks
 from services.tracking.bots import bot_reason
@@ -70,12 +69,20 @@ async def post_events(request: Request, c: AppDep, _: Authorized) -> dict[str, A
         raise HTTPException(422, f"body: {len(items)} events; at most 1000 per request")
     if not all(isinstance(item, dict) for item in items):
         raise HTTPException(422, "body: every item must be a JSON object")
-    result = await _run(request, c.ingest.accept, items)
+    result = await _run(request, _accept, c, items)
     return {
         "accepted": result.accepted,
         "duplicates": result.duplicates,
         "rejected": result.rejected,
     }
+
+
+def _accept(c: Container, items: list[dict[str, Any]]) -> handlers.IngestResult:
+    """The events use case over SQL, counted in /metrics once committed."""
+    now, to_record = c.ingest.now(), c.ingest.to_record
+    result = handlers.accept_events(c.unit_of_work(), items, now=now, to_record=to_record)
+    c.ingest.observe(result)
+    return result
 
 
 class LinkIn(StaffInput):
@@ -114,19 +121,13 @@ async def redirect(request: Request) -> Response:
         vid, new_visitor = new_token(), True
     person = send.person if send else await _person(c, visitor_ref(vid or ""))
     reason = bot_reason(request, sent_at=send.sent_at if send else None, now=(now := c.now()))
-    c.click_hand_over.add(
-        _tracked(
-            "link.click",
-            person,
-            now,
-            reason,
-            campaign_id=link.campaign_id,
-            send_id=send.id if send else None,
-            channel=link.channel or ("email" if send else None),
-            messenger_id=link.messenger_id,
-            resource_id=link.resource_id,
-            link_id=link.id,
-        ),
+    handlers.record_click(
+        c.click_hand_over,
+        link,
+        send_id=send.id if send else None,
+        person=person,
+        now=now,
+        bot_reason=reason,
     )
     CLICKS.inc()
     if send is not None and vid and reason is None:  # their own email, in a known browser
@@ -150,7 +151,7 @@ async def open_pixel(request: Request) -> Response:
     if send is not None:
         reason = bot_reason(request, sent_at=send.sent_at, now=(now := c.now()), pixel=True)
         c.click_hand_over.add(
-            _tracked(
+            handlers.tracked(
                 "email.open",
                 send.person,
                 now,
@@ -195,28 +196,6 @@ class ClickRoutes:
                     await response(scope, receive, send)
                     return
         await self.app(scope, receive, send)
-
-
-def _tracked(
-    event_type: str, person: str, now: datetime, reason: str | None, **ids: Any
-) -> dict[str, Any]:
-    """The engagement record of a click or an open: who, when, bot or not, and ``ids``
-    (campaign, send, channel, link...)."""
-    prefix, source = _TRACKED[event_type]
-    return {
-        "event_id": f"{prefix}:{new_id()}",
-        "type": event_type,
-        "occurred_at": format_timestamp(now),
-        "person": person,
-        **ids,
-        "bot": reason is not None,
-        "bot_reason": reason,
-        "source": source,
-        "properties": {},
-    }
-
-
-_TRACKED = {"link.click": ("click", "redirect"), "email.open": ("open", "pixel")}
 
 
 def _verified(c: Container, token: str, kind: str) -> TokenClaims | None:

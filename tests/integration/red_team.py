@@ -13,7 +13,7 @@ from services.api import create_app
 from services.bootstrap import Container
 from services.db.migrate import upgrade
 from tests.fakes import sendgrid_artefacts as sg
-from tests.unit.journeys.helpers import TOKEN, Clock, make_container
+from tests.integration.journeys.helpers import TOKEN, Clock, make_container
 
 __all__ = ["STAFF", "client", "container", "journey"]
 

@@ -28,8 +28,7 @@ from services.db.models_journeys import MergedRow
 from services.journeys.identity import reconcile
 from services.journeys.recount import apply_changes
 from streams.writer import SinkProcess
-from tests.stack import Stack, wait_for
-from tests.unit.journeys.helpers import (
+from tests.integration.journeys.helpers import (
     SECRET,
     T0,
     TOKEN,
@@ -40,6 +39,7 @@ from tests.unit.journeys.helpers import (
     record,
     visitor,
 )
+from tests.stack import Stack, wait_for
 
 MONTH = T0.strftime("%Y-%m")
 H = timedelta(hours=1)

@@ -26,7 +26,7 @@ from services.db.models import Credit, EngagementEvent, LocalEmail, Send, Touch
 from services.db.models_journeys import JourneyRun
 from services.journeys.runner import run_due_journeys
 from services.journeys.stream import JourneyTriggers
-from tests.unit.journeys.helpers import (
+from tests.integration.journeys.helpers import (
     DAY,
     TOKEN,
     Clock,
@@ -192,8 +192,8 @@ def test_journey_definitions_are_checked(database_url, tmp_path):
 def test_diet_journey_on_kafka_survives_sigkill_unsubscribe_and_cap(
     kafka_bootstrap, postgres_server, tmp_path
 ):
+    from tests.integration.journeys.helpers import SECRET, T0
     from tests.stack import Stack, wait_for
-    from tests.unit.journeys.helpers import SECRET, T0
 
     url = postgres_server.create_database()  # real Kafka and PostgreSQL (SQLite: the tests above)
     stack = Stack(kafka_bootstrap, url, tmp_path, secret_key=SECRET)

@@ -14,8 +14,8 @@ from services.db.migrate import upgrade
 from services.db.models import Credit
 from services.db.session import make_engine, make_sessionmaker
 from tests.integration import red_team
-from tests.unit.analytics.conftest import event, person
-from tests.unit.journeys.helpers import add_template
+from tests.integration.analytics.conftest import event, person
+from tests.integration.journeys.helpers import add_template
 
 STAFF = red_team.STAFF
 container, client = red_team.container, red_team.client  # the shared fixtures

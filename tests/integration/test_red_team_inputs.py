@@ -22,11 +22,11 @@ from services.db.migrate import upgrade
 from services.db.models_consent import Reply
 from services.db.session import make_engine
 from tests.integration import red_team
-from tests.unit.campaigns.test_toolkits import BROWSER, make_campaign, settings_for
-from tests.unit.campaigns.test_toolkits import TOKEN as TOOLKIT_TOKEN
-from tests.unit.journeys.helpers import Clock, make_container
-from tests.unit.journeys.helpers import person as contact_person
-from tests.unit.tracking.test_sendgrid_webhooks import EVENTS, GO_SIGNER, INBOUND, post
+from tests.integration.campaigns.test_toolkits import BROWSER, make_campaign, settings_for
+from tests.integration.campaigns.test_toolkits import TOKEN as TOOLKIT_TOKEN
+from tests.integration.journeys.helpers import Clock, make_container
+from tests.integration.journeys.helpers import person as contact_person
+from tests.integration.tracking.test_sendgrid_webhooks import EVENTS, GO_SIGNER, INBOUND, post
 
 STAFF = red_team.STAFF
 container, client = red_team.container, red_team.client  # the shared fixtures
@@ -123,7 +123,7 @@ def test_red_team_malformed_webhook_public_key_is_refused_at_startup(tmp_path):
 
 @pytest.fixture
 def staff_client(database_url: str, tmp_path: Path) -> Iterator[tuple[TestClient, str]]:
-    from tests.unit.journeys.helpers import add_template
+    from tests.integration.journeys.helpers import add_template
 
     upgrade(database_url)
     c = make_container(database_url, tmp_path, Clock())

@@ -27,8 +27,8 @@ from services.db.models import Contact
 from services.db.session import make_engine, make_sessionmaker
 from tests.fakes import sendgrid_artefacts as sg
 from tests.integration import red_team
-from tests.unit.journeys.helpers import TOKEN, add_template
-from tests.unit.tracking.test_sendgrid_webhooks import of, person, post, spooled
+from tests.integration.journeys.helpers import TOKEN, add_template
+from tests.integration.tracking.test_sendgrid_webhooks import of, person, post, spooled
 
 STAFF = red_team.STAFF
 container, client = red_team.container, red_team.client  # the shared fixtures

@@ -26,8 +26,8 @@ from services.domain.pseudonyms import pseudonymise
 from services.tracking.inbound import reply_address
 from tests.fakes import sendgrid_artefacts as sg
 from tests.fakes.sendgrid_server import WebhookSigner
+from tests.integration.journeys.helpers import add_sent, person
 from tests.stack import Stack, wait_for
-from tests.unit.journeys.helpers import add_sent, person
 
 pytestmark = pytest.mark.kafka
 REPLY_DOMAIN = "replies.example.org"

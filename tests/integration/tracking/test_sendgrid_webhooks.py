@@ -34,7 +34,7 @@ from services.tracking import webhooks
 from services.tracking.inbound import reply_address
 from tests.fakes import sendgrid_artefacts as sg
 from tests.fakes.sendgrid_server import WebhookSigner
-from tests.unit.journeys.helpers import (
+from tests.integration.journeys.helpers import (
     SECRET,
     Clock,
     add_contacts,

@@ -19,7 +19,7 @@ from services.config import get_settings
 from services.db.migrate import upgrade
 from services.db.models import Contact
 from services.db.session import make_engine, make_sessionmaker
-from tests.unit.campaigns.test_importer import _settings
+from tests.integration.campaigns.test_importer import _settings
 
 HEADER = "external_id,email,name,role,consent_email\n"
 

@@ -10,8 +10,8 @@ from fastapi.testclient import TestClient
 
 from services.api import create_app
 from services.db.migrate import upgrade
+from tests.integration.journeys.helpers import Clock, make_container
 from tests.stack import GOOD_SECRET, GOOD_TOKEN
-from tests.unit.journeys.helpers import Clock, make_container
 
 REPLY = {
     "to": "outreach@example.org",

@@ -17,7 +17,7 @@ from services.analytics.sink import AttributionSink
 from services.cli import build_parser
 from services.config import Settings
 from services.errors import UsageError
-from tests.unit.analytics.conftest import event, person, touch
+from tests.integration.analytics.conftest import event, person, touch
 
 AUG = datetime(2017, 8, 14, 10, tzinfo=UTC)
 STAGES_ARGS = ["report", "stages", "--from", "2017-08", "--to", "2017-10"]

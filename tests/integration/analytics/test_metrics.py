@@ -9,7 +9,7 @@ import pytest
 from services.analytics.metrics import QueryError, stage_metrics
 from services.analytics.sink import AttributionSink
 from services.domain import PeriodKind, attribute, period_range
-from tests.unit.analytics.conftest import (
+from tests.integration.analytics.conftest import (
     all_touches,
     counted,
     event,

@@ -20,7 +20,7 @@ from services.analytics.metrics import (
 from services.analytics.sink import AttributionSink
 from services.db.models import Credit
 from services.domain import MAX_TOUCHES, NO_VALUE, UNATTRIBUTED, Model, period_of
-from tests.unit.analytics.conftest import (
+from tests.integration.analytics.conftest import (
     Dataset,
     counted,
     event,

@@ -19,7 +19,7 @@ from services.journeys.definitions import JourneyError, create_journey, stats
 from services.journeys.runner import run_due_journeys
 from services.journeys.stream import JourneyTriggers
 from services.tracking.consent import choose_group
-from tests.unit.journeys.helpers import (
+from tests.integration.journeys.helpers import (
     DAY,
     T0,
     Clock,

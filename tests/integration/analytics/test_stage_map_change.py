@@ -11,7 +11,7 @@ from services.analytics.sink import AttributionSink
 from services.analytics.stage_map import load_stage_map
 from services.db.models import Credit, EngagementEvent
 from services.domain import DEFAULT_STAGE_MAP, PeriodKind, StageMap, attribute
-from tests.unit.analytics.conftest import (
+from tests.integration.analytics.conftest import (
     all_touches,
     counted,
     event,

@@ -11,7 +11,7 @@ from services.api import create_app
 from services.db.migrate import upgrade
 from services.db.models import Link, OutboxMessage
 from services.db.models_journeys import IdentityMerge
-from tests.unit.journeys.helpers import (
+from tests.integration.journeys.helpers import (
     DAY,
     T0,
     Clock,

@@ -11,7 +11,7 @@ from services.analytics.sink import AttributionSink
 from services.api import create_app
 from services.bootstrap import bootstrap
 from services.config import Settings
-from tests.unit.analytics.conftest import event, person, touch
+from tests.integration.analytics.conftest import event, person, touch
 
 TOKEN = "analytics-test-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -8,7 +8,7 @@ from services.analytics.sink import AttributionSink
 from services.api import create_app
 from services.db.migrate import upgrade
 from services.journeys.needs import recommended_for
-from tests.unit.journeys.helpers import (
+from tests.integration.journeys.helpers import (
     DAY,
     T0,
     TOKEN,

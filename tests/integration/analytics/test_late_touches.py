@@ -20,7 +20,7 @@ from services.db.session import make_engine, make_sessionmaker
 from services.domain import Model
 from tests.bench.bench_measurement import same_attribution
 from tests.bench.measurement_network import build_network, oracle
-from tests.unit.analytics.conftest import event, person, touch
+from tests.integration.analytics.conftest import event, person, touch
 
 WINDOWS = (7, 14, 30, 60)  # shorter than the stream's (30), its own, and longer
 BATCH = 400

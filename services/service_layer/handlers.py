@@ -1,0 +1,218 @@
+"""Use cases: schedule and cancel a campaign, accept events, record a click.
+
+Each runs over the ports it is given (a :class:`~services.ports.UnitOfWork`, an
+:class:`~services.ports.EventSink`); tests/unit/service_layer/test_handlers.py runs them
+over the in-memory fakes, the HTTP routes over SQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from services.bus import topics
+from services.domain import lifecycle
+from services.domain.events import (
+    EventError,
+    NormalisedEvent,
+    as_utc,
+    check_event,
+    format_timestamp,
+)
+from services.ids import new_id
+from services.ports import CampaignRepository, EventLedger, EventSink, UnitOfWork
+from services.service_layer.views import describe
+
+if TYPE_CHECKING:
+    from services.db.models import Campaign, Link
+
+__all__ = [
+    "CampaignNotFound",
+    "IngestResult",
+    "accept_events",
+    "cancel_campaign",
+    "find_link",
+    "record_click",
+    "record_events",
+    "schedule_campaign",
+    "tracked",
+]
+
+
+class CampaignNotFound(LookupError):
+    """No campaign has this id."""
+
+
+# --- campaigns ---------------------------------------------------------------------------
+
+
+def schedule_campaign(
+    uow: UnitOfWork, campaign_id: str, send_at: datetime | None, now: datetime
+) -> dict[str, Any]:
+    """``draft|scheduled`` → ``scheduled`` at ``send_at`` (default: the stored time, or
+    now); the campaign as staff see it. CampaignStateError from another status."""
+    with uow:
+        campaign = _campaign(uow.campaigns, campaign_id)
+        schedule(campaign, send_at, now)
+        view = describe(campaign, uow.campaigns.progress(campaign.id))
+        uow.commit()
+    return view
+
+
+def schedule(campaign: Campaign, send_at: datetime | None, now: datetime) -> None:
+    """The rule of scheduling, on a campaign already loaded (times stored in UTC)."""
+    status = lifecycle.schedule(campaign.status)
+    campaign.send_at = as_utc(send_at or campaign.send_at or now)
+    campaign.status = status
+
+
+def cancel_campaign(uow: UnitOfWork, campaign_id: str) -> dict[str, Any]:
+    """Anything not yet ``sent`` → ``cancelled``; CampaignStateError otherwise."""
+    with uow:
+        campaign = _campaign(uow.campaigns, campaign_id)
+        campaign.status = lifecycle.cancel(campaign.status)
+        view = describe(campaign, uow.campaigns.progress(campaign.id))
+        uow.commit()
+    return view
+
+
+def _campaign(campaigns: CampaignRepository, campaign_id: str) -> Campaign:
+    campaign = campaigns.get(campaign_id)
+    if campaign is None:
+        raise CampaignNotFound(campaign_id)
+    return campaign
+
+
+# --- events ------------------------------------------------------------------------------
+
+
+@dataclass
+class IngestResult:
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+
+
+def accept_events(
+    uow: UnitOfWork,
+    items: Sequence[Any],
+    *,
+    now: datetime,
+    to_record: Callable[[NormalisedEvent], dict[str, Any]],
+) -> IngestResult:
+    """The contract's ``POST /api/v1/events`` for 1..1000 items: each is checked (a bad
+    one is rejected with its index), events of unknown campaigns are rejected, the rest
+    become records (``to_record``: pseudonymised) and are spooled: new event ids into the
+    ledger and their records into the outbox, in one transaction; known ids are
+    duplicates."""
+    result = IngestResult()
+    valid: list[tuple[int, NormalisedEvent]] = []
+    for index, raw in enumerate(items):
+        try:
+            if not isinstance(raw, dict):
+                raise EventError("(item)", "must be a JSON object")
+            valid.append((index, check_event(raw, now)))
+        except EventError as exc:
+            result.rejected.append({"index": index, "error": str(exc)})
+    with uow:
+        valid = _known_campaigns(uow.campaigns, valid, result)
+        record_events(uow.events, [to_record(e) for _, e in valid], result)
+        uow.commit()
+    return result
+
+
+def record_events(
+    events: EventLedger, records: Sequence[dict[str, Any]], result: IngestResult
+) -> None:
+    """Spool server-made records: those whose event id is new (in the ledger and within
+    ``records``) go to the outbox; ``result`` counts them and the duplicates."""
+    new = events.add_new([r["event_id"] for r in records])
+    fresh, seen = [], set()
+    for r in records:
+        if r["event_id"] in new and r["event_id"] not in seen:
+            seen.add(r["event_id"])
+            fresh.append(r)
+    events.enqueue(topics.ENGAGEMENT, fresh)
+    result.accepted += len(fresh)
+    result.duplicates += len(records) - len(fresh)
+
+
+def _known_campaigns(
+    campaigns: CampaignRepository,
+    valid: list[tuple[int, NormalisedEvent]],
+    result: IngestResult,
+) -> list[tuple[int, NormalisedEvent]]:
+    wanted = {e.campaign_id for _, e in valid if e.campaign_id}
+    if not wanted:
+        return valid
+    known = campaigns.known(wanted)
+    kept = []
+    for index, e in valid:
+        if e.campaign_id and e.campaign_id not in known:
+            error = f"campaign_id: unknown campaign {e.campaign_id!r}"
+            result.rejected.append({"index": index, "error": error})
+        else:
+            kept.append((index, e))
+    result.rejected.sort(key=lambda r: r["index"])
+    return kept
+
+
+# --- clicks ------------------------------------------------------------------------------
+
+
+def find_link(uow: UnitOfWork, token: str) -> Link | None:
+    """The stored link a verified token names (its destination is the only place a
+    redirect goes), readable after the unit of work ends."""
+    with uow:
+        return uow.links.by_token(token)
+
+
+def record_click(
+    sink: EventSink,
+    link: Link,
+    *,
+    send_id: str | None,
+    person: str,
+    now: datetime,
+    bot_reason: str | None,
+) -> None:
+    """Hand the click on ``link`` (from the email send ``send_id``, if any) by ``person``
+    to ``sink`` without waiting; a bot's click is kept, flagged."""
+    sink.add(
+        tracked(
+            "link.click",
+            person,
+            now,
+            bot_reason,
+            campaign_id=link.campaign_id,
+            send_id=send_id,
+            channel=link.channel or ("email" if send_id else None),
+            messenger_id=link.messenger_id,
+            resource_id=link.resource_id,
+            link_id=link.id,
+        )
+    )
+
+
+def tracked(
+    event_type: str, person: str, now: datetime, reason: str | None, **ids: Any
+) -> dict[str, Any]:
+    """The engagement record of a click or an open: who, when, bot or not, and ``ids``
+    (campaign, send, channel, link...)."""
+    prefix, source = _TRACKED[event_type]
+    return {
+        "event_id": f"{prefix}:{new_id()}",
+        "type": event_type,
+        "occurred_at": format_timestamp(now),
+        "person": person,
+        **ids,
+        "bot": reason is not None,
+        "bot_reason": reason,
+        "source": source,
+        "properties": {},
+    }
+
+
+_TRACKED = {"link.click": ("click", "redirect"), "email.open": ("open", "pixel")}
