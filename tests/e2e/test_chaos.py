@@ -31,7 +31,9 @@ from tests.integration.test_reliability_crash import _expected, _stage_rows_when
 from tests.stack import wait_for
 
 pytestmark = pytest.mark.e2e
-EVENTS, BATCH, PACE, KILLS = 8_000, 100, 0.4, 6
+# The README's figures were measured at WINWIN_CHAOS_EVENTS=8000; CI posts 5,000.
+EVENTS = int(os.environ.get("WINWIN_CHAOS_EVENTS", "5000"))
+BATCH, PACE, KILLS = 100, 0.4, 6
 SIGNALS = (signal.SIGKILL, signal.SIGTERM)
 VARIANTS = [
     pytest.param("embedded", id="embedded-sqlite"),

@@ -11,6 +11,7 @@ once in SQL or is in the dead letters; the worker is alive at the end.
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -25,7 +26,9 @@ from services.db.models import AcceptedEvent, EngagementEvent, OutboxMessage
 from services.tracking.replay import dead_letters
 from tests.stack import Stack, wait_for
 
-EXAMPLES = 120  # requests per stack, each of 1-8 events: ~40 s of posting on this machine
+# Requests per stack, each of 1-8 events: ~25 s of posting on this machine at 80 (the
+# README's figures were measured at WINWIN_HOSTILE_EXAMPLES=120).
+EXAMPLES = int(os.environ.get("WINWIN_HOSTILE_EXAMPLES", "80"))
 
 
 @pytest.fixture(

@@ -56,7 +56,7 @@ def test_no_5xx_and_no_response_outside_the_schema(tmp_path):
 # -- stateful: sequences of calls over HTTP ---------------------------------------------
 
 #: Scenarios and calls per scenario: sized for CI (about a minute on two shared cores).
-SCENARIOS, STEPS = 100, 12
+SCENARIOS, STEPS = 60, 10
 
 
 def test_stateful_sequences_never_answer_5xx_nor_outside_the_schema(tmp_path):
