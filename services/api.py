@@ -25,6 +25,7 @@ from services.campaigns.social_routes import router as social_router
 from services.campaigns.toolkit_routes import router as toolkit_router
 from services.config import Settings
 from services.db.models import WorkerHeartbeat
+from services.experiments.routes import router as experiments_router
 from services.journeys.routes import router as journeys_router
 from services.tracking.bot_report import router as bot_report_router
 from services.tracking.inbound import router as inbound_router
@@ -66,6 +67,7 @@ def create_app(container: Container | None = None, settings: Settings | None = N
     app.include_router(social_router)
     app.include_router(inbound_router)
     app.include_router(journeys_router)
+    app.include_router(experiments_router)
     _guard(app)
     serve_docs(app)
 

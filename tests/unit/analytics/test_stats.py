@@ -78,3 +78,16 @@ def test_sample_ratio_mismatch() -> None:
 
 def test_crossings_limit_matches_anhoej_and_olesen_table() -> None:
     assert [crossings_limit(n) for n in (10, 20, 24, 30)] == [2, 6, 8, 10]
+
+
+def test_a_broken_assignment_raises_the_srm_flag() -> None:
+    from services.domain.holdouts import CONTROL, arm_of, assignment_unit
+
+    key = b"srm-test-key-0123456789abcdef"
+    units = [assignment_unit(key, "campaign:c1", f"p{i}") for i in range(5000)]
+    right = [arm_of(u, 0.2) for u in units]
+    # Broken: controls whose send failed are dropped from the analysis (a third of them).
+    broken = [a for i, a in enumerate(right) if not (a == CONTROL and i % 3 == 0)]
+    for arms, flagged in ((right, False), (broken, True)):
+        controls = arms.count(CONTROL)
+        assert sample_ratio(len(arms) - controls, controls, 0.2)["flag"] is flagged
