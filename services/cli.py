@@ -19,6 +19,7 @@ Typical session:
   winwin demo                         # everything on this machine, dashboard URL printed
   winwin up --port 8000               # api + stream worker + dispatcher + relay
   winwin report stages --from 2017-08 --to 2018-07 --format csv
+  winwin report lift --campaign ID --format table
 
 Configuration comes from WINWIN_* environment variables (see README, Configuration).
 With WINWIN_KAFKA_BOOTSTRAP empty, `up` and `demo` start an embedded Kafka-protocol
@@ -182,6 +183,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--group-by", default="campaign", choices=["campaign", "channel", "messenger"]
     )
     _output_args(attribution)
+    lift = r_sub.add_parser("lift", help="a holdout's lift per stage (did it work?)")
+    subject = lift.add_mutually_exclusive_group(required=True)
+    subject.add_argument("--campaign", metavar="ID")
+    subject.add_argument("--journey", metavar="ID")
+    _output_args(lift)
     return p
 
 
@@ -274,6 +280,10 @@ def dispatch(args: argparse.Namespace) -> int | None:
             from services.bench import run_bench
 
             return run_bench(settings, args)
+        case "report" if args.report_command == "lift":
+            from services.experiments.report import run_lift_report
+
+            return run_lift_report(settings, args)
         case "report":
             from services.analytics.reports import run_report
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
@@ -82,7 +83,30 @@ def test_a_campaign_holdout_is_assigned_at_send_time_and_its_lift_is_reported(
 
     clock.at = T0 + 31 * DAY
     assert client.get(f"/api/v1/campaigns/{cid}/lift").json()["complete"] is True
+    _report_lift(c.settings, cid, use, tmp_path)
     c.engine.dispose()
+
+
+def _report_lift(settings, cid, use, tmp_path) -> None:
+    """``winwin report lift`` renders the same numbers (CSV, table, PNG)."""
+    import csv
+    import io
+
+    from services.cli import build_parser
+    from services.experiments.report import run_lift_report
+
+    def report(*extra):
+        args = build_parser().parse_args(["report", "lift", "--campaign", cid, *extra])
+        assert run_lift_report(settings, args) == 0
+
+    out = tmp_path / "lift.csv"
+    report("--format", "csv", "--out", str(out))
+    rows = {r["stage"]: r for r in csv.DictReader(io.StringIO(out.read_text()))}
+    assert float(rows["use"]["ci95_low"]) == pytest.approx(use["ci95"][0])
+    report("--format", "table", "--out", str(tmp_path / "lift.txt"))
+    assert "20% held out, 30-day window" in (tmp_path / "lift.txt").read_text()
+    report("--format", "png", "--out", str(tmp_path / "lift.png"))
+    assert (tmp_path / "lift.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_holdouts_only_where_people_can_be_randomized(database_url, tmp_path):
