@@ -7,6 +7,8 @@
   (Newcombe, Stat Med 1998;17:873-890, method 10), the relative lift, a two-sided
   p-value (pooled two-proportion z-test; Fisher's exact test when any expected cell is
   below 5), Holm-adjusted p-values across the stages, and the incremental people.
+* :func:`choose_variant` — the A/B/n content-test decision: a variant wins only if it
+  beats every other at α = 0.05, Holm-adjusted; otherwise the first, "no clear winner".
 * :func:`sample_ratio` — the sample-ratio-mismatch check: a chi-square goodness-of-fit
   test of the arm sizes against the configured share, flagged when p < 0.001.
 """
@@ -24,6 +26,7 @@ from statsmodels.stats.proportion import confint_proportions_2indep, proportions
 __all__ = [
     "SRM_ALPHA",
     "Arm",
+    "choose_variant",
     "crossings_limit",
     "lift",
     "sample_ratio",
@@ -130,4 +133,31 @@ def sample_ratio(treatment: int, control: int, expected_share: float) -> dict[st
         "observed_share": control / total,
         "p_value": p,
         "flag": p < SRM_ALPHA,
+    }
+
+
+def choose_variant(variants: Sequence[Arm], alpha: float = 0.05) -> dict[str, object]:
+    """A/B/n decision: the best variant wins only if it beats every other at ``alpha``,
+    Holm-adjusted over its comparisons; otherwise the first variant, "no clear winner".
+
+    ``variants`` are in the campaign's order (people who got each, converters on the
+    decision metric fixed in advance).
+    """
+    if len(variants) < 2:
+        raise ValueError("a content test needs at least two variants")
+    rates = [v.rate or 0.0 for v in variants]
+    best = max(range(len(variants)), key=lambda i: (rates[i], -i))
+    others = [i for i in range(len(variants)) if i != best]
+    raw = [_p_value(variants[best], variants[i]) for i in others]
+    adjusted = holm(raw)
+    beats = all(rates[best] > rates[i] and p is not None and p < alpha
+                for i, p in zip(others, adjusted, strict=True))  # fmt: skip
+    return {
+        "winner": best if beats else 0,
+        "clear_winner": beats,
+        "rates": rates,
+        "comparisons": [
+            {"variant": best, "against": i, "p_value": p, "p_holm": ph}
+            for i, p, ph in zip(others, raw, adjusted, strict=True)
+        ],
     }

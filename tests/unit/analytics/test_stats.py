@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
-from services.analytics.stats import Arm, crossings_limit, holm, lift, sample_ratio, stage_lift
+from services.analytics.stats import (
+    Arm,
+    choose_variant,
+    crossings_limit,
+    holm,
+    lift,
+    sample_ratio,
+    stage_lift,
+)
 
 STAGES = ["aware", "use", "produce"]
 
@@ -91,3 +99,25 @@ def test_a_broken_assignment_raises_the_srm_flag() -> None:
     for arms, flagged in ((right, False), (broken, True)):
         controls = arms.count(CONTROL)
         assert sample_ratio(len(arms) - controls, controls, 0.2)["flag"] is flagged
+
+
+def test_a_content_test_picks_the_variant_with_a_real_effect() -> None:
+    # Three subject lines, 1,000 people each; B truly converts 14% against 10%.
+    rng = np.random.default_rng(17)
+    rates = [0.10, 0.14, 0.10]
+    variants = [Arm(1000, int(rng.binomial(1000, r))) for r in rates]
+    decision = choose_variant(variants)
+    assert decision["clear_winner"] is True and decision["winner"] == 1
+    assert len(decision["comparisons"]) == 2
+
+
+def test_equal_variants_give_no_clear_winner_and_the_first_is_used() -> None:
+    rng = np.random.default_rng(18)
+    unclear = 0
+    for _ in range(50):
+        variants = [Arm(1000, int(rng.binomial(1000, 0.1))) for _ in range(3)]
+        decision = choose_variant(variants)
+        if not decision["clear_winner"]:
+            unclear += 1
+            assert decision["winner"] == 0
+    assert unclear >= 45  # a false winner needs two Holm-adjusted wins at 5%
