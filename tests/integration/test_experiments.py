@@ -125,3 +125,24 @@ def test_holdouts_only_where_people_can_be_randomized(database_url, tmp_path):
     no_holdout = client.post("/api/v1/campaigns", json=email | {"holdout": None}).json()
     assert client.get(f"/api/v1/campaigns/{no_holdout['id']}/lift").status_code == 404
     c.engine.dispose()
+
+
+def test_the_global_holdout_keeps_its_share_out_of_every_campaign(database_url, tmp_path):
+    upgrade(database_url)
+    c = make_container(database_url, tmp_path, Clock(T0), global_holdout_share=0.3)
+    add_contacts(c, [f"fam-{i}" for i in range(100)])
+    template = add_template(c)
+    client = TestClient(create_app(c), headers=AUTH)
+    body = {"name": "no holdout of its own", "channel": "email", "template_id": template}
+    cids = [client.post("/api/v1/campaigns", json=body).json()["id"] for _ in range(2)]
+    for cid in cids:
+        assert client.post(f"/api/v1/campaigns/{cid}/schedule", json={}).status_code == 200
+    Dispatcher(c, make_sender(c)).dispatch_due(T0)
+    with c.sessions() as s:
+        kept = set(s.scalars(select(HoldoutAssignment.person).where(
+            HoldoutAssignment.kind == "global")))  # fmt: skip
+        held = {cid: set(s.scalars(select(Send.person).where(
+            Send.campaign_id == cid, Send.status == "held_out"))) for cid in cids}  # fmt: skip
+    assert 10 < len(kept) < 50
+    assert held[cids[0]] == held[cids[1]] == kept  # the same people, out of both
+    c.engine.dispose()
