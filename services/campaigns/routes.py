@@ -25,7 +25,7 @@ from services.domain.lifecycle import CampaignStatus
 from services.domain.social import campaign_platforms
 from services.domain.unsubscribe_groups import MAX_GROUP_ID
 from services.experiments.assign import save_holdout
-from services.experiments.holdout_input import HoldoutIn, holdout_for, holdout_view
+from services.experiments.holdout_input import HoldoutIn, holdout_for
 from services.ids import new_id
 from services.staff_input import StaffInput
 
@@ -272,7 +272,7 @@ def post_campaign(body: CampaignIn, c: AppDep, _: Authorized) -> dict[str, Any]:
         session.flush()
         if holdout is not None:
             save_holdout(session, "campaign", campaign.id, holdout)
-        return campaign_view(session, campaign) | {"holdout": holdout_view(holdout)}
+        return campaign_view(session, campaign)
 
 
 @router.get("/api/v1/campaigns")

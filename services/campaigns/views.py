@@ -8,6 +8,8 @@ from sqlalchemy.orm import Session
 
 from services.campaigns.dispatch import progress
 from services.db.models import Campaign
+from services.experiments.assign import holdout_of
+from services.experiments.holdout_input import holdout_view
 
 
 def campaign_view(session: Session, campaign: Campaign) -> dict[str, Any]:
@@ -24,4 +26,5 @@ def campaign_view(session: Session, campaign: Campaign) -> dict[str, Any]:
         "status": campaign.status,
         "unsubscribe_group": campaign.unsubscribe_group,
         "progress": progress(session, campaign.id),
+        "holdout": holdout_view(holdout_of(session, "campaign", campaign.id)),
     }

@@ -52,6 +52,7 @@ def test_a_campaign_holdout_is_assigned_at_send_time_and_its_lift_is_reported(
     assert created.status_code == 201, created.text
     assert created.json()["holdout"] == {"share": 0.2, "window_days": 30}
     cid = created.json()["id"]
+    assert client.get(f"/api/v1/campaigns/{cid}").json()["holdout"]["share"] == 0.2
     assert client.post(f"/api/v1/campaigns/{cid}/schedule", json={}).status_code == 200
     sent = Dispatcher(c, make_sender(c)).dispatch_due(T0)
 
