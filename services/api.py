@@ -29,6 +29,7 @@ from services.campaigns.social_routes import router as social_router
 from services.campaigns.toolkit_routes import router as toolkit_router
 from services.config import Settings
 from services.db.models import WorkerHeartbeat
+from services.experiments.routes import router as experiments_router
 from services.guards import BodyLimit, SecurityHeaders, document_errors
 from services.journeys.routes import router as journeys_router
 from services.signin import SignInLimits
@@ -76,6 +77,7 @@ def create_app(container: Container | None = None, settings: Settings | None = N
     app.include_router(inbound_router)
     app.include_router(journeys_router)
     app.include_router(staff_router)
+    app.include_router(experiments_router)
     _guard(app)
     serve_docs(app)
 

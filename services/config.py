@@ -84,6 +84,10 @@ class Settings(BaseSettings):
     attribution_window_days: int = 30
     timezone: str = "UTC"
     frequency_cap: str = "3/7d"
+    global_holdout_share: float = Field(
+        default=0.0, ge=0.0, le=0.5,
+        description="share of people kept out of all outreach (cumulative lift); 0: none",
+    )  # fmt: skip
     email_max_per_second: float = Field(
         default=0.0, description="email throttle: at most this many emails a second (0: no limit)"
     )

@@ -56,8 +56,13 @@ def get_stage_metrics(
     campaign_id: str | None = None,
     channel: str | None = None,
     messenger_id: str | None = None,
+    rules: str = "ihi",
 ) -> dict[str, Any]:
-    """Unique people aware / using / producing per period, growth, median and signals."""
+    """Unique people aware / using / producing per period, growth, median and signals.
+
+    ``rules``: ``ihi`` (shift, trend, too few / too many runs) or ``anhoej`` (longest
+    run, few crossings). ``p_charts``: use ÷ aware and produce ÷ use, 3-sigma limits.
+    """
     with c.sessions() as session:
         return _answer(
             lambda: metrics.stage_metrics(
@@ -70,6 +75,7 @@ def get_stage_metrics(
                 channel=channel,
                 messenger_id=messenger_id,
                 window_days=c.settings.attribution_window_days,
+                rules=rules,
             )
         )
 

@@ -27,6 +27,8 @@ from services.domain.events import supported_time
 from services.domain.lifecycle import CampaignStatus
 from services.domain.social import campaign_platforms
 from services.domain.unsubscribe_groups import MAX_GROUP_ID
+from services.experiments.assign import save_holdout
+from services.experiments.holdout_input import HoldoutIn, holdout_for
 from services.ids import new_id
 from services.service_layer import handlers
 from services.staff_input import StaffInput
@@ -215,6 +217,8 @@ class CampaignIn(StaffInput):
     send_at: SendAt = None
     #: SendGrid unsubscribe (ASM) group id of an email campaign.
     unsubscribe_group: Annotated[int, Strict()] | None = Field(default=None, ge=1, le=MAX_GROUP_ID)
+    #: a randomized holdout (email only): ``{"share": 0.2, "window_days": 30}``
+    holdout: HoldoutIn | None = None
 
 
 class ScheduleIn(StaffInput):
@@ -229,6 +233,10 @@ def post_campaign(body: CampaignIn, c: AppDep, _: Authorized) -> dict[str, Any]:
         raise HTTPException(422, f"audience: {exc}") from None
     if body.unsubscribe_group is not None and body.channel != "email":
         raise HTTPException(422, "unsubscribe_group: only email campaigns have one")
+    try:
+        holdout = holdout_for(body.channel, body.holdout)
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from None
     with c.sessions() as session, session.begin():
         template = session.get(Template, body.template_id)
         if template is None:
@@ -262,6 +270,8 @@ def post_campaign(body: CampaignIn, c: AppDep, _: Authorized) -> dict[str, Any]:
         )
         session.add(campaign)
         session.flush()
+        if holdout is not None:
+            save_holdout(session, "campaign", campaign.id, holdout)
         return campaign_view(session, campaign)
 
 

