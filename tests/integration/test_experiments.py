@@ -19,7 +19,7 @@ from services.db.migrate import upgrade
 from services.db.models import Send
 from services.db.models_experiments import HoldoutAssignment
 from services.domain.holdouts import NOT_RANDOMIZABLE
-from tests.unit.journeys.helpers import (
+from tests.integration.journeys.helpers import (
     DAY,
     T0,
     TOKEN,
