@@ -1,0 +1,71 @@
+"""``winwin report`` is meant to be shared: counts of 1 to 10 people never show."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pytest
+
+from services.analytics import sharing
+from services.config import Settings
+from tests.unit.analytics.test_reports import (  # noqa: F401 (fixtures)
+    STAGES_ARGS,
+    network,
+    png_size,
+    report,
+)
+from tests.unit.analytics.test_reports import settings as exact_settings  # noqa: F401
+
+
+@pytest.fixture
+def settings(exact_settings: Settings) -> Settings:  # noqa: F811
+    return exact_settings.model_copy(update={"min_cell": 11})
+
+
+def test_stages_csv_shows_small_counts_as_less_than_eleven(settings, network, capsys):
+    out = report(settings, [*STAGES_ARGS, "--format", "csv"], capsys)
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert rows == [
+        {"period": "2017-08", "aware": "<11", "use": "<11", "produce": "0"},
+        {"period": "2017-09", "aware": "<11", "use": "<11", "produce": "<11"},
+        {"period": "2017-10", "aware": "0", "use": "0", "produce": "0"},
+    ]
+
+
+def test_stages_json_withholds_counts_growth_and_medians(settings, network, capsys):
+    out = json.loads(report(settings, [*STAGES_ARGS, "--format", "json"], capsys))
+    assert out["rows"][1] == {"period": "2017-09", "aware": None, "use": None,
+                              "produce": None, "suppressed": ["aware", "use", "produce"]}  # fmt: skip
+    assert out["rows"][2] == {"period": "2017-10", "aware": 0, "use": 0, "produce": 0}
+    assert out["growth"] == {"aware": None, "use": None, "produce": None}
+    assert out["median"]["aware"] is None
+    assert out["disclosure"] == {"exact": False, "min_cell": 11}
+    assert "2" not in json.dumps(out["rows"]).replace("2017", "")
+
+
+def test_stages_table_and_png_withhold_too(settings, network, capsys, tmp_path):
+    lines = report(settings, STAGES_ARGS, capsys).splitlines()
+    sep = next(line for line in lines if line.startswith("2017-09"))
+    assert sep.split() == ["2017-09", "<11", "<11", "<11"]
+    median = next(line for line in lines if line.startswith("median"))
+    assert median.split()[1:] == ["suppressed"] * 3
+    chart = tmp_path / "chart.png"
+    report(settings, [*STAGES_ARGS, "--format", "png", "--out", str(chart)])
+    assert png_size(chart) == (1920, 1080)
+
+
+def test_attribution_csv_and_png_withhold_small_cells(settings, network, capsys, tmp_path):
+    out = report(settings, ["report", "attribution", "--format", "csv"], capsys)
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert rows and all(r["people"] == "<11" and r["events"] == "<11" for r in rows)
+    assert all(r["credited"] == "<11" for r in rows)
+    chart = tmp_path / "attribution.png"
+    report(settings, ["report", "attribution", "--format", "png", "--out", str(chart)])
+    assert png_size(chart)[0] == 1920
+
+
+def test_only_admins_and_staff_see_exact_counts():
+    assert sharing.exact_for("admin") and sharing.exact_for("staff")
+    assert not sharing.exact_for("analyst") and not sharing.exact_for("")
