@@ -10,13 +10,12 @@ import pytest
 
 from services.analytics import sharing
 from services.config import Settings
-from tests.unit.analytics.test_reports import (  # noqa: F401 (fixtures)
-    STAGES_ARGS,
-    network,
-    png_size,
-    report,
-)
+from tests.unit.analytics.test_reports import STAGES_ARGS, png_size, report
+from tests.unit.analytics.test_reports import network  # noqa: F401 (a fixture)
 from tests.unit.analytics.test_reports import settings as exact_settings  # noqa: F401
+
+
+pytestmark = pytest.mark.usefixtures("network")
 
 
 @pytest.fixture
@@ -24,7 +23,7 @@ def settings(exact_settings: Settings) -> Settings:  # noqa: F811
     return exact_settings.model_copy(update={"min_cell": 11})
 
 
-def test_stages_csv_shows_small_counts_as_less_than_eleven(settings, network, capsys):
+def test_stages_csv_shows_small_counts_as_less_than_eleven(settings, capsys):
     out = report(settings, [*STAGES_ARGS, "--format", "csv"], capsys)
     rows = list(csv.DictReader(io.StringIO(out)))
     assert rows == [
@@ -34,7 +33,7 @@ def test_stages_csv_shows_small_counts_as_less_than_eleven(settings, network, ca
     ]
 
 
-def test_stages_json_withholds_counts_growth_and_medians(settings, network, capsys):
+def test_stages_json_withholds_counts_growth_and_medians(settings, capsys):
     out = json.loads(report(settings, [*STAGES_ARGS, "--format", "json"], capsys))
     assert out["rows"][1] == {"period": "2017-09", "aware": None, "use": None,
                               "produce": None, "suppressed": ["aware", "use", "produce"]}  # fmt: skip
@@ -45,7 +44,7 @@ def test_stages_json_withholds_counts_growth_and_medians(settings, network, caps
     assert "2" not in json.dumps(out["rows"]).replace("2017", "")
 
 
-def test_stages_table_and_png_withhold_too(settings, network, capsys, tmp_path):
+def test_stages_table_and_png_withhold_too(settings, capsys, tmp_path):
     lines = report(settings, STAGES_ARGS, capsys).splitlines()
     sep = next(line for line in lines if line.startswith("2017-09"))
     assert sep.split() == ["2017-09", "<11", "<11", "<11"]
@@ -56,7 +55,7 @@ def test_stages_table_and_png_withhold_too(settings, network, capsys, tmp_path):
     assert png_size(chart) == (1920, 1080)
 
 
-def test_attribution_csv_and_png_withhold_small_cells(settings, network, capsys, tmp_path):
+def test_attribution_csv_and_png_withhold_small_cells(settings, capsys, tmp_path):
     out = report(settings, ["report", "attribution", "--format", "csv"], capsys)
     rows = list(csv.DictReader(io.StringIO(out)))
     assert rows and all(r["people"] == "<11" and r["events"] == "<11" for r in rows)
