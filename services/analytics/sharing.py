@@ -113,7 +113,10 @@ def _get(where: Mapping[tuple[str, str], Mapping[str, Any]], key: str, stage: st
 def readable(rows: Iterable[Mapping[str, Any]], min_cell: int) -> list[dict[str, Any]]:
     """Rows for a screen or CSV: a withheld number reads ``<11``; the list goes away."""
     return [
-        {k: shown(None, min_cell) if k in row.get("suppressed", ()) else v
-         for k, v in row.items() if k != "suppressed"}  # fmt: skip
+        {
+            k: shown(None, min_cell) if k in row.get("suppressed", ()) else v
+            for k, v in row.items()
+            if k != "suppressed"
+        }  # fmt: skip
         for row in rows
     ]

@@ -10,10 +10,13 @@ import pytest
 
 from services.analytics import sharing
 from services.config import Settings
-from tests.unit.analytics.test_reports import STAGES_ARGS, png_size, report
-from tests.unit.analytics.test_reports import network  # noqa: F401 (a fixture)
+from tests.unit.analytics.test_reports import (
+    STAGES_ARGS,
+    network,  # noqa: F401 (a fixture)
+    png_size,
+    report,
+)
 from tests.unit.analytics.test_reports import settings as exact_settings  # noqa: F401
-
 
 pytestmark = pytest.mark.usefixtures("network")
 
