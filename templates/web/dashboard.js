@@ -78,6 +78,8 @@
       ]);
       if (mine !== seq) return; // a newer refresh is under way
       Object.assign(view, {stages, attr: attr.rows, channels: channels.rows, panels});
+      const d = stages.disclosure || {};  // exact counts (admin, staff) are not for sharing
+      $("disclosure").textContent = d.exact ? "Exact counts: not for sharing" : d.min_cell ? `Counts under ${d.min_cell} are withheld (<${d.min_cell})` : "";
       renderChart(stages); renderGrowth(stages); renderAttribution(attr); renderChannels(channels.rows);
       renderBoard(panels.leaderboard); renderBots(panels.bots); renderStream(panels.stream);
     } catch (err) {
@@ -212,7 +214,8 @@
       for (const s of STAGES) out.push([`counters_${part}`, key, s, "people", p[s]]);
     }
     if (view.stages) {
-      for (const r of view.stages.rows) for (const s of STAGES) out.push(["monthly", r.period, s, "people", r[s]]);
+      const small = `<${view.stages.disclosure?.min_cell || 11}`;
+      for (const r of view.stages.rows) for (const s of STAGES) out.push(["monthly", r.period, s, "people", r[s] ?? small]);
       for (const s of STAGES) out.push(["median", "", s, "people", view.stages.median?.[s] ?? ""]);
       for (const s of STAGES) out.push(["growth", `${view.stages.baseline}..${c.to}`, s, "factor", view.stages.growth[s] ?? ""]);
       for (const s of STAGES) for (const sig of view.stages.signals?.[s] || []) out.push(["signal", `${sig.from}..${sig.to}`, s, sig.rule, 1]);
