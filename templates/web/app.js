@@ -5,7 +5,7 @@ const WW = {
   $: (id) => document.getElementById(id),
   /** Text safe to put inside HTML. */
   esc: (v) => String(v ?? "").replace(/[&<>"']/g, (c) => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c])),
-  fmt: (n) => (n === undefined ? "–" : n === null ? "<11" : Number(n).toLocaleString("en-US")),
+  fmt: (n) => (n === null || n === undefined ? "–" : Number(n).toLocaleString("en-US")),
   fmt1: (n) => Number(n).toLocaleString("en-US", {minimumFractionDigits: 1, maximumFractionDigits: 1}),
   /** The session's CSRF token: the server puts it in the page's forms (hidden field). */
   csrf() {
