@@ -26,6 +26,7 @@ from services.campaigns.toolkit_routes import router as toolkit_router
 from services.config import Settings
 from services.db.models import WorkerHeartbeat
 from services.journeys.routes import router as journeys_router
+from services.privacy_routes import router as privacy_router
 from services.tracking.bot_report import router as bot_report_router
 from services.tracking.inbound import router as inbound_router
 from services.tracking.routes import router as tracking_router
@@ -66,6 +67,7 @@ def create_app(container: Container | None = None, settings: Settings | None = N
     app.include_router(social_router)
     app.include_router(inbound_router)
     app.include_router(journeys_router)
+    app.include_router(privacy_router)
     _guard(app)
     serve_docs(app)
 
