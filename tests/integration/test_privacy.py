@@ -9,12 +9,13 @@ month's stage counts are unchanged and an import of the same address is never ma
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
 from services.analytics import metrics
@@ -23,9 +24,10 @@ from services.api import create_app
 from services.campaigns.dispatch import Dispatcher, make_sender
 from services.campaigns.outbox_store import list_outbox
 from services.db.migrate import upgrade
-from services.db.models import Base, Contact, Suppression
+from services.db.models import Base, Contact, Credit, EngagementEvent, Suppression
 from services.db.models_consent import Reply
 from services.domain.pseudonyms import pseudonymise
+from services.roles import due_work
 from tests.integration.test_dispatch import (
     NOW,
     SECRET,
@@ -153,5 +155,39 @@ def test_an_unknown_person_is_404(db_url, tmp_path):
         client = TestClient(create_app(c))
         assert client.delete("/api/v1/contacts/nobody", headers=AUTH).status_code == 404
         assert client.get("/api/v1/contacts/nobody/export", headers=AUTH).status_code == 404
+    finally:
+        c.close()
+
+
+def test_retention_clears_old_raw_detail_once_a_day_and_keeps_counts(db_url, tmp_path):
+    c = make_container(db_url, tmp_path, retention_months_raw=24)
+    old, recent = NOW - timedelta(days=800), NOW - timedelta(days=30)
+    who = pseudonymise(SECRET.encode(), "someone")
+    try:
+        AttributionSink(c.sessions).write(
+            [event("old", "resource.view", old, who, properties={"comment": PROPERTY}),
+             event("new", "resource.view", recent, who, properties={"comment": "kept"})],
+            [touch("t1", old, who, "c1")],
+        )  # fmt: skip
+        with c.sessions() as s, s.begin():
+            for key, at in (("r-old", old), ("r-new", recent)):
+                s.add(Reply(dedupe_key=key, person=who, from_email=EMAIL, subject="Re",
+                            text=f"{REPLY} {key}", received_at=at))  # fmt: skip
+        with c.sessions() as s:
+            counts = metrics.stage_metrics(s, "month", "2022-01", "2024-03")["rows"]
+        step = dict(due_work(c))["retention"]
+
+        assert step(NOW) == {"events": 1, "replies": 1}
+        assert step(NOW + timedelta(hours=1)) is None  # once a day
+        assert step(NOW + timedelta(days=1)) == {"events": 0, "replies": 0}  # idempotent
+        with c.sessions() as s:
+            events = dict(
+                s.execute(select(EngagementEvent.event_id, EngagementEvent.properties)).all()
+            )
+            replies = dict(s.execute(select(Reply.dedupe_key, Reply.text)).all())
+            assert events == {"old": {}, "new": {"comment": "kept"}}
+            assert replies == {"r-old": None, "r-new": f"{REPLY} r-new"}
+            assert metrics.stage_metrics(s, "month", "2022-01", "2024-03")["rows"] == counts
+            assert s.scalar(select(func.count()).select_from(Credit)) > 0  # credits stay
     finally:
         c.close()
