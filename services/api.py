@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from sqlalchemy import select
 
 from services.analytics.dashboard import router as dashboard_router
+from services.analytics.export_routes import router as export_router
 from services.analytics.routes import router as analytics_router
 from services.api_docs import serve_docs
 from services.bootstrap import AppDep, Container, bootstrap
@@ -68,6 +69,7 @@ def create_app(container: Container | None = None, settings: Settings | None = N
     app.include_router(inbound_router)
     app.include_router(journeys_router)
     app.include_router(privacy_router)
+    app.include_router(export_router)
     _guard(app)
     serve_docs(app)
 

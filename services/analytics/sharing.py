@@ -120,3 +120,34 @@ def readable(rows: Iterable[Mapping[str, Any]], min_cell: int) -> list[dict[str,
         }  # fmt: skip
         for row in rows
     ]
+
+
+def leaderboard(board: list[dict[str, Any]], min_cell: int) -> list[dict[str, Any]]:
+    """Messengers by stages (people); a messenger with a withheld count hides its credits."""
+    out = copy.deepcopy(board)
+    hidden = suppress([[m[s] for s in STAGES] for m in out], min_cell)
+    for i, m in enumerate(out):
+        withheld = [s for j, s in enumerate(STAGES) if (i, j) in hidden]
+        for stage in withheld:
+            m[stage] = None
+        if withheld:
+            m["credited"] = None
+            m["suppressed"] = [*withheld, "credited"]
+    return out
+
+
+COUNTERS = ("today", "month", "range")
+
+
+def counters(snapshot: Mapping[str, Any], min_cell: int) -> dict[str, Any]:
+    """The live counters (today, this month, the selected months) as one table."""
+    out = copy.deepcopy(dict(snapshot))
+    hidden = suppress([[out[part][s] for s in STAGES] for part in COUNTERS], min_cell)
+    for i, part in enumerate(COUNTERS):
+        withheld = [s for j, s in enumerate(STAGES) if (i, j) in hidden]
+        for stage in withheld:
+            out[part][stage] = None
+        if withheld:
+            out[part]["suppressed"] = withheld
+    out["disclosure"] = {"exact": False, "min_cell": min_cell}
+    return out

@@ -122,9 +122,11 @@ def _walk(
 
 def _cheapest_cycle(full: list[list[int]], hidden: set[Cell], bridge: Cell) -> set[Cell]:
     """The other three corners of the rectangle through ``bridge`` whose not yet hidden
-    cells add up to the least (fewest people withheld; interior cells before totals)."""
+    cells add up to the least (fewest people withheld), preferring cells that are not 0
+    (a withheld 0 protects little: stages are nested, so a reader may infer it) and
+    interior cells before totals."""
     i, j = bridge
-    best: tuple[tuple[int, int], set[Cell]] | None = None
+    best: tuple[tuple[int, int, int], set[Cell]] | None = None
     for r in range(len(full)):
         for c in range(len(full[0])):
             if r == i or c == j:
@@ -132,7 +134,8 @@ def _cheapest_cycle(full: list[list[int]], hidden: set[Cell], bridge: Cell) -> s
             corners = {(i, c), (r, j), (r, c)} - hidden
             last_row, last_col = len(full) - 1, len(full[0]) - 1
             margins = sum(1 for a, b in corners if a == last_row or b == last_col)
-            cost = (margins, sum(full[a][b] for a, b in corners))
+            zeros = sum(1 for a, b in corners if full[a][b] == 0)
+            cost = (zeros, margins, sum(full[a][b] for a, b in corners))
             if best is None or cost < best[0]:
                 best = (cost, corners)
     return best[1] if best else set()

@@ -205,36 +205,11 @@
     $("stream-note").textContent = s.error ? `Kafka: ${s.error}` : [lag && `lag by topic: ${lag}`, ...parts].filter(Boolean).join(" · ");
   }
 
-  // -- CSV of what is shown ------------------------------------------------------------
-  function csvRows() {
-    const c = choice(), out = [["section", "key", "stage", "measure", "value"]];
-    for (const [k, v] of Object.entries(c)) out.push(["view", k, "", "", v]);
-    if (view.counters) for (const part of ["today", "month", "range"]) {
-      const p = view.counters[part], key = part === "range" ? `${p.from}..${p.to}` : p.period;
-      for (const s of STAGES) out.push([`counters_${part}`, key, s, "people", p[s]]);
-    }
-    if (view.stages) {
-      const small = `<${view.stages.disclosure?.min_cell || 11}`;
-      for (const r of view.stages.rows) for (const s of STAGES) out.push(["monthly", r.period, s, "people", r[s] ?? small]);
-      for (const s of STAGES) out.push(["median", "", s, "people", view.stages.median?.[s] ?? ""]);
-      for (const s of STAGES) out.push(["growth", `${view.stages.baseline}..${c.to}`, s, "factor", view.stages.growth[s] ?? ""]);
-      for (const s of STAGES) for (const sig of view.stages.signals?.[s] || []) out.push(["signal", `${sig.from}..${sig.to}`, s, sig.rule, 1]);
-    }
-    for (const [section, rows] of [["campaign", view.attr], ["channel", view.channels]]) {
-      for (const r of rows) for (const m of ["credited", "people", "events"]) out.push([section, section === "campaign" && names[r.key] ? `${r.key} ${names[r.key]}` : r.key, r.stage, m, r[m]]);
-    }
-    if (view.panels) {
-      for (const m of view.panels.leaderboard) { for (const s of STAGES) out.push(["messenger", `${m.messenger_id} ${m.name}`, s, "people", m[s]]); out.push(["messenger", `${m.messenger_id} ${m.name}`, "", "credited", m.credited]); }
-      out.push(["bots", "counted", "", "events", view.panels.bots.counted], ["bots", "flagged", "", "events", view.panels.bots.flagged]);
-      for (const r of view.panels.bots.rows) out.push(["bots", r.reason, "", r.type, r.events]);
-      out.push(["stream", "lag", "", "messages", view.panels.stream.total_lag ?? ""], ["stream", "deadletters", "", "messages", view.panels.stream.deadletters ?? ""]);
-    }
-    return out;
-  }
-
+  // -- CSV of what is shown (built by the server) -------------------------------------
+  /** The CSV is meant to be shared: the server withholds small counts (<11) for everyone. */
   function download() {
     const c = choice();
-    WW.downloadCsv(`winwin-${c.from}-${c.to}-${c.model}-${c.window}d.csv`, csvRows());
+    location.href = `/api/v1/dashboard/export.csv?from=${c.from}&to=${c.to}&baseline=${c.baseline}&model=${c.model}&window_days=${c.window}`;
   }
 
   document.addEventListener("DOMContentLoaded", () => {

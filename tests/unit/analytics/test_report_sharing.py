@@ -71,3 +71,19 @@ def test_attribution_csv_and_png_withhold_small_cells(settings, capsys, tmp_path
 def test_only_admins_and_staff_see_exact_counts():
     assert sharing.exact_for("admin") and sharing.exact_for("staff")
     assert not sharing.exact_for("analyst") and not sharing.exact_for("")
+
+
+def test_leaderboard_and_live_counters_withhold_small_counts_with_a_partner():
+    board = [{"messenger_id": "m1", "name": "A", "role": "", "credited": 40.0,
+              "aware": 50, "use": 30, "produce": 5},
+             {"messenger_id": "m2", "name": "B", "role": "", "credited": 90.0,
+              "aware": 80, "use": 60, "produce": 20}]  # fmt: skip
+    shared = sharing.leaderboard(board, 11)
+    assert shared[0]["produce"] is None and shared[0]["credited"] is None
+    assert shared[1]["produce"] is None  # the column total would give it away otherwise
+    snap = {"at": "x", "today": {"period": "d", "aware": 3, "use": 0, "produce": 0},
+            "month": {"period": "m", "aware": 40, "use": 20, "produce": 12},
+            "range": {"from": "a", "to": "b", "aware": 400, "use": 200, "produce": 120}}  # fmt: skip
+    live = sharing.counters(snap, 11)
+    assert live["today"]["suppressed"] == ["aware"] and live["month"]["aware"] is None
+    assert live["disclosure"] == {"exact": False, "min_cell": 11}

@@ -183,3 +183,21 @@ def test_an_analyst_sees_small_counts_withheld_and_an_admin_exact_ones(client):
     assert rows and all(r["people"] is None and r["suppressed"] for r in rows)
     rows = client.get("/api/v1/campaigns/c1/attribution").json()
     assert rows and all(r["people"] is None for r in rows)
+
+
+def test_the_dashboard_csv_is_meant_to_be_shared_even_for_an_admin(client):
+    import csv
+    import io
+
+    r = client.get("/api/v1/dashboard/export.csv?from=2017-08&to=2017-10", headers=AUTH)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    assert "-shared.csv" in r.headers["content-disposition"]
+    rows = list(csv.reader(io.StringIO(r.text)))
+    assert rows[0] == ["section", "key", "stage", "measure", "value"]
+    monthly = {(k, s): v for section, k, s, _, v in rows if section == "monthly"}
+    assert monthly[("2017-08", "aware")] == "<11" and monthly[("2017-08", "produce")] == "0"
+    assert {v for section, *_, v in rows if section == "campaign"} == {"<11"}
+    assert ["growth", "2017-08..2017-10", "aware", "factor", "suppressed"] in rows
+    assert {"view", "counters_today", "counters_range", "median", "channel", "bots"} <= {
+        r[0] for r in rows
+    }
