@@ -50,40 +50,49 @@ def export_csv(
 
 
 def _rows(c: Container, first: str, last: str, base: str, model: Model, window: int) -> list[Any]:
-    min_cell = c.settings.min_cell
+    """The CSV's rows: every figure as the analyst's dashboard shows it."""
+    min_cell, tz = c.settings.min_cell, c.settings.timezone
     if window != c.settings.attribution_window_days:
         with c.sessions() as session, session.begin():
-            ensure_window(session, window, c.settings.timezone)
+            ensure_window(session, window, tz)
     live = sharing.counters(snapshot(c, first, last), min_cell)
     with c.sessions() as session:
         stages = sharing.stages(metrics.stage_metrics(session, "month", first, last, base),
                                 min_cell)  # fmt: skip
-        by = {d: sharing.attribution(
-                  metrics.attribution(session, model, window, first, last, d)["rows"], "key",
-                  min_cell)
-              for d in (Dimension.CAMPAIGN, Dimension.CHANNEL)}  # fmt: skip
+        credits = {d.value: sharing.attribution(
+                       metrics.attribution(session, model, window, first, last, d)["rows"],
+                       "key", min_cell)
+                   for d in (Dimension.CAMPAIGN, Dimension.CHANNEL)}  # fmt: skip
         board = sharing.leaderboard(panels.leaderboard(session, model, window, first, last),
                                     min_cell)  # fmt: skip
-        since = period_bounds(first, PeriodKind.MONTH, c.settings.timezone)[0]
-        until = period_bounds(last, PeriodKind.MONTH, c.settings.timezone)[1]
-        bots = panels.bot_report(session, since, until)  # events of machines: not people
+        bots = panels.bot_report(session, period_bounds(first, PeriodKind.MONTH, tz)[0],
+                                 period_bounds(last, PeriodKind.MONTH, tz)[1])  # fmt: skip
     view = {"from": first, "to": last, "baseline": base, "model": model.value, "window": window}
     out: list[list[Any]] = [["view", k, "", "", v] for k, v in view.items()]
+    out += _count_rows(live, stages, f"{first}..{last}")
+    out += _credit_rows(credits, board, bots)
+    return [[*row[:4], shown(None, min_cell) if row[4] is None else row[4]] for row in out]
+
+
+def _count_rows(live: dict[str, Any], stages: dict[str, Any], span: str) -> list[list[Any]]:
+    out: list[list[Any]] = []
     for part in sharing.COUNTERS:
-        key = f"{first}..{last}" if part == "range" else live[part]["period"]
+        key = span if part == "range" else live[part]["period"]
         out += [[f"counters_{part}", key, s, "people", live[part][s]] for s in STAGES]
     for row in stages["rows"]:
         out += [["monthly", row["period"], s, "people", row[s]] for s in STAGES]
     withheld = stages.get("suppressed", {})
-    for name, key, measure in (
-        ("median", "", "people"),
-        ("growth", f"{stages['baseline']}..{last}", "factor"),
-    ):
+    growth_key = f"{stages['baseline']}..{stages['rows'][-1]['period']}"
+    for name, key, measure in (("median", "", "people"), ("growth", growth_key, "factor")):
         out += [[name, key, s, measure, _derived(stages[name][s], s in withheld.get(name, ()))]
                 for s in STAGES]  # fmt: skip
-    for dimension, rows in by.items():
-        out += [[dimension.value, r["key"], r["stage"], m, r[m]] for r in rows
-                for m in sharing.ATTRIBUTION_FIELDS]  # fmt: skip
+    return out
+
+
+def _credit_rows(credits: dict[str, list[dict[str, Any]]], board: list[dict[str, Any]],
+                 bots: dict[str, Any]) -> list[list[Any]]:  # fmt: skip
+    out = [[section, r["key"], r["stage"], m, r[m]] for section, rows in credits.items()
+           for r in rows for m in sharing.ATTRIBUTION_FIELDS]  # fmt: skip
     for m in board:
         key = f"{m['messenger_id']} {m['name']}"
         out += [["messenger", key, s, "people", m[s]] for s in STAGES]
@@ -91,7 +100,7 @@ def _rows(c: Container, first: str, last: str, base: str, model: Model, window: 
     out += [["bots", "counted", "", "events", bots["counted"]],
             ["bots", "flagged", "", "events", bots["flagged"]],
             *(["bots", r["reason"], "", r["type"], r["events"]] for r in bots["rows"])]  # fmt: skip
-    return [[*row[:4], shown(None, min_cell) if row[4] is None else row[4]] for row in out]
+    return out
 
 
 def _derived(value: float | None, withheld: bool) -> float | str:
