@@ -26,7 +26,11 @@ STAGES = sharing.STAGES
 COLUMNS = ["section", "key", "stage", "measure", "value"]
 
 
-@router.get("/api/v1/dashboard/export.csv")
+@router.get(
+    "/api/v1/dashboard/export.csv",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}},
+)
 def export_csv(
     c: AppDep,
     _: Authorized,
