@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from sqlalchemy import select
 
 from services.analytics.dashboard import router as dashboard_router
+from services.analytics.export_routes import router as export_router
 from services.analytics.panels import refresh_prometheus
 from services.analytics.prometheus import exposition
 from services.analytics.routes import router as analytics_router
@@ -32,6 +33,7 @@ from services.db.models import WorkerHeartbeat
 from services.experiments.routes import router as experiments_router
 from services.guards import BodyLimit, SecurityHeaders, document_errors
 from services.journeys.routes import router as journeys_router
+from services.privacy_routes import router as privacy_router
 from services.signin import SignInLimits
 from services.staff_routes import router as staff_router
 from services.tracking.bot_report import router as bot_report_router
@@ -78,6 +80,8 @@ def create_app(container: Container | None = None, settings: Settings | None = N
     app.include_router(journeys_router)
     app.include_router(staff_router)
     app.include_router(experiments_router)
+    app.include_router(privacy_router)
+    app.include_router(export_router)
     _guard(app)
     serve_docs(app)
 

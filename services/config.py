@@ -123,6 +123,18 @@ class Settings(BaseSettings):
     session_max_hours: float = Field(
         default=12.0, gt=0, description="a dashboard sign-in ends this long after it began"
     )
+    min_cell: int = Field(
+        default=11,
+        ge=0,
+        description="shared outputs never show a count of people from 1 to this minus 1 "
+        "(CMS cell size suppression policy); 0 turns suppression off",
+    )
+    retention_months_raw: int = Field(
+        default=24,
+        ge=1,
+        description="raw event properties and reply bodies older than this many months are "
+        "cleared (stage facts and credits stay)",
+    )
     state_dir: Path = STATE_DIR
 
     @field_validator("public_base_url")

@@ -62,12 +62,14 @@ def due_work(container: Container) -> list[tuple[str, Callable[[datetime], objec
     from services.campaigns.social import publish_due
     from services.campaigns.toolkits import build_due
     from services.journeys import tick
+    from services.retention import Retention
 
     return [
         ("journeys", partial(tick, container)),
         ("email", Dispatcher(container, make_sender(container)).dispatch_due),
         ("toolkits", partial(build_due, container)),
         ("social", partial(publish_due, container)),
+        ("retention", Retention(container)),  # once a day
     ]
 
 

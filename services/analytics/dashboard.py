@@ -28,7 +28,7 @@ from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
 
 from services import audit, auth, sessions, signin
-from services.analytics import panels
+from services.analytics import panels, sharing
 from services.analytics.metrics import QueryError
 from services.analytics.recompute import ensure_window
 from services.auth import SESSION_COOKIE, Authorized
@@ -217,6 +217,7 @@ async def live(
     """
     month_range(start, end, container.now(), container.settings.timezone)  # 422 before streaming
     by_cookie = getattr(request.state, "staff_session", None) is not None
+    min_cell = _min_cell(request, container)
 
     async def stream() -> AsyncIterator[str]:
         last = None
@@ -226,6 +227,7 @@ async def live(
                 yield "event: signed-out\ndata: {}\n\n"
                 return
             snap = await run_in_threadpool(snapshot, container, start, end)
+            snap = sharing.counters(snap, min_cell) if min_cell else snap
             key = json.dumps({k: v for k, v in snap.items() if k != "at"}, sort_keys=True)
             if key != last:
                 last = key
@@ -238,8 +240,14 @@ async def live(
     return StreamingResponse(stream(), media_type="text/event-stream", headers=headers)
 
 
+def _min_cell(request: Request, c: Container) -> int:
+    """0 for roles that see exact counts, else ``WINWIN_MIN_CELL`` (see sharing)."""
+    return 0 if sharing.exact_for(auth.role_of(request)) else c.settings.min_cell
+
+
 @router.get("/api/v1/dashboard/panels")
 def get_panels(
+    request: Request,
     c: AppDep,
     _: Authorized,
     start: FromMonth = None,
@@ -266,6 +274,8 @@ def get_panels(
         bots = panels.bot_report(session, since, until)
         workers = panels.workers(session)
     stream = panels.stream_health(c).get() | {"workers": workers}
+    if min_cell := _min_cell(request, c):
+        board = sharing.leaderboard(board, min_cell)
     return {
         "from": first,
         "to": last,
