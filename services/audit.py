@@ -1,6 +1,7 @@
 """The audit log: every change, by whom (an account, a token, the command line), when,
-what action on what kind of object and its id. Never a contact's address or name: objects
-are named by their ids, a contact by its external id.
+what action on what kind of object and its id. Never a contact's address, name or even
+external id: objects are named by their ids, a contact by a keyed digest of its external
+id (:func:`contact_ref`), so an erased person's entries cannot be read back to them.
 
 Changes made through ``/api/v1`` are recorded in ONE place, ``AuditTrail``: after a 2xx
 answer to POST, PUT, PATCH or DELETE, the route's template says the action and the
@@ -11,6 +12,8 @@ Sign-in, sign-out and account changes are recorded where they happen.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 from dataclasses import dataclass
 from datetime import datetime
@@ -64,6 +67,11 @@ def add(
 def record(c: Container, actor: Actor, action: str, kind: str, object_id: str) -> None:
     with c.sessions() as session, session.begin():
         add(session, c.now(), actor, action, kind, object_id)
+
+
+def contact_ref(secret: bytes, external_id: str) -> str:
+    """How the audit log names a contact: a keyed digest of its external id."""
+    return "contact:" + hmac.new(secret, external_id.encode(), hashlib.sha256).hexdigest()[:16]
 
 
 def describe(
@@ -131,7 +139,12 @@ class AuditTrail:
         )
         if change is not None:
             c = scope["app"].state.container
-            await run_in_threadpool(record, c, actor, *change)
+            action, kind, object_id = change
+            if kind == "contacts" and object_id:
+                object_id = contact_ref(
+                    c.settings.secret_key.get_secret_value().encode(), object_id
+                )
+            await run_in_threadpool(record, c, actor, action, kind, object_id)
 
 
 @dataclass(frozen=True)

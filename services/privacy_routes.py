@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Request
 
+from services import audit as trail
 from services import privacy
 from services.auth import Authorized, role_of
 from services.bootstrap import AppDep
@@ -33,6 +34,10 @@ def export_contact(
         except privacy.UnknownPerson:
             raise HTTPException(404, "no contact with that external_id") from None
     audit.info("access: contact %s exported by %s", held["contact"]["id"], role_of(request))
+    secret = c.settings.secret_key.get_secret_value().encode()
+    trail.record(
+        c, request.state.actor, "export", "contacts", trail.contact_ref(secret, external_id)
+    )
     return held
 
 

@@ -24,7 +24,7 @@ from services.db.upsert import upsert
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-    from services.bootstrap import Container
+    from services.application import Container
 
 log = logging.getLogger(__name__)
 LAST_RUN_KEY = "retention.last_run"

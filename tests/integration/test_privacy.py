@@ -26,8 +26,9 @@ from services.campaigns.outbox_store import list_outbox
 from services.db.migrate import upgrade
 from services.db.models import Base, Contact, Credit, EngagementEvent, Suppression
 from services.db.models_consent import Reply
+from services.dispatcher_role import due_work
 from services.domain.pseudonyms import pseudonymise
-from services.roles import due_work
+from tests.integration.analytics.conftest import event, touch
 from tests.integration.test_dispatch import (
     NOW,
     SECRET,
@@ -37,7 +38,6 @@ from tests.integration.test_dispatch import (
     make_container,
     plain,
 )
-from tests.unit.analytics.conftest import event, touch
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 EMAIL, NAME = "Sentinel.Erasure@Example.net", "Quetzalsentinel Name"
@@ -117,6 +117,10 @@ def test_export_then_erasure_leaves_nothing_of_the_person_and_counts_unchanged(
         assert erased.status_code == 200, erased.text
         assert erased.json()["erased"] is True
 
+        trail = client.get("/api/v1/audit", params={"object_kind": "contacts"}, headers=AUTH)
+        actions = {(e["action"], e["object_id"]) for e in trail.json()["entries"]}
+        assert {a for a, _ in actions} >= {"export", "delete"}  # both, by a digest of the id
+        assert len({ref for _, ref in actions}) == 1 and "sentinel" not in str(actions)
         everything = _everything(c)
         for sentinel in [*SENTINELS, person]:
             assert sentinel not in everything, sentinel
