@@ -16,11 +16,12 @@ from typing import Any
 
 import httpx
 
+from services.accounts_cli import dev_admin_sign_in
 from services.config import Settings
 from services.demo.network import backfill, ok, seed_catalogue, seed_outreach
 from services.demo.simulation import Simulation
 from services.domain.periods import add_months, period_of
-from services.supervisor import Supervisor, dev_admin_sign_in
+from services.supervisor import Supervisor
 
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36"
 SETTLE_SECONDS = 30  # at most, for the last events to reach the counters
