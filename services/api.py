@@ -28,6 +28,7 @@ from services.campaigns.routes import router as campaigns_router
 from services.campaigns.social_routes import router as social_router
 from services.campaigns.toolkit_routes import router as toolkit_router
 from services.config import Settings
+from services.console.routes import router as console_router
 from services.db.models import WorkerHeartbeat
 from services.guards import BodyLimit, SecurityHeaders, document_errors
 from services.journeys.routes import router as journeys_router
@@ -76,6 +77,7 @@ def create_app(container: Container | None = None, settings: Settings | None = N
     app.include_router(inbound_router)
     app.include_router(journeys_router)
     app.include_router(staff_router)
+    app.include_router(console_router)
     _guard(app)
     serve_docs(app)
 
