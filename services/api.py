@@ -27,8 +27,10 @@ from services.bus.producer import kafka_reachable
 from services.campaigns.delivery_routes import router as delivery_router
 from services.campaigns.routes import router as campaigns_router
 from services.campaigns.social_routes import router as social_router
+from services.campaigns.template_routes import router as template_router
 from services.campaigns.toolkit_routes import router as toolkit_router
 from services.config import Settings
+from services.console.routes import router as console_router
 from services.db.models import WorkerHeartbeat
 from services.experiments.routes import router as experiments_router
 from services.guards import BodyLimit, SecurityHeaders, document_errors
@@ -82,6 +84,8 @@ def create_app(container: Container | None = None, settings: Settings | None = N
     app.include_router(experiments_router)
     app.include_router(privacy_router)
     app.include_router(export_router)
+    app.include_router(console_router)
+    app.include_router(template_router)
     _guard(app)
     serve_docs(app)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
@@ -33,6 +34,7 @@ from services.analytics.metrics import QueryError
 from services.analytics.recompute import ensure_window
 from services.auth import SESSION_COOKIE, Authorized
 from services.bootstrap import AppDep, Container
+from services.console.pages import SECURITY_HEADERS, header_html
 from services.db.models import StageFact
 from services.domain.attribution import DEFAULT_MODEL, Model
 from services.domain.periods import PeriodKind, period_bounds, period_of
@@ -54,14 +56,7 @@ ASSETS = {
     "preview.js": "text/javascript",
     "audit.js": "text/javascript",
 }
-#: Scripts and styles come only from this server; previews render in a sandboxed frame.
-SECURITY_HEADERS = {
-    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self' "
-    "'unsafe-inline'; script-src 'self'; frame-src 'self'; frame-ancestors 'none'; base-uri 'none'",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-    "Cache-Control": "no-store",
-}
+HEADER_MARK = re.compile(r"<!--header (\S+) (.*?)-->")
 FromMonth = Annotated[str | None, Query(alias="from", pattern=r"^\d{4}-\d{2}$")]
 ToMonth = Annotated[str | None, Query(alias="to", pattern=r"^\d{4}-\d{2}$")]
 
@@ -73,14 +68,14 @@ def _page(name: str) -> str:
 def _html(
     name: str, status: int = 200, error: str = "", signed_in: sessions.Current | None = None
 ) -> HTMLResponse:
-    """A page; a signed-in one carries its session's CSRF token in its forms (the
-    ``<!--csrf-->`` mark), where its scripts read it too."""
+    """A page; a signed-in one gets the console's header (its ``<!--header PATH
+    SUBTITLE-->`` mark): the nav, and the sign-out form with the session's CSRF token,
+    where its scripts read it too."""
     body = _page(name)
     if error:
         body = body.replace("<!--error-->", f'<p class="error" role="alert">{error}</p>')
     if signed_in is not None:
-        field = f'<input type="hidden" name="{auth.CSRF_FIELD}" value="{signed_in.csrf_token}">'
-        body = body.replace("<!--csrf-->", field)
+        body = HEADER_MARK.sub(lambda m: header_html(signed_in, m[1], m[2]), body, count=1)
     return HTMLResponse(body, status_code=status, headers=SECURITY_HEADERS)
 
 

