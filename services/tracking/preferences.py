@@ -103,7 +103,7 @@ def parse_choice(body: bytes, token: str) -> Choice | None:
     form = parse_qs(body.decode("utf-8", "replace"), max_num_fields=1000)
     if form.get("token") != [token]:
         return None
-    frequency = parse_frequency((form.get("frequency") or [None])[0])
+    frequency = parse_frequency((form.get("frequency") or [""])[0])
     return [t[:200] for t in form.get("topics", [])], frequency
 
 
