@@ -25,6 +25,7 @@ from services.audit import AuditTrail
 from services.bootstrap import AppDep, Container, bootstrap
 from services.bus.producer import kafka_reachable
 from services.campaigns.delivery_routes import router as delivery_router
+from services.campaigns.guardian_routes import router as guardian_router
 from services.campaigns.routes import router as campaigns_router
 from services.campaigns.social_routes import router as social_router
 from services.campaigns.template_routes import router as template_router
@@ -39,6 +40,7 @@ from services.privacy_routes import router as privacy_router
 from services.signin import SignInLimits
 from services.staff_routes import router as staff_router
 from services.tracking.bot_report import router as bot_report_router
+from services.tracking.care_routes import router as care_router
 from services.tracking.inbound import router as inbound_router
 from services.tracking.routes import ClickRoutes
 from services.tracking.routes import router as tracking_router
@@ -86,6 +88,8 @@ def create_app(container: Container | None = None, settings: Settings | None = N
     app.include_router(export_router)
     app.include_router(console_router)
     app.include_router(template_router)
+    app.include_router(care_router)
+    app.include_router(guardian_router)
     _guard(app)
     serve_docs(app)
 

@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from datetime import UTC, datetime
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import insert, select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
+from services.campaigns.confirmations import request_confirmation
 from services.db.models import ConsentChange, Contact, Suppression
+from services.db.models_guardians import GuardianLink
 from services.db.upsert import insert_ignore, upsert
+from services.domain import guardians, preferences
 from services.domain.consent import Consent, staff_may_set
 from services.domain.erasure import ERASED_REASON, address_key
 from services.domain.pseudonyms import pseudonymise
 
 CONSENT: tuple[str, ...] = tuple(Consent)
-FIELDS = ("email", "name", "role", "language", "attributes", "tags", "needs")
+FIELDS = ("email", "name", "role", "language", "attributes", "tags", "needs", "birth_date",
+          "birth_year")  # fmt: skip
 
 
 class Saved(NamedTuple):
@@ -25,12 +30,20 @@ class Saved(NamedTuple):
     created: int
     updated: int
     kept_unsubscribed: int = 0
+    unknown_guardians: int = 0
 
 
 def save_contacts(
-    session: Session, secret: bytes, items: Sequence[dict[str, Any]], source: str = "api"
+    session: Session,
+    secret: bytes,
+    items: Sequence[dict[str, Any]],
+    source: str = "api",
+    now: datetime | None = None,
 ) -> Saved:
-    """Upsert contacts by external_id; record consent changes; an unsubscribe is kept."""
+    """Upsert contacts by external_id; record consent changes; an unsubscribe is kept.
+    Guardian links are added; a consent given as ``unconfirmed`` asks for confirmation
+    (double opt-in, services/campaigns/confirmations.py)."""
+    now = now or datetime.now(UTC)
     by_id = {item["external_id"]: item for item in items}  # last one wins within a request
     existing = {
         c.external_id: (c.id, c.email_consent)
@@ -56,6 +69,7 @@ def save_contacts(
         consent = (item.get("consent") or {}).get("email")
         if consent:
             row["email_consent"] = consent
+            row["email_consent_at"] = now if consent == Consent.CONFIRMED else None
         rows.append(row)
     _keep_erased_away(session, secret, rows)
     # Upsert in groups of identical column sets (an UPDATE only touches given fields).
@@ -86,8 +100,49 @@ def save_contacts(
             for ext in changed
         ]
         session.execute(insert(ConsentChange), history)  # one executemany, not one INSERT a row
+        unconfirmed = [e for e in changed if by_id[e]["consent"]["email"] == Consent.UNCONFIRMED]
+        asked = [e for e in unconfirmed if by_id[e].get("double_opt_in", True)]
+        request_confirmation(session, [ids[e] for e in asked if by_id[e].get("email")], now)
+    unknown = link_guardians(session, by_id)
     created = sum(1 for ext in by_id if ext not in existing)
-    return Saved(created, len(by_id) - created, kept)
+    return Saved(created, len(by_id) - created, kept, unknown)
+
+
+def link_guardians(session: Session, by_id: dict[str, dict[str, Any]]) -> int:
+    """Link each child to its ``guardians`` (external ids); how many were unknown."""
+    wanted = {ext: item["guardians"] for ext, item in by_id.items() if item.get("guardians")}
+    if not wanted:
+        return 0
+    names = set(wanted) | {g for gs in wanted.values() for g in gs}
+    ids = dict(
+        session.execute(
+            select(Contact.external_id, Contact.id).where(Contact.external_id.in_(names))
+        ).all()
+    )
+    links = [
+        {"child_id": ids[child], "guardian_id": ids[g]}
+        for child, gs in wanted.items()
+        for g in gs
+        if g in ids and g != child
+    ]
+    insert_ignore(session, cast(Table, GuardianLink.__table__), links)
+    return sum(1 for gs in wanted.values() for g in gs if g not in ids)
+
+
+def contact_care(contact: Contact, now: datetime, timezone: str) -> dict[str, Any]:
+    """What staff see of a contact's age, re-consent and preferences."""
+    person = guardians.Person(contact.birth_date, contact.birth_year, contact.email_consent_at)
+    return {
+        "birth_date": contact.birth_date.isoformat() if contact.birth_date else None,
+        "birth_year": contact.birth_year,
+        "needs_reconsent": guardians.needs_reconsent(
+            person, guardians.local_day(now, timezone), timezone
+        ),
+        "preferences": {
+            "frequency": preferences.parse_frequency(contact.frequency),
+            "topics_off": contact.topics_off or [],
+        },
+    }
 
 
 def _keep_erased_away(session: Session, secret: bytes, rows: list[dict[str, Any]]) -> None:

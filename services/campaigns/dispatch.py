@@ -49,6 +49,7 @@ from sqlalchemy.orm import Session
 
 from services.bus import topics
 from services.bus.outbox import enqueue
+from services.campaigns import eligibility
 from services.campaigns.channels.email import (
     EmailSender,
     LocalOutboxSender,
@@ -58,6 +59,7 @@ from services.campaigns.channels.email import (
     SendResult,
     TransientSendError,
 )
+from services.campaigns.confirmations import send_confirmations
 from services.campaigns.outbox_store import SqlOutboxStore
 from services.campaigns.personalise import CampaignRun, Personaliser, Recipient
 from services.campaigns.reconcile import (
@@ -204,6 +206,7 @@ class Dispatcher:
         """Send every due email campaign as far as possible; return how many were sent."""
         now = (now or self._c.now()).astimezone(UTC)
         sent = 0
+        send_confirmations(self._c, self._sender)  # double opt-in requests (issue 18)
         for campaign_id in claim_due(self._sessions, now):
             try:
                 sent += self._send_campaign(campaign_id)
@@ -282,6 +285,8 @@ class Dispatcher:
                     )
                 else:
                     allowed.append(row)
+            allowed, blocked = eligibility.screen(session, run.id, allowed, blocked,
+                                                  self._c.now(), self._c.settings.timezone)  # fmt: skip
             if blocked:
                 session.execute(_MARK, blocked)
             allowed = self._hold_out(session, run, allowed)

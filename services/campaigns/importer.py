@@ -10,6 +10,7 @@ saved, 2 when any was refused.
 from __future__ import annotations
 
 import sys
+from datetime import date
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -29,7 +30,8 @@ from services.spreadsheet import SafeWriter
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
 
-KNOWN = {"external_id", "email", "name", "role", "language", "consent_email", "tags", "needs"}
+KNOWN = {"external_id", "email", "name", "role", "language", "consent_email", "tags", "needs"} | {
+    "birth_date", "birth_year", "guardians"}  # fmt: skip
 #: The longest text each column holds (the database's own limits).
 LIMITS = {
     c: Contact.__table__.c[c].type.length for c in ("external_id", "name", "role", "language")
@@ -59,6 +61,8 @@ def parse_row(row: dict[str, str]) -> dict[str, Any]:
     if consent not in CONSENT:
         raise ValueError(f"consent_email: {consent[:40]!r} is not one of {', '.join(CONSENT)}")
     item["consent"] = {"email": consent}
+    item["double_opt_in"] = bool((row.get("consent_email") or "").strip())  # marked so
+    item |= child_columns(row)
     for name in ("tags", "needs"):
         if value := (row.get(name) or "").strip():
             item[name] = [t.strip() for t in value.split(";") if t.strip()]
@@ -169,3 +173,20 @@ def _parsed(row: Row, rejected: Rejections) -> dict[str, Any] | None:
 def _save(sessions: sessionmaker[Session], secret: bytes, batch: list[dict[str, Any]]) -> Saved:
     with sessions() as session, session.begin():
         return save_contacts(session, secret, batch, source="csv-import")
+
+
+def child_columns(row: dict[str, str]) -> dict[str, Any]:
+    """``birth_date`` (YYYY-MM-DD), ``birth_year`` and ``guardians`` (external ids, ;-separated)."""
+    item: dict[str, Any] = {}
+    if value := (row.get("birth_date") or "").strip():
+        try:
+            item["birth_date"] = date.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"birth_date: {value[:40]!r} is not YYYY-MM-DD") from None
+    if value := (row.get("birth_year") or "").strip():
+        if not (value.isdigit() and 1900 <= int(value) <= 2200):
+            raise ValueError(f"birth_year: {value[:40]!r} is not a year")
+        item["birth_year"] = int(value)
+    if value := (row.get("guardians") or "").strip():
+        item["guardians"] = [g.strip() for g in value.split(";") if g.strip()]
+    return item

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query
@@ -15,7 +15,9 @@ from sqlalchemy import select
 from services.auth import Authorized
 from services.bootstrap import AppDep, Container
 from services.campaigns import contact_profile
-from services.campaigns.contacts import save_contacts
+from services.campaigns.confirmations import send_confirmations
+from services.campaigns.contacts import contact_care, save_contacts
+from services.campaigns.dispatch import make_sender
 from services.campaigns.outbox_store import list_outbox
 from services.campaigns.rendering import TemplateProblem, sample_context
 from services.campaigns.schedule import CampaignStateError
@@ -58,6 +60,10 @@ class ContactIn(StaffInput):
     tags: list[str] = Field(default_factory=list)
     needs: list[str] = Field(default_factory=list)
     consent: ConsentIn | None = None
+    birth_date: date | None = None
+    birth_year: int | None = Field(default=None, ge=1900, le=2200)
+    #: The external ids of the contact's guardians (links added, never removed here).
+    guardians: list[Annotated[str, Field(min_length=1, max_length=200)]] | None = None
 
 
 @router.post("/api/v1/contacts")
@@ -69,7 +75,9 @@ def post_contacts(items: list[ContactIn], c: AppDep, _: Authorized) -> dict[str,
             session,
             c.settings.secret_key.get_secret_value().encode(),
             [i.model_dump(exclude_unset=True) for i in items],
+            now=c.now(),
         )
+    send_confirmations(c, make_sender(c))  # double opt-in: after the commit
     # kept_unsubscribed: contacts whose unsubscribe stands although the body gave another
     # consent (only the person can subscribe again)
     return saved._asdict()
@@ -84,7 +92,7 @@ def get_contacts(
     q: str = Query("", max_length=320, description="part of an external id, name or email"),
 ) -> list[dict[str, Any]]:
     with c.sessions() as session:
-        return [_contact_json(r) for r in contact_profile.search(session, q, limit, offset)]
+        return [_contact_json(r, c) for r in contact_profile.search(session, q, limit, offset)]
 
 
 @router.get("/api/v1/contacts/{external_id}")
@@ -95,10 +103,10 @@ def get_contact(external_id: str, c: AppDep, _: Authorized) -> dict[str, Any]:
         found = contact_profile.profile(session, external_id)
         if contact is None or found is None:
             raise HTTPException(404, "no such contact")
-        return _contact_json(contact) | found
+        return _contact_json(contact, c) | found
 
 
-def _contact_json(r: Contact) -> dict[str, Any]:
+def _contact_json(r: Contact, c: Container) -> dict[str, Any]:
     return {
         "external_id": r.external_id,
         "email": r.email,
@@ -109,7 +117,7 @@ def _contact_json(r: Contact) -> dict[str, Any]:
         "tags": r.tags,
         "needs": r.needs,
         "consent": {"email": r.email_consent},
-    }
+    } | contact_care(r, c.now(), c.settings.timezone)
 
 
 # --- resources & messengers ------------------------------------------------------------
@@ -235,6 +243,10 @@ class CampaignIn(StaffInput):
     unsubscribe_group: Annotated[int, Strict()] | None = Field(default=None, ge=1, le=MAX_GROUP_ID)
     #: a randomized holdout (email only): ``{"share": 0.2, "window_days": 30}``
     holdout: HoldoutIn | None = None
+    #: Children under 13 without guardian consent: skipped, or their guardians get it.
+    children: Literal["skip", "guardians"] | None = None
+    #: The monthly digest (reaches people who chose "monthly digest only").
+    digest: bool | None = None
 
 
 class ScheduleIn(StaffInput):
@@ -283,6 +295,8 @@ def post_campaign(body: CampaignIn, c: AppDep, _: Authorized) -> dict[str, Any]:
             send_at=body.send_at,
             status=CampaignStatus.DRAFT,
             unsubscribe_group=body.unsubscribe_group,
+            children=body.children,
+            digest=body.digest,
         )
         session.add(campaign)
         session.flush()

@@ -8,13 +8,14 @@ Reliability rules). Counts are ``COUNT(*)`` over facts.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -63,6 +64,13 @@ class Contact(Base):
     email_consent: Mapped[str] = mapped_column(String(20), default=Consent.UNCONFIRMED)
     created_at: Mapped[datetime] = _ts()
     updated_at: Mapped[datetime] = _ts()
+    # Children, re-consent and preferences (issue 18, migration 0024_guardians).
+    birth_date: Mapped[date | None] = mapped_column(Date)
+    birth_year: Mapped[int | None] = mapped_column(Integer)
+    #: When the email consent was last confirmed (re-consent at 13 and 18 reads it).
+    email_consent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    topics_off: Mapped[list[Any] | None] = mapped_column(JSON)
+    frequency: Mapped[str | None] = mapped_column(String(20))
 
 
 class ConsentChange(Base):
@@ -130,6 +138,10 @@ class Campaign(Base):
     created_at: Mapped[datetime] = _ts()
     #: SendGrid's unsubscribe (ASM) group of an email campaign, or None (migration 0009).
     unsubscribe_group: Mapped[int | None] = mapped_column(Integer)
+    #: Children under 13 without guardian consent: "skip" (None) or "guardians" (0024).
+    children: Mapped[str | None] = mapped_column(String(20))
+    #: The monthly digest: reaches people who chose "monthly digest only" (0024).
+    digest: Mapped[bool | None] = mapped_column(Boolean)
 
 
 class Link(Base):

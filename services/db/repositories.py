@@ -8,6 +8,7 @@ SQLite, PostgreSQL and the fake (tests/integration/repositories/).
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, insert, select
@@ -24,6 +25,7 @@ from services.db.models import (
 )
 from services.db.upsert import insert_new
 from services.domain.consent import Consent
+from services.domain.guardians import REASONS
 from services.domain.lifecycle import CampaignStatus, SendStatus
 
 
@@ -61,12 +63,18 @@ def send_progress(session: Session, campaign_id: str) -> dict[str, int]:
             .group_by(Send.status)
         ).all()
     )
+    skipped = session.execute(  # children skipped or sent to guardians (issue 18)
+        select(Send.error, func.count())
+        .where(Send.campaign_id == campaign_id, Send.status == SendStatus.SUPPRESSED)
+        .where(Send.error.in_(list(REASONS)))
+        .group_by(Send.error)
+    ).all()
     return {
         "total": sum(counts.values()),
         "sent": counts.get(SendStatus.SENT, 0),
         "suppressed": counts.get(SendStatus.SUPPRESSED, 0),
         "failed": counts.get(SendStatus.FAILED, 0),
-    }
+    } | {REASONS[str(error)]: n for error, n in skipped}
 
 
 class SqlContacts:
@@ -85,6 +93,8 @@ class SqlContacts:
         if contact.email_consent == consent:
             return False
         contact.email_consent = consent
+        if consent == Consent.CONFIRMED:  # re-consent at 13 and 18 reads when (issue 18)
+            contact.email_consent_at = datetime.now(UTC)
         self.session.add(
             ConsentChange(contact_id=contact.id, channel="email", status=consent, source=source)
         )

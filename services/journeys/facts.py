@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from services.db.guardians import journey_blocked
 from services.db.models import Contact, EngagementEvent, Resource, Send, Suppression
 from services.db.models_consent import GroupUnsubscribe
 from services.db.models_journeys import Journey, JourneyRun
@@ -79,7 +80,10 @@ def events_of(
 
 
 def reachability(
-    session: Session, persons: Iterable[str], actions: dict[str, dict[str, Any]]
+    session: Session,
+    persons: Iterable[str],
+    actions: dict[str, dict[str, Any]],
+    now: datetime | None = None,
 ) -> Callable[[Entry], bool]:
     """Whether an entry's person can be reached *now* by its journey's action.
 
@@ -105,6 +109,9 @@ def reachability(
         )
         for person, group in session.execute(groups):
             left[person].add(group)
+        if now is not None:  # children, re-consent, frequency (issue 18)
+            for person in journey_blocked(session, chunk, now):
+                known.pop(person, None)
 
     def reachable(entry: Entry) -> bool:
         action = actions[entry.journey_id]

@@ -118,7 +118,7 @@ def _decide_batch(
         entries,
         {jid: parse_exit(j.exit) for jid, j in journeys.items()},
         events_of(session, persons, last),
-        reachability(session, persons, {jid: j.action for jid, j in journeys.items()}),
+        reachability(session, persons, {jid: j.action for jid, j in journeys.items()}, now),
         message_times(session, persons, first - cap.window, last),
         cap,
     )

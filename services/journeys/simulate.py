@@ -71,7 +71,7 @@ def simulate(
         due,
         {journey.id: rule.exit},
         events_of(session, persons, last),
-        reachability(session, persons, {journey.id: journey.action}),
+        reachability(session, persons, {journey.id: journey.action}, now),
         message_times(session, persons, first - cap.window, last, exclude_journey=journey.id),
         cap,
     )

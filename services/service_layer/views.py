@@ -21,5 +21,7 @@ def describe(campaign: Campaign, progress: dict[str, int]) -> dict[str, Any]:
         "send_at": campaign.send_at.isoformat() if campaign.send_at else None,
         "status": campaign.status,
         "unsubscribe_group": campaign.unsubscribe_group,
+        "children": campaign.children or "skip",
+        "digest": bool(campaign.digest),
         "progress": progress,
     }

@@ -29,6 +29,7 @@ from services.journeys.identity import note_click, resolve_nowait, valid_visitor
 from services.service_layer import handlers
 from services.staff_input import StaffInput
 from services.tracking import consent, webhooks
+from services.tracking import preferences as preference_centre
 from services.tracking.bots import bot_reason
 from services.tracking.links import (
     LRU,
@@ -251,7 +252,7 @@ def preferences(token: str, c: AppDep) -> Response:
     state = consent.consent_state(c, send)  # issue 4: show the current state
     if state["email"] == Consent.UNSUBSCRIBED or state["suppressed"]:
         return HTMLResponse(PREFERENCES_OFF_PAGE, headers=NO_REFERRER)
-    return HTMLResponse(PREFERENCES_PAGE.replace("{action}", f"/u/{token}"), headers=NO_REFERRER)
+    return HTMLResponse(preference_centre.page(c, token, send), headers=NO_REFERRER)
 
 
 @router.post("/u/{token}", include_in_schema=False)
