@@ -233,7 +233,6 @@ def apply_stage_map(
     """
     E, C = models.EngagementEvent, models.Credit
     save_stage_map(session, stage_map)
-    windows.data_changed(session)  # newly counted events lack other windows' credits
     changed = 0
     for stage in Stage:
         for chunk in chunks(sorted(stage_map.types_of(stage))):
@@ -254,6 +253,8 @@ def apply_stage_map(
     restaged = _count(session.execute(update(C).where(C.stage != current).values(stage=current)))
     added = ensure_window(session, window_days, timezone)
     facts = rebuild_stage_facts(session, timezone)
+    # Newly counted events lack other windows' credits. Last: the sink waits on this row.
+    windows.data_changed(session)
     return {
         "events": changed,
         "stage_facts": facts,
