@@ -9,8 +9,15 @@ from fastapi.testclient import TestClient
 
 from services.api import create_app
 from services.bootstrap import Container
+from services.db.models_experiments import HoldoutAssignment, HoldoutRow
+from services.domain.roles import Role
 from tests.integration.journeys.helpers import Clock, make_container
 from tests.integration.red_team import STAFF, client, container  # noqa: F401 (fixtures)
+from tests.integration.test_accounts import (  # noqa: F401 (cheap_argon2: autouse)
+    cheap_argon2,
+    make_account,
+    sign_in_as,
+)
 from tests.integration.test_privacy import _everything
 from tests.integration.test_security_sessions import SITE
 
@@ -143,3 +150,24 @@ def test_the_access_export_holds_guardian_consents_and_holdout_assignments(
     held = export.json()
     assert "holdout_assignments" in held
     assert CONSENT_TEXT in export.text
+
+
+def test_lift_tables_withhold_small_arms_from_an_analyst(
+    client: TestClient,  # noqa: F811
+    container: Container,  # noqa: F811
+):
+    """Issue 18 names "experiment lift tables" among the outputs whose counts of 1 to 10
+    people are withheld. ``GET /api/v1/journeys/{id}/lift`` gives an analyst (signed in,
+    the role that must not see them) the exact people and converters of each arm."""
+    with container.sessions() as session, session.begin():
+        session.add(HoldoutRow(kind="journey", subject_id="j-small", share=0.2, window_days=30))
+        session.add_all(
+            HoldoutAssignment(kind="journey", subject_id="j-small", person=f"p{i:031d}",
+                              arm="control" if i < 3 else "treatment", assigned_at=container.now())
+            for i in range(40)
+        )  # fmt: skip
+    make_account(client, "analyst@net.example", Role.ANALYST)
+    sign_in_as(client, "analyst@net.example")
+    r = client.get("/api/v1/journeys/j-small/lift")
+    assert r.status_code == 200, r.text
+    assert r.json()["arms"]["control"]["people"] is None  # 3 people: withheld
