@@ -17,10 +17,11 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
+from services.accounts_cli import dev_admin_sign_in
 from services.config import Settings
 from services.db.models import Contact, LocalEmail, Send
 from services.db.session import make_engine, make_sessionmaker
-from services.supervisor import Supervisor, dev_admin_sign_in
+from services.supervisor import Supervisor
 
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36"
 RESOURCES = [

@@ -12,7 +12,7 @@ imports nothing of the product, so every layer may name its ports.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol, Self
@@ -53,6 +53,9 @@ class EventPublisher(EventSink, Protocol):
     the relay publishes them to Kafka (tracking/ingest.py: :class:`Gatherer`)."""
 
     def start(self) -> None: ...
+
+    def later(self, task: Callable[[], None]) -> None:
+        """Run ``task`` on the publisher's own thread, after the records added before it."""
 
     def stop(self) -> None:
         """Stop, after spooling what was handed over."""

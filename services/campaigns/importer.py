@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, cast
 
 from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import String
 from tqdm import tqdm
 
 from services.campaigns.contacts import CONSENT, Saved, save_contacts
@@ -30,10 +31,18 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
 
 KNOWN = {"external_id", "email", "name", "role", "language", "consent_email", "tags", "needs"}
+
+
+def _length(column: str) -> int:
+    """The longest text ``column`` of ``contacts`` holds (its ``String(n)``)."""
+    length = cast(String, Contact.__table__.c[column].type).length
+    if length is None:
+        raise TypeError(f"contacts.{column} has no length")
+    return length
+
+
 #: The longest text each column holds (the database's own limits).
-LIMITS = {
-    c: Contact.__table__.c[c].type.length for c in ("external_id", "name", "role", "language")
-}
+LIMITS = {c: _length(c) for c in ("external_id", "name", "role", "language")}
 BATCH = 1000
 
 
