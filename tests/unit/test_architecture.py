@@ -20,6 +20,7 @@ from __future__ import annotations
 import ast
 import sys
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pytest
@@ -248,7 +249,7 @@ def guests(modules: dict[str, Module]) -> dict[tuple[str, str], list[Import]]:
 
 
 def _ratchet(
-    what: str, found: dict[tuple[str, str], list[Import]], allowed: set[tuple[str, str]]
+    what: str, found: Mapping[tuple[str, str], Sequence[object]], allowed: set[tuple[str, str]]
 ) -> None:
     new = sorted(k for k in found if k not in allowed)
     gone = sorted(allowed - set(found))
@@ -344,6 +345,72 @@ def test_the_check_sees_every_kind_of_breach(tmp_path: Path) -> None:
     ]
     assert len(function_level(made_up)) == 2
     assert [i.importer for i in unexplained(made_up)] == ["services.bus.outbox"]
+
+
+# --- campaign statuses are the domain's enum -----------------------------------------------
+
+#: Status words outside the domain that are not statuses, and why (a ratchet, as above).
+ALLOWED_STATUS_WORDS = {
+    ("services.campaigns.social", "draft"): "the id of a campaign not yet saved (its check)",
+}
+
+
+def campaign_statuses(modules: dict[str, Module]) -> set[str]:
+    """The values of ``services.domain.lifecycle.CampaignStatus``, read from its source."""
+    tree = modules["services.domain.lifecycle"].tree
+    enum = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "CampaignStatus")
+    return {
+        a.value.value
+        for a in enum.body
+        if isinstance(a, ast.Assign) and isinstance(a.value, ast.Constant)
+    }
+
+
+def status_literals(modules: dict[str, Module]) -> dict[tuple[str, str], list[int]]:
+    """A campaign status spelt as a string outside the domain, by (module, word). Not
+    counted: docstrings, f-string text, dict keys and subscripts (``progress["sent"]``:
+    a count's name)."""
+    statuses, found = campaign_statuses(modules), defaultdict(list)
+    for module in modules.values():
+        if _under(module.name, "services.domain"):
+            continue
+        for parent in ast.walk(module.tree):
+            if isinstance(parent, ast.Expr | ast.JoinedStr):
+                continue
+            skip = [*parent.keys] if isinstance(parent, ast.Dict) else []
+            skip += [parent.slice] if isinstance(parent, ast.Subscript) else []
+            for node in ast.iter_child_nodes(parent):
+                literal = isinstance(node, ast.Constant) and node.value in statuses
+                if literal and not any(node is k for k in skip):
+                    found[(module.name, node.value)].append(node.lineno)
+    return found
+
+
+def test_campaign_statuses_are_the_domain_enum(modules: dict[str, Module]) -> None:
+    """Write ``CampaignStatus.SENT``, not ``"sent"``: a typo or a new status is then
+    found by mypy, and grep finds every rule about a status."""
+    found = status_literals(modules)
+    _ratchet("campaign status as a string literal", found, set(ALLOWED_STATUS_WORDS))
+
+
+def test_the_status_check_sees_a_literal(tmp_path: Path) -> None:
+    files = {
+        "services/__init__.py": "",
+        "services/domain/__init__.py": "",
+        "services/domain/lifecycle.py": "class CampaignStatus:\n    SENT = 'sent'\n",
+        "services/dispatch.py": (
+            '"""Moves a campaign to "sent"."""\n'
+            "done = campaign.status == 'sent'\n"
+            "counts = {'sent': 1}\n"
+            "n = counts['sent']\n"
+            "note = f'sent {n}'\n"
+        ),
+    }
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    found = status_literals(scan(tmp_path))
+    assert dict(found) == {("services.dispatch", "sent"): [2]}
 
 
 def figures(modules: dict[str, Module]) -> dict[str, object]:
