@@ -22,10 +22,7 @@ from services.campaigns.social import check_social_campaign
 from services.campaigns.views import campaign_view
 from services.db.models import Campaign, Contact, Messenger, Resource, Template
 from services.db.upsert import upsert
-from services.domain.audience import AudienceError, parse_audience
 from services.domain.events import supported_time
-from services.domain.lifecycle import CampaignStatus
-from services.domain.social import campaign_platforms
 from services.domain.unsubscribe_groups import MAX_GROUP_ID
 from services.ids import new_id
 from services.service_layer import handlers
@@ -223,46 +220,14 @@ class ScheduleIn(StaffInput):
 
 @router.post("/api/v1/campaigns", status_code=201)
 def post_campaign(body: CampaignIn, c: AppDep, _: Authorized) -> dict[str, Any]:
+    """A new draft campaign; the rules are the handler's (services/service_layer)."""
+    new = handlers.NewCampaign(**body.model_dump())
     try:
-        parse_audience(body.audience)
-    except AudienceError as exc:
-        raise HTTPException(422, f"audience: {exc}") from None
-    if body.unsubscribe_group is not None and body.channel != "email":
-        raise HTTPException(422, "unsubscribe_group: only email campaigns have one")
-    with c.sessions() as session, session.begin():
-        template = session.get(Template, body.template_id)
-        if template is None:
-            raise HTTPException(422, f"template_id: unknown template {body.template_id!r}")
-        if template.channel != body.channel:
-            raise HTTPException(
-                422,
-                f"template_id: a {template.channel} template cannot serve a {body.channel} campaign",
-            )
-        known = set(session.scalars(select(Resource.id).where(Resource.id.in_(body.resources))))
-        if missing := [r for r in body.resources if r not in known]:
-            raise HTTPException(422, f"resources: unknown resource ids {missing}")
-        if body.channel == "social":
-            try:
-                check_social_campaign(c, body.model_dump())
-            except ValueError as exc:
-                raise HTTPException(422, str(exc)) from None
-        platforms = campaign_platforms(body.channel, body.platforms)
-        campaign = Campaign(
-            id=new_id(),
-            name=body.name,
-            channel=body.channel,
-            template_id=body.template_id,
-            audience=body.audience,
-            resources=body.resources,
-            messengers=body.messengers,
-            platforms=platforms,
-            send_at=body.send_at,
-            status=CampaignStatus.DRAFT,
-            unsubscribe_group=body.unsubscribe_group,
+        return handlers.create_campaign(
+            c.unit_of_work(), new, check_posts=lambda: check_social_campaign(c, body.model_dump())
         )
-        session.add(campaign)
-        session.flush()
-        return campaign_view(session, campaign)
+    except handlers.CampaignRefused as exc:
+        raise HTTPException(422, str(exc)) from None
 
 
 @router.get("/api/v1/campaigns")

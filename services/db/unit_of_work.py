@@ -8,7 +8,14 @@ from typing import Self
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from services.db.repositories import SqlCampaigns, SqlContacts, SqlEventLedger, SqlLinks
+from services.db.repositories import (
+    SqlCampaigns,
+    SqlContacts,
+    SqlEventLedger,
+    SqlLinks,
+    SqlResources,
+    SqlTemplates,
+)
 
 
 class SqlUnitOfWork:
@@ -25,6 +32,8 @@ class SqlUnitOfWork:
         self.contacts = SqlContacts(self.session)
         self.links = SqlLinks(self.session)
         self.events = SqlEventLedger(self.session)
+        self.templates = SqlTemplates(self.session)
+        self.resources = SqlResources(self.session)
         return self
 
     def __exit__(
