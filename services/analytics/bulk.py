@@ -138,9 +138,9 @@ class BulkInsert:
         rows: list[tuple[Any, ...]],
         returning: str | None,
     ) -> tuple[str, Any]:
-        sql, processors = self._compile(dialect, columns, returning)
-        if processors:
-            processors = [(i, _memoized(p) if memo else p) for i, p, memo in processors]
+        sql, compiled = self._compile(dialect, columns, returning)
+        if compiled:
+            processors = [(i, _memoized(p) if memo else p) for i, p, memo in compiled]
             rows = [_processed(row, processors) for row in rows]
         if columns == self.columns:
             rows.sort(key=self._order)

@@ -113,7 +113,7 @@ def ensure_window(
     return done
 
 
-def credited(window_days: int) -> Select[tuple[int]]:
+def credited(window_days: int) -> Select[int]:
     """An event's credits in ``window_days``, correlated to ``engagement_events``, for
     each event to probe the primary key (event_id, model, window_days). The model is
     named too, each one: given only the event and the window, SQLite walked

@@ -220,14 +220,14 @@ class AttributionSink:
             )
             for row in session.connection().execute(stmt):  # Core rows: no ORM loading
                 first, last = span[row.person]
-                t = utc(row.occurred_at)
-                if row.event_id in exclude or not first <= t < last + horizon:
+                at = utc(row.occurred_at)
+                if row.event_id in exclude or not first <= at < last + horizon:
                     continue
-                if t >= last + self.window:
+                if at >= last + self.window:
                     wide.append(row.event_id)
                     continue
                 found.append(
-                    {"event_id": row.event_id, "person": row.person, "occurred_at": t}
+                    {"event_id": row.event_id, "person": row.person, "occurred_at": at}
                     | {"stage": row.stage}
                 )
         return found, wide

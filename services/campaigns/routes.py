@@ -24,11 +24,9 @@ from services.campaigns.schedule import CampaignStateError
 from services.campaigns.social import check_social_campaign
 from services.campaigns.views import campaign_view
 from services.db.models import Campaign, Contact, Messenger, Resource, Template
+from services.db.unit_of_work import in_session
 from services.db.upsert import upsert
-from services.domain.audience import AudienceError, parse_audience
 from services.domain.events import supported_time
-from services.domain.lifecycle import CampaignStatus
-from services.domain.social import campaign_platforms
 from services.domain.unsubscribe_groups import MAX_GROUP_ID
 from services.experiments.assign import save_holdout
 from services.experiments.holdout_input import HoldoutIn, holdout_for
@@ -255,54 +253,27 @@ class ScheduleIn(StaffInput):
 
 @router.post("/api/v1/campaigns", status_code=201)
 def post_campaign(body: CampaignIn, c: AppDep, _: Authorized) -> dict[str, Any]:
-    try:
-        parse_audience(body.audience)
-    except AudienceError as exc:
-        raise HTTPException(422, f"audience: {exc}") from None
-    if body.unsubscribe_group is not None and body.channel != "email":
-        raise HTTPException(422, "unsubscribe_group: only email campaigns have one")
+    """A new draft campaign; the rules are the handler's (services/service_layer), what
+    comes with it (a holdout) is stored in the same transaction."""
+    fields = body.model_dump(exclude={"holdout"})
     try:
         holdout = holdout_for(body.channel, body.holdout)
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from None
-    with c.sessions() as session, session.begin():
-        template = session.get(Template, body.template_id)
-        if template is None:
-            raise HTTPException(422, f"template_id: unknown template {body.template_id!r}")
-        if template.channel != body.channel:
-            raise HTTPException(
-                422,
-                f"template_id: a {template.channel} template cannot serve a {body.channel} campaign",
-            )
-        known = set(session.scalars(select(Resource.id).where(Resource.id.in_(body.resources))))
-        if missing := [r for r in body.resources if r not in known]:
-            raise HTTPException(422, f"resources: unknown resource ids {missing}")
-        if body.channel == "social":
-            try:
-                check_social_campaign(c, body.model_dump())
-            except ValueError as exc:
-                raise HTTPException(422, str(exc)) from None
-        platforms = campaign_platforms(body.channel, body.platforms)
-        campaign = Campaign(
-            id=new_id(),
-            name=body.name,
-            channel=body.channel,
-            template_id=body.template_id,
-            audience=body.audience,
-            resources=body.resources,
-            messengers=body.messengers,
-            platforms=platforms,
-            send_at=body.send_at,
-            status=CampaignStatus.DRAFT,
-            unsubscribe_group=body.unsubscribe_group,
-            children=body.children,
-            digest=body.digest,
+    extras = []
+    if holdout is not None:
+        extras.append(in_session(lambda s, cid: save_holdout(s, "campaign", cid, holdout)))
+    try:
+        made = handlers.create_campaign(
+            c.unit_of_work(),
+            handlers.NewCampaign(**fields),
+            check_posts=lambda: check_social_campaign(c, body.model_dump()),
+            extras=extras,
         )
-        session.add(campaign)
-        session.flush()
-        if holdout is not None:
-            save_holdout(session, "campaign", campaign.id, holdout)
-        return campaign_view(session, campaign)
+    except handlers.CampaignRefused as exc:
+        raise HTTPException(422, str(exc)) from None
+    with c.sessions() as session:  # as GET shows it, with what came with it
+        return campaign_view(session, session.get_one(Campaign, made["id"]))
 
 
 @router.get("/api/v1/campaigns")
