@@ -23,6 +23,8 @@ from services.api_docs import serve_docs
 from services.audit import AuditTrail
 from services.bootstrap import AppDep, Container, bootstrap
 from services.bus.producer import kafka_reachable
+from services.campaigns.audience_routes import router as audience_router
+from services.campaigns.clone_routes import router as clone_router
 from services.campaigns.delivery_routes import router as delivery_router
 from services.campaigns.routes import router as campaigns_router
 from services.campaigns.social_routes import router as social_router
@@ -76,6 +78,8 @@ def create_app(container: Container | None = None, settings: Settings | None = N
     app.include_router(inbound_router)
     app.include_router(journeys_router)
     app.include_router(staff_router)
+    app.include_router(audience_router)
+    app.include_router(clone_router)
     _guard(app)
     serve_docs(app)
 

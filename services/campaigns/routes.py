@@ -19,8 +19,9 @@ from services.campaigns.outbox_store import list_outbox
 from services.campaigns.rendering import TemplateProblem, sample_context
 from services.campaigns.schedule import CampaignStateError
 from services.campaigns.social import check_social_campaign
-from services.campaigns.views import campaign_view
+from services.campaigns.views import campaign_view, target_audience
 from services.db.models import Campaign, Contact, Messenger, Resource, Template
+from services.db.models_audiences import CampaignAudience
 from services.db.upsert import upsert
 from services.domain.audience import AudienceError, parse_audience
 from services.domain.events import supported_time
@@ -209,6 +210,8 @@ class CampaignIn(StaffInput):
     channel: Channel
     template_id: str
     audience: dict[str, Any] | None = None
+    #: a stored audience (``/api/v1/audiences``) instead of ``audience``; email only
+    audience_id: str | None = Field(default=None, max_length=40)
     resources: list[str] = Field(default_factory=list)
     messengers: list[str] = Field(default_factory=list)
     platforms: list[Literal["x", "linkedin", "facebook", "instagram"]] | None = None
@@ -238,6 +241,7 @@ def post_campaign(body: CampaignIn, c: AppDep, _: Authorized) -> dict[str, Any]:
                 422,
                 f"template_id: a {template.channel} template cannot serve a {body.channel} campaign",
             )
+        target_audience(session, body.channel, body.audience, body.audience_id)
         known = set(session.scalars(select(Resource.id).where(Resource.id.in_(body.resources))))
         if missing := [r for r in body.resources if r not in known]:
             raise HTTPException(422, f"resources: unknown resource ids {missing}")
@@ -262,6 +266,9 @@ def post_campaign(body: CampaignIn, c: AppDep, _: Authorized) -> dict[str, Any]:
         )
         session.add(campaign)
         session.flush()
+        if body.audience_id:
+            session.add(CampaignAudience(campaign_id=campaign.id, audience_id=body.audience_id))
+            session.flush()
         return campaign_view(session, campaign)
 
 

@@ -4,12 +4,31 @@ from __future__ import annotations
 
 from typing import Any
 
+from fastapi import HTTPException
 from sqlalchemy.orm import Session
 
 from services.campaigns.dispatch import progress
 from services.db.models import Campaign
+from services.db.models_audiences import CampaignAudience, SavedAudience
 from services.service_layer.views import describe
 
 
 def campaign_view(session: Session, campaign: Campaign) -> dict[str, Any]:
-    return describe(campaign, progress(session, campaign.id))
+    target = session.get(CampaignAudience, campaign.id)
+    audience_id = target.audience_id if target else None
+    return describe(campaign, progress(session, campaign.id)) | {"audience_id": audience_id}
+
+
+def target_audience(
+    session: Session, channel: str, audience: dict[str, Any] | None, audience_id: str | None
+) -> None:
+    """422 unless ``audience_id`` (if any) names a stored audience of an email campaign
+    given without an inline ``audience`` filter."""
+    if audience_id is None:
+        return
+    if channel != "email":
+        raise HTTPException(422, "audience_id: only email campaigns go to an audience")
+    if audience is not None:
+        raise HTTPException(422, "audience_id: give either audience or audience_id, not both")
+    if session.get(SavedAudience, audience_id) is None:
+        raise HTTPException(422, f"audience_id: unknown audience {audience_id!r}")
