@@ -156,7 +156,7 @@ def _materialise_segment(
 ) -> int:
     """The sends of a campaign to a stored audience, its members on the day it starts."""
     rule = parse_segment(session.get_one(SavedAudience, audience_id).rule)
-    day = date.fromisoformat(period_of(send_at or datetime.now(UTC), PeriodKind.DAY))
+    day = date.fromisoformat(period_of(as_utc(send_at or datetime.now(UTC)), PeriodKind.DAY))
     total = 0
     for page in members(session, rule, day):
         rows = [
