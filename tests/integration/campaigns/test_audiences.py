@@ -97,6 +97,8 @@ def test_live_count_is_people_with_consent_who_match_with_a_sample_of_ids(client
     assert count(client, lapsed)["sample"] == ["p2", "p3"]
     everyone = count(client, {})
     assert everyone["people"] == 3 and not any("@" in x for x in everyone["sample"])
+    audited = {e["object_kind"] for e in client.get("/api/v1/audit").json()["entries"]}
+    assert "audiences" not in audited  # a count changes nothing
 
 
 def test_a_bad_rule_is_422_naming_its_part(client):
@@ -117,6 +119,8 @@ def test_a_stored_audience_is_counted_and_an_email_campaign_goes_to_it(client):
     found = client.get(f"/api/v1/audiences/{audience['id']}").json()
     assert (found["name"], found["people"], found["sample"]) == ("aware, never used", 1, ["p2"])
     assert client.get("/api/v1/audiences/nope").status_code == 404
+    audited = [(e["action"], e["object_id"]) for e in client.get("/api/v1/audit").json()["entries"]]
+    assert ("create", audience["id"]) in audited
 
     campaign = email_campaign(client, audience_id=audience["id"])
     assert campaign["audience_id"] == audience["id"]
