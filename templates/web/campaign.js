@@ -5,6 +5,7 @@
   const id = decodeURIComponent(location.pathname.split("/").pop());
   const base = `/api/v1/campaigns/${encodeURIComponent(id)}`;
   let campaign = null;
+  const DONE = {cancel: "Campaign cancelled.", schedule: "Campaign scheduled.", pause: "Campaign paused.", resume: "Campaign resumed."};
 
   function localInput(iso) {
     if (!iso) return "";
@@ -26,6 +27,8 @@
     const open = c.status === "draft" || c.status === "scheduled";
     $("schedule").disabled = !open;
     $("cancel").disabled = c.status === "sent" || c.status === "cancelled";
+    $("pause").disabled = !(c.status === "scheduled" || c.status === "sending");
+    $("resume").disabled = c.status !== "paused";
     if (document.activeElement !== $("send-at") && !$("send-at").value) $("send-at").value = localInput(c.send_at);
     $("status").textContent = "updated " + new Date().toLocaleTimeString();
   }
@@ -36,7 +39,8 @@
 
   async function credits() {
     try {
-      const rows = await WW.api(`${base}/attribution?period=month`);
+      const q = new URLSearchParams({period: "month", model: $("model").value, window_days: $("window").value || "30"});
+      const rows = await WW.api(`${base}/attribution?${q}`);
       $("credits").tBodies[0].innerHTML = rows.length ? rows.map((r) => `<tr><td>${esc(r.period)}</td><td>${esc(r.stage)}</td><td class="n">${fmt1(r.credited)}</td><td class="n">${fmt(r.people)}</td><td class="n">${fmt(r.events)}</td></tr>`).join("")
         : '<tr><td colspan="5" class="empty">Nothing credited yet.</td></tr>';
     } catch (err) { $("credits").tBodies[0].innerHTML = `<tr><td colspan="5" class="error">${esc(err.message)}</td></tr>`; }
@@ -60,7 +64,7 @@
     $("action-status").textContent = "working…";
     try {
       render(await WW.api(`${base}/${path}`, {json: body}));
-      $("action-status").textContent = path === "cancel" ? "Campaign cancelled." : "Campaign scheduled.";
+      $("action-status").textContent = DONE[path];
     } catch (err) { $("action-status").textContent = "Refused: " + err.message; }
   }
 
@@ -71,6 +75,13 @@
       act("schedule", v ? {send_at: new Date(v).toISOString()} : {});
     });
     $("cancel").addEventListener("click", () => { if (confirm(`Cancel “${campaign ? campaign.name : id}”? Emails not yet sent will not be sent.`)) act("cancel", {}); });
+    $("pause").addEventListener("click", () => act("pause", {}));
+    $("resume").addEventListener("click", () => act("resume", {}));
+    $("clone").addEventListener("click", async () => {
+      try { const copy = await WW.api(`${base}/clone`, {method: "POST"}); location.href = `/campaigns/${encodeURIComponent(copy.id)}`; }
+      catch (err) { $("action-status").textContent = "Refused: " + err.message; }
+    });
+    $("credit-form").addEventListener("submit", (e) => { e.preventDefault(); credits(); });
     load(); credits(); toolkits();
     setInterval(load, 3000);
   });
