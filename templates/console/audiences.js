@@ -51,6 +51,7 @@
   }
 
   document.addEventListener("DOMContentLoaded", () => {
+    if (!$("builder")) { load(); return; }
     const again = () => { clearTimeout(timer); timer = setTimeout(count, 250); };
     $("builder").addEventListener("input", again);
     $("builder").addEventListener("change", again);

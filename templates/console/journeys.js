@@ -20,7 +20,7 @@
           <button class="act" type="button" data-switch="${esc(j.id)}" data-on="${j.enabled ? "off" : "on"}">Switch ${j.enabled ? "off" : "on"} ${esc(j.name)}</button>` : "—")]],
         "No journey yet.");
       for (const td of $("journeys").querySelectorAll("tbody td:nth-child(n+6):nth-child(-n+9)")) td.className = "n";
-      $("s-journey").innerHTML = journeys.map((j) => `<option value="${esc(j.id)}">${esc(j.name)}</option>`).join("");
+      if ($("s-journey")) $("s-journey").innerHTML = journeys.map((j) => `<option value="${esc(j.id)}">${esc(j.name)}</option>`).join("");
       $("status").textContent = `${journeys.length} journeys`;
     } catch (err) { $("status").textContent = "Could not load: " + err.message; }
   }
@@ -65,7 +65,7 @@
         $("switch-status").textContent = `“${j.name}” is ${j.enabled ? "on" : "off"}.`; load();
       } catch (err) { $("switch-status").textContent = "Refused: " + err.message; }
     });
-    $("simulate").addEventListener("submit", async (e) => {
+    if ($("simulate")) $("simulate").addEventListener("submit", async (e) => {
       e.preventDefault();
       const f = WC.fields($("simulate"));
       $("sim-status").textContent = "simulating…";
@@ -85,7 +85,7 @@
       });
     }
     const today = new Date().toISOString().slice(0, 10), before = new Date(Date.now() - 90 * 864e5).toISOString().slice(0, 10);
-    $("s-from").value = before; $("s-to").value = today;
+    if ($("simulate")) { $("s-from").value = before; $("s-to").value = today; }
     load(); choices();
   });
 })();

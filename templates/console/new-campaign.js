@@ -80,6 +80,7 @@
   }
 
   document.addEventListener("DOMContentLoaded", () => {
+    if (!$("campaign-form")) return;
     $("c-channel").addEventListener("change", showChannel);
     $("campaign-form").addEventListener("change", (e) => { if (e.target.id !== "c-channel") later(); });
     $("test-send").addEventListener("click", async () => {
