@@ -56,7 +56,7 @@
     }
     if (!Array.isArray(list) || !list.length) { $("toolkits").innerHTML = '<p class="empty">No messenger toolkit yet.</p>'; return; }
     $("toolkits").innerHTML = `<div class="scroll"><table><thead><tr><th scope="col">Messenger</th><th scope="col">Toolkit page</th><th scope="col">Resource links</th></tr></thead><tbody>${list.map((t) => `<tr>
-      <th scope="row">${esc(t.messenger_id)}</th><td><a href="${esc(t.url)}">${esc(t.url)}</a></td>
+      <th scope="row">${esc(t.messenger_id)}</th><td><a href="${esc(t.url)}">${esc(t.url)}</a> · <a href="${base}/toolkits/${encodeURIComponent(t.messenger_id)}/zip" download>ZIP for ${esc(t.messenger_id)}</a></td>
       <td>${(t.links || []).map((l) => `<div>${esc(l.resource_id)}: <a href="${esc(l.url)}">link</a>${l.qr_svg_url ? ` · <a href="${esc(l.qr_svg_url)}">QR (SVG)</a>` : ""}${l.qr_png_url ? ` · <a href="${esc(l.qr_png_url)}">QR (PNG)</a>` : ""}</div>`).join("") || "—"}</td></tr>`).join("")}</tbody></table></div>`;
   }
 

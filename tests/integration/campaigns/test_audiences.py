@@ -3,6 +3,8 @@ PostgreSQL (``database_url``); no Kafka (the lifespan is not started)."""
 
 from __future__ import annotations
 
+import io
+import zipfile
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -203,3 +205,19 @@ def email_campaign(client: TestClient, status: int = 201, **fields: object) -> d
 
 def iso(moment: datetime) -> str:
     return moment.isoformat()
+
+
+def test_a_messengers_toolkit_downloads_as_a_zip(client):
+    for m in ("maria", "li"):
+        client.post("/api/v1/messengers", json={"id": m, "name": m.title(), "role": "parent"})
+    body = {"name": "kit", "channel": "toolkit", "text": "From {{ messenger.name }}"}
+    template = client.post("/api/v1/templates", json=body).json()["id"]
+    client.post("/api/v1/resources", json={"id": "g", "title": "Guide", "url": "https://x.example/g", "kind": "guide"})  # fmt: skip
+    kit = {"name": "Kit", "channel": "toolkit", "template_id": template, "resources": ["g"]}
+    made = client.post("/api/v1/campaigns", json=kit | {"messengers": ["maria", "li"]}).json()
+    r = client.get(f"/api/v1/campaigns/{made['id']}/toolkits/li/zip")
+    assert r.status_code == 200 and r.headers["content-type"] == "application/zip", r.text
+    names = zipfile.ZipFile(io.BytesIO(r.content)).namelist()
+    assert {"index.html", "messages.txt", "qr/g.svg", "qr/g.png"} <= set(names)
+    assert "From Li" in zipfile.ZipFile(io.BytesIO(r.content)).read("messages.txt").decode()
+    assert client.get(f"/api/v1/campaigns/{made['id']}/toolkits/nobody/zip").status_code == 404
