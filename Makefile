@@ -35,7 +35,7 @@ lint: $(STAMP) ## ruff + mypy
 	$(VENV)/bin/ruff check services streams schemas tests
 	$(VENV)/bin/ruff format --check services streams schemas tests
 	$(VENV)/bin/mypy services/domain schemas services/service_layer services/ports.py services/db/repositories.py services/db/unit_of_work.py  # strict
-	$(VENV)/bin/mypy --follow-imports=silent services/*.py services/tracking  # composition root, ports, entry points
+	$(VENV)/bin/mypy --follow-imports=silent services/*.py services/tracking services/demo  # composition root, ports, entry points
 
 format: $(STAMP) ## ruff format + autofix
 	$(VENV)/bin/ruff format services streams schemas tests

@@ -35,3 +35,9 @@ def area_of(method: str, template: str) -> Area:
 def refusal_for(role: Role, method: str, template: str) -> str:
     """Why ``role`` may not call ``method template``; "" when it may."""
     return refusal(role, area_of(method, template), changes=method in CHANGES)
+
+
+def may(role: Role | str, method: str, template: str) -> bool:
+    """Whether ``role`` may call ``method template``: the console renders a button or a
+    form only when this says yes (the API refuses the rest with 403 anyway)."""
+    return not refusal_for(Role(role), method, template)

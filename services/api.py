@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from sqlalchemy import select
 
 from services.analytics.dashboard import router as dashboard_router
+from services.analytics.export_routes import router as export_router
 from services.analytics.panels import refresh_prometheus
 from services.analytics.prometheus import exposition
 from services.analytics.routes import router as analytics_router
@@ -28,11 +29,16 @@ from services.campaigns.clone_routes import router as clone_router
 from services.campaigns.delivery_routes import router as delivery_router
 from services.campaigns.routes import router as campaigns_router
 from services.campaigns.social_routes import router as social_router
+from services.campaigns.template_routes import router as template_router
 from services.campaigns.toolkit_routes import router as toolkit_router
 from services.config import Settings
+from services.console.outreach_routes import router as outreach_router
+from services.console.routes import router as console_router
 from services.db.models import WorkerHeartbeat
+from services.experiments.routes import router as experiments_router
 from services.guards import BodyLimit, SecurityHeaders, document_errors
 from services.journeys.routes import router as journeys_router
+from services.privacy_routes import router as privacy_router
 from services.signin import SignInLimits
 from services.staff_routes import router as staff_router
 from services.tracking.bot_report import router as bot_report_router
@@ -78,6 +84,12 @@ def create_app(container: Container | None = None, settings: Settings | None = N
     app.include_router(inbound_router)
     app.include_router(journeys_router)
     app.include_router(staff_router)
+    app.include_router(experiments_router)
+    app.include_router(privacy_router)
+    app.include_router(export_router)
+    app.include_router(console_router)
+    app.include_router(outreach_router)
+    app.include_router(template_router)
     app.include_router(audience_router)
     app.include_router(clone_router)
     _guard(app)

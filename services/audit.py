@@ -1,6 +1,7 @@
 """The audit log: every change, by whom (an account, a token, the command line), when,
-what action on what kind of object and its id. Never a contact's address or name: objects
-are named by their ids, a contact by its external id.
+what action on what kind of object and its id. Never a contact's address, name or even
+external id: objects are named by their ids, a contact by a keyed digest of its external
+id (:func:`contact_ref`), so an erased person's entries cannot be read back to them.
 
 Changes made through ``/api/v1`` are recorded in ONE place, ``AuditTrail``: after a 2xx
 answer to POST, PUT, PATCH or DELETE, the route's template says the action and the
@@ -11,6 +12,8 @@ Sign-in, sign-out and account changes are recorded where they happen.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 from dataclasses import dataclass
 from datetime import datetime
@@ -41,6 +44,8 @@ NOT_CHANGES = frozenset(
         "/api/v1/audiences/count",
     }
 )
+#: Changes that record themselves where they happen (``services.accounts``), once.
+SELF_AUDITED = frozenset({"/api/v1/accounts", "/api/v1/accounts/{email}"})
 #: An answer longer than this is not read for its id.
 MAX_BODY = 64 * 1024
 MAX_LIMIT = 500
@@ -67,12 +72,17 @@ def record(c: Container, actor: Actor, action: str, kind: str, object_id: str) -
         add(session, c.now(), actor, action, kind, object_id)
 
 
+def contact_ref(secret: bytes, external_id: str) -> str:
+    """How the audit log names a contact: a keyed digest of its external id."""
+    return "contact:" + hmac.new(secret, external_id.encode(), hashlib.sha256).hexdigest()[:16]
+
+
 def describe(
     method: str, template: str, params: dict[str, Any], answer: bytes
 ) -> tuple[str, str, str] | None:
     """(action, object kind, object id) of a change to ``template``; None for a route
     that changes nothing."""
-    if template in NOT_CHANGES or not template.startswith(API):
+    if template in NOT_CHANGES | SELF_AUDITED or not template.startswith(API):
         return None
     parts = template[len(API) :].split("/")
     kind, rest = parts[0], parts[1:]
@@ -132,7 +142,12 @@ class AuditTrail:
         )
         if change is not None:
             c = scope["app"].state.container
-            await run_in_threadpool(record, c, actor, *change)
+            action, kind, object_id = change
+            if kind == "contacts" and object_id:
+                object_id = contact_ref(
+                    c.settings.secret_key.get_secret_value().encode(), object_id
+                )
+            await run_in_threadpool(record, c, actor, action, kind, object_id)
 
 
 @dataclass(frozen=True)

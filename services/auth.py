@@ -150,3 +150,10 @@ def session_actor(current: sessions.Current) -> Actor:
 
 
 Authorized = Annotated[None, Depends(require_token)]
+
+
+def role_of(request: Request) -> str:
+    """The role the request acts as: its dashboard session's, or ``admin`` for the API
+    token (``services.analytics.sharing.exact_for`` tells what that role may see)."""
+    current = getattr(request.state, "staff_session", None)
+    return current.role if current is not None else TOKEN_ROLE

@@ -26,6 +26,7 @@ Typical session:
   winwin up --port 8000               # api + stream worker + dispatcher + relay
   winwin report stages --from 2017-08 --to 2018-07 --format csv
   winwin users create ann@network.example --role admin --generate
+  winwin report lift --campaign ID --format table
 
 Configuration comes from WINWIN_* environment variables (see README, Configuration).
 With WINWIN_KAFKA_BOOTSTRAP empty, `up` and `demo` start an embedded Kafka-protocol
@@ -190,6 +191,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _output_args(attribution)
     _users_parser(sub)
+    lift = r_sub.add_parser("lift", help="a holdout's lift per stage (did it work?)")
+    subject = lift.add_mutually_exclusive_group(required=True)
+    subject.add_argument("--campaign", metavar="ID")
+    subject.add_argument("--journey", metavar="ID")
+    _output_args(lift)
     return p
 
 
@@ -332,9 +338,9 @@ def dispatch(args: argparse.Namespace) -> int | None:
             return run_bench(settings, args)
         case "report":
             # lazy: a command loads only its own stack (`winwin --help` stays fast)
-            from services.analytics.reports import run_report
+            from services.experiments.report import run_report_command
 
-            return run_report(settings, args)
+            return run_report_command(settings, args)
         case "users":
             # lazy: a command loads only its own stack (`winwin --help` stays fast)
             from services.accounts_cli import users_command

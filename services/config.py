@@ -84,6 +84,10 @@ class Settings(BaseSettings):
     attribution_window_days: int = 30
     timezone: str = "UTC"
     frequency_cap: str = "3/7d"
+    global_holdout_share: float = Field(
+        default=0.0, ge=0.0, le=0.5,
+        description="share of people kept out of all outreach (cumulative lift); 0: none",
+    )  # fmt: skip
     email_max_per_second: float = Field(
         default=0.0, description="email throttle: at most this many emails a second (0: no limit)"
     )
@@ -118,6 +122,18 @@ class Settings(BaseSettings):
     )
     session_max_hours: float = Field(
         default=12.0, gt=0, description="a dashboard sign-in ends this long after it began"
+    )
+    min_cell: int = Field(
+        default=11,
+        ge=0,
+        description="shared outputs never show a count of people from 1 to this minus 1 "
+        "(CMS cell size suppression policy); 0 turns suppression off",
+    )
+    retention_months_raw: int = Field(
+        default=24,
+        ge=1,
+        description="raw event properties and reply bodies older than this many months are "
+        "cleared (stage facts and credits stay)",
     )
     state_dir: Path = STATE_DIR
 

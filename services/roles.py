@@ -5,16 +5,13 @@ from __future__ import annotations
 
 import logging
 import signal
-import threading
-from collections.abc import Callable
-from datetime import datetime
 from typing import TYPE_CHECKING
 
 from services.config import Settings
 from services.processes import GRACE, exit_within  # GRACE: services.roles.GRACE too
 
 if TYPE_CHECKING:
-    from services.bootstrap import Container
+    pass
 
 log = logging.getLogger(__name__)
 ROLES = ("relay", "worker", "dispatcher", "api")
@@ -52,41 +49,11 @@ def run_relay(settings: Settings) -> None:
     relay.run()
 
 
-def due_work(container: Container) -> list[tuple[str, Callable[[datetime], object]]]:
-    """Everything the dispatcher role does on each tick: email campaigns, toolkits
-    (and the other channels as they land). Each step takes ``now``."""
-    from functools import partial
-
-    # lazy: only the dispatcher's process loads the use cases (and Jinja2, SendGrid)
-    from services.campaigns.dispatch import Dispatcher, make_sender
-    from services.campaigns.social import publish_due
-    from services.campaigns.toolkits import build_due
-    from services.journeys import tick
-
-    return [
-        ("journeys", partial(tick, container)),
-        ("email", Dispatcher(container, make_sender(container)).dispatch_due),
-        ("toolkits", partial(build_due, container)),
-        ("social", partial(publish_due, container)),
-    ]
-
-
 def run_dispatcher(settings: Settings, poll: float = 1.0) -> None:
-    from services.bootstrap import bootstrap  # lazy: as due_work: the dispatcher's stack
+    # lazy: only the dispatcher's process loads the use cases (and Jinja2, SendGrid)
+    from services.dispatcher_role import run
 
-    container = bootstrap(settings)
-    stop = threading.Event()
-    _stop_on_signals(stop.set)
-    steps = due_work(container)
-    while not stop.is_set():
-        for name, step in steps:
-            if stop.is_set():
-                break
-            try:
-                step(container.now())
-            except Exception:  # noqa: BLE001 - the role keeps running; the next tick retries
-                log.exception("%s: dispatch step failed; retrying", name)
-        stop.wait(poll)
+    run(settings, poll, _stop_on_signals)
 
 
 def _stop_on_signals(callback, deadline_for: str | None = None) -> None:  # type: ignore[no-untyped-def]

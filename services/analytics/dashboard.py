@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
@@ -28,11 +29,12 @@ from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
 
 from services import audit, auth, sessions, signin
-from services.analytics import panels
+from services.analytics import panels, sharing
 from services.analytics.metrics import QueryError
 from services.analytics.recompute import ensure_window
 from services.auth import SESSION_COOKIE, Authorized
 from services.bootstrap import AppDep, Container
+from services.console.pages import SECURITY_HEADERS, header_html
 from services.db.models import StageFact
 from services.domain.attribution import DEFAULT_MODEL, Model
 from services.domain.periods import PeriodKind, period_bounds, period_of
@@ -54,14 +56,7 @@ ASSETS = {
     "preview.js": "text/javascript",
     "audit.js": "text/javascript",
 }
-#: Scripts and styles come only from this server; previews render in a sandboxed frame.
-SECURITY_HEADERS = {
-    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self' "
-    "'unsafe-inline'; script-src 'self'; frame-src 'self'; frame-ancestors 'none'; base-uri 'none'",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-    "Cache-Control": "no-store",
-}
+HEADER_MARK = re.compile(r"<!--header (\S+) (.*?)-->")
 FromMonth = Annotated[str | None, Query(alias="from", pattern=r"^\d{4}-\d{2}$")]
 ToMonth = Annotated[str | None, Query(alias="to", pattern=r"^\d{4}-\d{2}$")]
 
@@ -73,14 +68,14 @@ def _page(name: str) -> str:
 def _html(
     name: str, status: int = 200, error: str = "", signed_in: sessions.Current | None = None
 ) -> HTMLResponse:
-    """A page; a signed-in one carries its session's CSRF token in its forms (the
-    ``<!--csrf-->`` mark), where its scripts read it too."""
+    """A page; a signed-in one gets the console's header (its ``<!--header PATH
+    SUBTITLE-->`` mark): the nav, and the sign-out form with the session's CSRF token,
+    where its scripts read it too."""
     body = _page(name)
     if error:
         body = body.replace("<!--error-->", f'<p class="error" role="alert">{error}</p>')
     if signed_in is not None:
-        field = f'<input type="hidden" name="{auth.CSRF_FIELD}" value="{signed_in.csrf_token}">'
-        body = body.replace("<!--csrf-->", field)
+        body = HEADER_MARK.sub(lambda m: header_html(signed_in, m[1], m[2]), body, count=1)
     return HTMLResponse(body, status_code=status, headers=SECURITY_HEADERS)
 
 
@@ -217,6 +212,7 @@ async def live(
     """
     month_range(start, end, container.now(), container.settings.timezone)  # 422 before streaming
     by_cookie = getattr(request.state, "staff_session", None) is not None
+    min_cell = _min_cell(request, container)
 
     async def stream() -> AsyncIterator[str]:
         last = None
@@ -226,6 +222,7 @@ async def live(
                 yield "event: signed-out\ndata: {}\n\n"
                 return
             snap = await run_in_threadpool(snapshot, container, start, end)
+            snap = sharing.counters(snap, min_cell) if min_cell else snap
             key = json.dumps({k: v for k, v in snap.items() if k != "at"}, sort_keys=True)
             if key != last:
                 last = key
@@ -238,8 +235,14 @@ async def live(
     return StreamingResponse(stream(), media_type="text/event-stream", headers=headers)
 
 
+def _min_cell(request: Request, c: Container) -> int:
+    """0 for roles that see exact counts, else ``WINWIN_MIN_CELL`` (see sharing)."""
+    return 0 if sharing.exact_for(auth.role_of(request)) else c.settings.min_cell
+
+
 @router.get("/api/v1/dashboard/panels")
 def get_panels(
+    request: Request,
     c: AppDep,
     _: Authorized,
     start: FromMonth = None,
@@ -266,6 +269,8 @@ def get_panels(
         bots = panels.bot_report(session, since, until)
         workers = panels.workers(session)
     stream = panels.stream_health(c).get() | {"workers": workers}
+    if min_cell := _min_cell(request, c):
+        board = sharing.leaderboard(board, min_cell)
     return {
         "from": first,
         "to": last,

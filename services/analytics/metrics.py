@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, case, distinct, func, literal_column, or_, select
 from sqlalchemy.orm import Session
 
+from services.analytics.charts import RuleSet, p_charts, run_chart
 from services.analytics.recompute import EVERY_MODEL, NO_TOUCH, apply_stage_map, ensure_window
 from services.db import models
 from services.domain.attribution import (
@@ -27,7 +28,6 @@ from services.domain.attribution import (
     Model,
 )
 from services.domain.periods import PeriodKind, next_period, parse_period, period_label
-from services.domain.runcharts import median, shift_signals, trend_signals
 from services.domain.stages import Stage
 
 __all__ = [
@@ -82,14 +82,17 @@ def stage_metrics(
     messenger_id: str | None = None,
     window_days: int = DEFAULT_WINDOW_DAYS,
     model: Model | str = DEFAULT_MODEL,
+    rules: RuleSet | str = RuleSet.IHI,
 ) -> dict[str, Any]:
     """Unique people per period and stage, growth against the baseline, run-chart signals.
 
     Unfiltered counts come from ``stage_facts``. With a campaign, channel or messenger
     filter a person counts at stage S in a period when one of their events at stage >= S
     in that period gives that campaign/channel/messenger a credit > 0 under ``model``.
+    ``rules`` picks the run-chart rules (``ihi`` or ``anhoej``); ``p_charts`` hold use ÷
+    aware and produce ÷ use per period.
     """
-    kind = _kind(kind)
+    kind, rule_set = _kind(kind), _rules(rules)
     first, last = parse_label(start, kind, "from"), parse_label(end, kind, "to")
     base = parse_label(baseline, kind, "baseline") if baseline else first
     periods = _periods(first, last, kind)
@@ -108,7 +111,8 @@ def stage_metrics(
         "baseline": base,
         "rows": rows,
         "growth": growth,
-        **_run_chart(periods, rows),
+        **run_chart(periods, rows, rule_set),
+        "p_charts": p_charts(periods, rows),
     }
 
 
@@ -235,6 +239,13 @@ def _kind(kind: PeriodKind | str) -> PeriodKind:
         raise QueryError("period", "period: must be month, week or day") from None
 
 
+def _rules(rules: RuleSet | str) -> RuleSet:
+    try:
+        return RuleSet(rules)
+    except ValueError:
+        raise QueryError("rules", "rules: must be ihi or anhoej") from None
+
+
 def _model(model: Model | str) -> Model:
     try:
         return Model(model)
@@ -256,18 +267,6 @@ def _periods(first: str, last: str, kind: PeriodKind) -> list[str]:
 
 def _ratio(last_value: int, base_value: int) -> float | None:
     return None if base_value == 0 else round(last_value / base_value, 4)
-
-
-def _run_chart(periods: list[str], rows: list[dict[str, Any]]) -> dict[str, Any]:
-    medians: dict[str, float] = {}
-    signals: dict[str, list[dict[str, str]]] = {}
-    for stage in STAGES:
-        values = [row[stage] for row in rows]
-        centre = medians[stage] = median(values)
-        found = [("shift", a, b) for a, b in shift_signals(values, centre)]
-        found += [("trend", a, b) for a, b in trend_signals(values)]
-        signals[stage] = [{"rule": r, "from": periods[a], "to": periods[b]} for r, a, b in found]
-    return {"median": medians, "signals": signals}
 
 
 def _of_model(model: Model) -> ColumnElement[bool]:

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 from tqdm import tqdm
 
-from services.analytics import metrics
+from services.analytics import metrics, sharing
 from services.analytics.metrics import QueryError
 from services.config import Settings
 from services.db.migrate import upgrade
@@ -86,9 +86,18 @@ def _run(settings: Settings, args: argparse.Namespace) -> str | bytes:
         finally:
             engine.dispose()
         progress.next()
-        return _render(result, args, window)
+        return _render(_shared(result, args, settings.min_cell), args, window, settings.min_cell)
     finally:
         progress.close()
+
+
+def _shared(result: Any, args: argparse.Namespace, min_cell: int) -> Any:
+    """A report is meant to be shared: small counts are withheld (``<11``)."""
+    if args.report_command == "stages":
+        return sharing.stages(result, min_cell)
+    if args.campaign:
+        return sharing.attribution(result, "period", min_cell)
+    return result | {"rows": sharing.attribution(result["rows"], "key", min_cell)}
 
 
 def _query(
@@ -150,13 +159,14 @@ def _emit(output: str | bytes, out: str | None) -> None:
 # -- rendering ---------------------------------------------------------------------------
 
 
-def _render(result: Any, args: argparse.Namespace, window: int) -> str | bytes:
+def _render(result: Any, args: argparse.Namespace, window: int, min_cell: int) -> str | bytes:
     stages = args.report_command == "stages"
     rows = result["rows"] if isinstance(result, dict) else result
     key = "period" if stages or args.campaign else "key"
     columns = ["period", *STAGES] if stages else [key, "stage", "credited", "people", "events"]
     if args.format == "json":
         return json.dumps(result, indent=2) + "\n"
+    rows = sharing.readable(rows, min_cell)
     if args.format == "csv":
         return csv_text(columns, rows)
     if args.format == "png":
@@ -164,7 +174,7 @@ def _render(result: Any, args: argparse.Namespace, window: int) -> str | bytes:
             return _stages_png(result)
         return _attribution_png(rows, key, _attribution_title(args, window))
     if stages:
-        return _stages_table(result)
+        return _stages_table(result | {"rows": rows})
     return f"{_attribution_title(args, window)}\n\n{_table(columns, rows)}"
 
 
@@ -176,8 +186,11 @@ def _attribution_title(args: argparse.Namespace, window: int) -> str:
 def _stages_table(result: dict[str, Any]) -> str:
     rows = result["rows"]
     first, last = rows[0]["period"], rows[-1]["period"]
+    withheld = result.get("suppressed", {})
     growth = {s: _factor(result["growth"][s]) for s in STAGES}
     median = {s: _number(result["median"][s]) for s in STAGES}
+    for name, values in (("growth", growth), ("median", median)):
+        values.update(dict.fromkeys(withheld.get(name, []), "suppressed"))
     footer = [
         {"period": f"growth vs {result['baseline']}", **growth},
         {"period": "median", **median},
@@ -205,7 +218,7 @@ def _table(
     footer = footer or []
     cells = [[_number(r[c]) for c in columns] for r in [*rows, *footer]]
     widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
-    numeric = [not isinstance(rows[0][c], str) for c in columns]
+    numeric = [c not in ("period", "key", "stage") for c in columns]
 
     def line(values: list[str]) -> str:
         parts = [
@@ -225,6 +238,10 @@ def _number(value: Any) -> str:
     if isinstance(value, float):
         return str(int(value)) if value.is_integer() else f"{value:.2f}".rstrip("0")
     return str(value)
+
+
+def _credited(value: float) -> str:
+    return _number(round(value, 1)) if value else ""
 
 
 def _factor(value: float | None) -> str:
@@ -259,7 +276,7 @@ def _stages_png(result: dict[str, Any]) -> bytes:
         step = -(-len(periods) // 24)  # at most 24 labels
         ax.set_xticks(x[::step], [_month(p) for p in periods[::step]], rotation=45, ha="right")
         ax.set_xlim(-0.5, len(periods) - 0.5 + max(0.6, len(periods) * 0.06))  # end labels
-        top = max(max(r[s] for s in STAGES) for r in rows)
+        top = max(max(r[s] or 0 for s in STAGES) for r in rows)
         ax.set_ylim(0, max(5, top * 1.05))
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         if not top:
@@ -286,13 +303,22 @@ def _stages_png(result: dict[str, Any]) -> bytes:
 
 
 def _plot_stage(
-    ax: Any, stage: str, values: list[int], periods: list[str], result: dict[str, Any]
+    ax: Any, stage: str, values: list[int | None], periods: list[str], result: dict[str, Any]
 ) -> None:
+    min_cell = result.get("disclosure", {}).get("min_cell", 0)
     colour, centre = COLOURS[stage], result["median"][stage]
     x = list(range(len(values)))
     ax.plot(x, values, color=colour, marker=MARKERS[stage], lw=2.6, ms=8, label=stage, zorder=3)
+    if centre is None:  # withheld: it would give a small count away
+        centre, shown = float("nan"), "suppressed"
+    else:
+        shown = _number(centre)
     ax.axhline(centre, color=colour, ls="--", lw=1.5, alpha=0.85,
-               label=f"{stage} median ({_number(centre)})")  # fmt: skip
+               label=f"{stage} median ({shown})")  # fmt: skip
+    for i, value in enumerate(values):
+        if value is None:  # a gap in the line, labelled as withheld
+            ax.annotate(f"<{min_cell}", (i, 0), xytext=(0, 6), textcoords="offset points",
+                        ha="center", color=colour, size=12)  # fmt: skip
     for signal in result["signals"][stage]:
         a, b = periods.index(signal["from"]), periods.index(signal["to"]) + 1
         if signal["rule"] == "shift":
@@ -301,7 +327,8 @@ def _plot_stage(
         else:  # a highlighter stroke behind the rising or falling run
             ax.plot(x[a:b], values[a:b], color=colour, lw=14, alpha=0.22, solid_capstyle="round",
                     zorder=2)  # fmt: skip
-    ax.annotate(f"{values[-1]:,}", (x[-1], values[-1]), xytext=(18, 0), color=colour,
+    last = f"<{min_cell}" if values[-1] is None else f"{values[-1]:,}"
+    ax.annotate(last, (x[-1], values[-1] or 0), xytext=(18, 0), color=colour,
                 textcoords="offset points", va="center", size=15, weight="bold")  # fmt: skip
 
 
@@ -310,8 +337,12 @@ def _attribution_png(rows: list[dict[str, Any]], key: str, title: str) -> bytes:
     from matplotlib.figure import Figure
 
     credited: dict[str, dict[str, float]] = {}
+    labels: dict[tuple[str, str], str] = {}  # withheld bars: no bar, a "<11" label
     for r in rows:
-        credited.setdefault(r[key], dict.fromkeys(STAGES, 0.0))[r["stage"]] = r["credited"]
+        value = r["credited"]
+        if isinstance(value, str):
+            labels[r[key], r["stage"]], value = value, 0.0
+        credited.setdefault(r[key], dict.fromkeys(STAGES, 0.0))[r["stage"]] = value
     keys = list(credited)  # periods stay in time order; keys go biggest first
     if key == "key":
         keys.sort(key=lambda k: -sum(credited[k].values()))
@@ -325,7 +356,8 @@ def _attribution_png(rows: list[dict[str, Any]], key: str, title: str) -> bytes:
             y = [n + (i - 1) * bar for n in range(len(shown))]
             values = [credited[k][stage] for k in shown]
             bars = ax.barh(y, values, height=bar, color=COLOURS[stage], label=stage)
-            ax.bar_label(bars, [_number(round(v, 1)) if v else "" for v in values], padding=4,
+            texts = [labels.get((k, stage)) or _credited(credited[k][stage]) for k in shown]
+            ax.bar_label(bars, texts, padding=4,
                          fontsize=11)  # fmt: skip
         ax.set_yticks(range(len(shown)), shown)
         ax.invert_yaxis()  # first key on top

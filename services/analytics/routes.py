@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Body, HTTPException, Path, Query
+from fastapi import APIRouter, Body, HTTPException, Path, Query, Request, Response
 
-from services.analytics import metrics
+from services.analytics import metrics, sharing
 from services.analytics.metrics import QueryError
 from services.analytics.recompute import (
     apply_stage_map,
@@ -20,7 +20,7 @@ from services.analytics.recompute import (
     stage_map_changes,
 )
 from services.analytics.stage_map import load_stage_map
-from services.auth import Authorized
+from services.auth import Authorized, role_of
 from services.bootstrap import AppDep, Container
 from services.domain.attribution import DEFAULT_MODEL, Dimension, Model
 from services.domain.periods import PeriodKind
@@ -50,8 +50,20 @@ def _credits_ready(c: Container, window_days: int | None) -> int:
     return window
 
 
+def _min_cell(request: Request, response: Response, c: Container) -> int:
+    """0 (exact counts, headed "not for sharing") for admins and staff; the smallest
+    count shown (``WINWIN_MIN_CELL``) for every other role."""
+    if sharing.exact_for(role_of(request)):
+        response.headers["X-WinWin-Disclosure"] = f"exact; {sharing.NOT_FOR_SHARING}"
+        return 0
+    response.headers["X-WinWin-Disclosure"] = f"suppressed; min-cell={c.settings.min_cell}"
+    return c.settings.min_cell
+
+
 @router.get("/api/v1/metrics/stages")
 def get_stage_metrics(
+    request: Request,
+    response: Response,
     c: AppDep,
     _: Authorized,
     start: Annotated[str, Query(alias="from", description="YYYY-MM for months, else a date")],
@@ -61,10 +73,16 @@ def get_stage_metrics(
     campaign_id: str | None = None,
     channel: str | None = None,
     messenger_id: str | None = None,
+    rules: str = "ihi",
 ) -> dict[str, Any]:
-    """Unique people aware / using / producing per period, growth, median and signals."""
+    """Unique people aware / using / producing per period, growth, median and signals.
+
+    ``rules``: ``ihi`` (shift, trend, too few / too many runs) or ``anhoej`` (longest
+    run, few crossings). ``p_charts``: use ÷ aware and produce ÷ use, 3-sigma limits.
+    """
+    min_cell = _min_cell(request, response, c)
     with c.sessions() as session:
-        return _answer(
+        result = _answer(
             lambda: metrics.stage_metrics(
                 session,
                 period,
@@ -75,12 +93,20 @@ def get_stage_metrics(
                 channel=channel,
                 messenger_id=messenger_id,
                 window_days=c.settings.attribution_window_days,
+                rules=rules,
             )
         )
+    return (
+        sharing.stages(result, min_cell)
+        if min_cell
+        else result | {"disclosure": sharing.exact_marker()}
+    )
 
 
 @router.get("/api/v1/attribution")
 def get_attribution(
+    request: Request,
+    response: Response,
     c: AppDep,
     _: Authorized,
     start: From = None,
@@ -92,12 +118,16 @@ def get_attribution(
     """Credits per campaign, channel or messenger and stage (``unattributed`` included)."""
     _answer(lambda: metrics.day_bounds(start, end))  # 422 before any recomputation
     window = _credits_ready(c, window_days)
+    min_cell = _min_cell(request, response, c)
     with c.sessions() as session:
-        return _answer(lambda: metrics.attribution(session, model, window, start, end, group_by))
+        result = _answer(lambda: metrics.attribution(session, model, window, start, end, group_by))
+    return result | {"rows": sharing.attribution(result["rows"], "key", min_cell)}
 
 
 @router.get("/api/v1/campaigns/{campaign_id}/attribution")
 def get_campaign_attribution(
+    request: Request,
+    response: Response,
     c: AppDep,
     _: Authorized,
     campaign_id: Annotated[str, Path(max_length=40)],
@@ -107,10 +137,12 @@ def get_campaign_attribution(
 ) -> list[dict[str, Any]]:
     """One campaign's credits per period and stage."""
     window = _credits_ready(c, window_days)
+    min_cell = _min_cell(request, response, c)
     with c.sessions() as session:
-        return _answer(
+        rows = _answer(
             lambda: metrics.campaign_attribution(session, campaign_id, model, window, period)
         )
+    return sharing.attribution(rows, "period", min_cell)
 
 
 @router.get("/api/v1/stage-map")

@@ -12,6 +12,7 @@ from services.campaigns.views import campaign_view
 from services.db.models import Campaign
 from services.db.models_audiences import CampaignAudience
 from services.domain.lifecycle import CampaignStatus
+from services.experiments.assign import holdout_of, save_holdout
 from services.ids import new_id
 
 router = APIRouter(tags=["staff"])
@@ -20,8 +21,8 @@ COPY = " (copy)"
 
 @router.post("/api/v1/campaigns/{campaign_id}/clone", status_code=201)
 def clone_campaign(campaign_id: str, c: AppDep, _: Authorized) -> dict[str, Any]:
-    """A draft with the campaign's channel, template, audience, resources, messengers and
-    platforms; no send time, no sends, whatever the original's status."""
+    """A draft with the campaign's channel, template, audience, holdout, resources,
+    messengers and platforms; no send time, no sends, whatever the original's status."""
     with c.sessions() as session, session.begin():
         original = session.get(Campaign, campaign_id)
         if original is None:
@@ -41,6 +42,8 @@ def clone_campaign(campaign_id: str, c: AppDep, _: Authorized) -> dict[str, Any]
         )
         session.add(copy)
         session.flush()
+        if holdout := holdout_of(session, "campaign", campaign_id):
+            save_holdout(session, "campaign", copy.id, holdout)
         if target := session.get(CampaignAudience, campaign_id):
             session.add(CampaignAudience(campaign_id=copy.id, audience_id=target.audience_id))
             session.flush()

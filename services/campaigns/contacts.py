@@ -8,9 +8,10 @@ from typing import Any, NamedTuple
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from services.db.models import ConsentChange, Contact
-from services.db.upsert import upsert
+from services.db.models import ConsentChange, Contact, Suppression
+from services.db.upsert import insert_ignore, upsert
 from services.domain.consent import Consent, staff_may_set
+from services.domain.erasure import ERASED_REASON, address_key
 from services.domain.pseudonyms import pseudonymise
 
 CONSENT: tuple[str, ...] = tuple(Consent)
@@ -56,6 +57,7 @@ def save_contacts(
         if consent:
             row["email_consent"] = consent
         rows.append(row)
+    _keep_erased_away(session, secret, rows)
     # Upsert in groups of identical column sets (an UPDATE only touches given fields).
     groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for row in rows:
@@ -86,6 +88,24 @@ def save_contacts(
         session.execute(insert(ConsentChange), history)  # one executemany, not one INSERT a row
     created = sum(1 for ext in by_id if ext not in existing)
     return Saved(created, len(by_id) - created, kept)
+
+
+def _keep_erased_away(session: Session, secret: bytes, rows: list[dict[str, Any]]) -> None:
+    """An address whose holder was erased (its keyed hash is on the suppression list)
+    comes in unsubscribed and suppressed again: it is never mailed."""
+    keys = {
+        address_key(secret, r["email_normalized"]): r for r in rows if r.get("email_normalized")
+    }
+    if not keys:
+        return
+    found = session.scalars(
+        select(Suppression.email_normalized).where(Suppression.email_normalized.in_(list(keys)))
+    ).all()
+    for key in found:
+        row = keys[key]
+        row["email_consent"] = Consent.UNSUBSCRIBED
+        insert_ignore(session, Suppression.__table__,
+                      [{"email_normalized": row["email_normalized"], "reason": ERASED_REASON}])  # fmt: skip
 
 
 def contact_view(contact: Contact) -> dict[str, Any]:

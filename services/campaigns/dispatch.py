@@ -42,7 +42,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Table, and_, bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
@@ -77,6 +77,7 @@ from services.domain.events import format_timestamp
 from services.domain.lifecycle import CampaignStatus, SendStatus
 from services.domain.needs import Recommendation
 from services.domain.unsubscribe_groups import blocked_reason
+from services.experiments.assign import held_out
 from services.ids import new_id
 
 if TYPE_CHECKING:
@@ -283,6 +284,7 @@ class Dispatcher:
                     allowed.append(row)
             if blocked:
                 session.execute(_MARK, blocked)
+            allowed = self._hold_out(session, run, allowed)
             claimed = self._claim(session, run, batch_id, [row.id for row in allowed])
         mine = [row for row in allowed if row.id in claimed]  # another dispatcher may hold the rest
         uses = run.mentions("recommended")  # else three queries a batch for nothing
@@ -302,6 +304,17 @@ class Dispatcher:
                 )
             )
         return recipients, (rows[-1].id if rows else cursor), len(rows)
+
+    def _hold_out(self, session: Session, run: CampaignRun, allowed: list[Any]) -> list[Any]:
+        """Assign the eligible to the holdout (if any); controls are marked ``held_out``."""
+        now = self._c.now().astimezone(UTC)
+        persons = [row.person for row in allowed]
+        held = held_out(session, self._c.settings, "campaign", run.id, persons, now)
+        if held:
+            marks = [{"b_id": row.id, "b_status": SendStatus.HELD_OUT, "b_error": None}
+                     for row in allowed if row.person in held]  # fmt: skip
+            session.execute(_MARK, marks)
+        return [row for row in allowed if row.person not in held]
 
     def _recommended(self, persons: list[str]) -> dict[str, list[Recommendation]]:
         """Templates get ``recommended``: one look-up per batch (three queries)."""

@@ -13,7 +13,8 @@ from pydantic import AfterValidator, EmailStr, Field, Strict
 from sqlalchemy import select
 
 from services.auth import Authorized
-from services.bootstrap import AppDep
+from services.bootstrap import AppDep, Container
+from services.campaigns import contact_profile
 from services.campaigns.contacts import save_contacts
 from services.campaigns.outbox_store import list_outbox
 from services.campaigns.rendering import TemplateProblem, sample_context
@@ -28,6 +29,8 @@ from services.domain.events import supported_time
 from services.domain.lifecycle import CampaignStatus
 from services.domain.social import campaign_platforms
 from services.domain.unsubscribe_groups import MAX_GROUP_ID
+from services.experiments.assign import save_holdout
+from services.experiments.holdout_input import HoldoutIn, holdout_for
 from services.ids import new_id
 from services.service_layer import handlers
 from services.staff_input import StaffInput
@@ -79,25 +82,35 @@ def get_contacts(
     _: Authorized,
     limit: int = Query(100, ge=1, le=1000),
     offset: int = Query(0, ge=0, le=2**62),
+    q: str = Query("", max_length=320, description="part of an external id, name or email"),
 ) -> list[dict[str, Any]]:
     with c.sessions() as session:
-        rows = session.scalars(
-            select(Contact).order_by(Contact.id).limit(limit).offset(offset)
-        ).all()
-        return [
-            {
-                "external_id": r.external_id,
-                "email": r.email,
-                "name": r.name,
-                "role": r.role,
-                "language": r.language,
-                "attributes": r.attributes,
-                "tags": r.tags,
-                "needs": r.needs,
-                "consent": {"email": r.email_consent},
-            }
-            for r in rows
-        ]
+        return [_contact_json(r) for r in contact_profile.search(session, q, limit, offset)]
+
+
+@router.get("/api/v1/contacts/{external_id}")
+def get_contact(external_id: str, c: AppDep, _: Authorized) -> dict[str, Any]:
+    """The contact, its consent history, stages reached by month, touches and journeys."""
+    with c.sessions() as session:
+        contact = session.scalar(select(Contact).where(Contact.external_id == external_id))
+        found = contact_profile.profile(session, external_id)
+        if contact is None or found is None:
+            raise HTTPException(404, "no such contact")
+        return _contact_json(contact) | found
+
+
+def _contact_json(r: Contact) -> dict[str, Any]:
+    return {
+        "external_id": r.external_id,
+        "email": r.email,
+        "name": r.name,
+        "role": r.role,
+        "language": r.language,
+        "attributes": r.attributes,
+        "tags": r.tags,
+        "needs": r.needs,
+        "consent": {"email": r.email_consent},
+    }
 
 
 # --- resources & messengers ------------------------------------------------------------
@@ -172,16 +185,21 @@ class PreviewIn(StaffInput):
 
 @router.post("/api/v1/templates", status_code=201)
 def post_template(body: TemplateIn, c: AppDep, _: Authorized) -> dict[str, Any]:
+    check_template(body, c)
+    row = body.model_dump() | {"id": new_id()}
+    with c.sessions() as session, session.begin():
+        session.add(Template(**row))
+    return row
+
+
+def check_template(body: TemplateIn, c: Container) -> None:
+    """422 unless the template renders in the sending sandbox (and an email has a subject)."""
     if body.channel == "email" and not body.subject:
         raise HTTPException(422, "subject: required for email templates")
     try:
         c.renderer.check(body.subject, body.html, body.text, channel=body.channel)
     except TemplateProblem as exc:
         raise HTTPException(422, f"template does not render: {exc}") from None
-    row = body.model_dump() | {"id": new_id()}
-    with c.sessions() as session, session.begin():
-        session.add(Template(**row))
-    return row
 
 
 @router.post("/api/v1/templates/preview")
@@ -218,6 +236,8 @@ class CampaignIn(StaffInput):
     send_at: SendAt = None
     #: SendGrid unsubscribe (ASM) group id of an email campaign.
     unsubscribe_group: Annotated[int, Strict()] | None = Field(default=None, ge=1, le=MAX_GROUP_ID)
+    #: a randomized holdout (email only): ``{"share": 0.2, "window_days": 30}``
+    holdout: HoldoutIn | None = None
 
 
 class ScheduleIn(StaffInput):
@@ -232,6 +252,10 @@ def post_campaign(body: CampaignIn, c: AppDep, _: Authorized) -> dict[str, Any]:
         raise HTTPException(422, f"audience: {exc}") from None
     if body.unsubscribe_group is not None and body.channel != "email":
         raise HTTPException(422, "unsubscribe_group: only email campaigns have one")
+    try:
+        holdout = holdout_for(body.channel, body.holdout)
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from None
     with c.sessions() as session, session.begin():
         template = session.get(Template, body.template_id)
         if template is None:
@@ -269,6 +293,8 @@ def post_campaign(body: CampaignIn, c: AppDep, _: Authorized) -> dict[str, Any]:
         if body.audience_id:
             session.add(CampaignAudience(campaign_id=campaign.id, audience_id=body.audience_id))
             session.flush()
+        if holdout is not None:
+            save_holdout(session, "campaign", campaign.id, holdout)
         return campaign_view(session, campaign)
 
 

@@ -10,13 +10,16 @@ from sqlalchemy.orm import Session
 from services.campaigns.dispatch import progress
 from services.db.models import Campaign
 from services.db.models_audiences import CampaignAudience, SavedAudience
+from services.experiments.assign import holdout_of
+from services.experiments.holdout_input import holdout_view
 from services.service_layer.views import describe
 
 
 def campaign_view(session: Session, campaign: Campaign) -> dict[str, Any]:
+    view = describe(campaign, progress(session, campaign.id))
     target = session.get(CampaignAudience, campaign.id)
-    audience_id = target.audience_id if target else None
-    return describe(campaign, progress(session, campaign.id)) | {"audience_id": audience_id}
+    view["audience_id"] = target.audience_id if target else None
+    return view | {"holdout": holdout_view(holdout_of(session, "campaign", campaign.id))}
 
 
 def target_audience(

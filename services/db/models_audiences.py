@@ -1,5 +1,5 @@
 """Tables of audiences: stored segments (a name and a rule, services.domain.segments),
-and which audience an email campaign goes to (migration 0021_audiences)."""
+and which audience an email campaign goes to (migration 0022_audiences)."""
 
 from __future__ import annotations
 

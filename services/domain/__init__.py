@@ -44,6 +44,7 @@ from services.domain.events import (
 from services.domain.lifecycle import CampaignStateError, CampaignStatus, PostStatus, SendStatus
 from services.domain.periods import (
     PeriodKind,
+    add_months,
     next_period,
     parse_period,
     period_bounds,
@@ -96,6 +97,7 @@ __all__ = [
     "is_pseudonym",
     "median",
     "messenger_ref",
+    "add_months",
     "next_period",
     "parse_audience",
     "parse_period",

@@ -75,6 +75,7 @@ class RunState(StrEnum):
     EXITED = Outcome.EXITED.value
     SKIPPED_CONSENT = Outcome.SKIPPED_CONSENT.value
     SKIPPED_CAP = Outcome.SKIPPED_CAP.value
+    HELD_OUT = "held_out"  # a control of the journey's (or the global) holdout: no action
 
 
 STATS = ("triggered", *(s.value for s in RunState))

@@ -59,6 +59,7 @@ class SendStatus(StrEnum):
     SENT = "sent"
     SUPPRESSED = "suppressed"
     FAILED = "failed"
+    HELD_OUT = "held_out"  # a control of the campaign's (or the global) holdout
 
 
 class PostStatus(StrEnum):
@@ -126,4 +127,9 @@ def cancel(status: str) -> CampaignStatus:
 
 def is_final(status: str) -> bool:
     """Whether a send's status can no longer change (everything but ``pending``)."""
-    return status in (SendStatus.SENT, SendStatus.SUPPRESSED, SendStatus.FAILED)
+    return status in (
+        SendStatus.SENT,
+        SendStatus.SUPPRESSED,
+        SendStatus.FAILED,
+        SendStatus.HELD_OUT,
+    )

@@ -12,13 +12,16 @@ A moment belongs to a period by its local date in the reporting time zone
 
 from __future__ import annotations
 
+import calendar
 import re
 from datetime import date, datetime, timedelta
 from enum import StrEnum
+from typing import TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 __all__ = [
     "PeriodKind",
+    "add_months",
     "next_period",
     "parse_period",
     "period_bounds",
@@ -28,6 +31,7 @@ __all__ = [
     "period_start",
 ]
 
+_Day = TypeVar("_Day", date, datetime)
 _MONTH_LABEL = re.compile(r"\d{4}-\d{2}", flags=re.ASCII)
 _DATE_LABEL = re.compile(r"\d{4}-\d{2}-\d{2}", flags=re.ASCII)
 
@@ -113,6 +117,20 @@ def next_period(label: str, kind: PeriodKind | str) -> str:
         return f"{year:04d}-{month:02d}"
     step = timedelta(days=7 if kind is PeriodKind.WEEK else 1)
     return (first + step).isoformat()
+
+
+def add_months(day: _Day, months: int) -> _Day:
+    """``day`` moved by whole calendar months (back when negative), the day of the month
+    kept where it exists and otherwise the month's last: Jan 31 + 1 month is Feb 28 (29
+    in a leap year), Mar 31 - 1 month too. Times and time zones of a datetime are kept.
+
+    Stepping by a fixed number of days instead drifts: 31 days back from Mar 1 is in
+    January, and February is skipped.
+    """
+    index = day.year * 12 + day.month - 1 + months
+    year, month = divmod(index, 12)
+    last = calendar.monthrange(year, month + 1)[1]
+    return day.replace(year=year, month=month + 1, day=min(day.day, last))
 
 
 def period_range(start_label: str, end_label: str, kind: PeriodKind | str) -> list[str]:

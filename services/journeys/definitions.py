@@ -133,7 +133,8 @@ def _email_campaign(session: Session, journey: Journey) -> None:
 
 
 def stats(session: Session, journey_ids: list[str]) -> dict[str, dict[str, int]]:
-    """``{journey id: {triggered, waiting, acted, exited, skipped_consent, skipped_cap}}``."""
+    """``{journey id: {triggered, waiting, acted, exited, skipped_consent, skipped_cap,
+    held_out}}``."""
     out = {j: dict.fromkeys(STATS, 0) for j in journey_ids}
     stmt = (
         select(JourneyRun.journey_id, JourneyRun.state, func.count())

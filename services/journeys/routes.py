@@ -15,6 +15,8 @@ from services.bootstrap import AppDep, Container
 from services.db.models import Contact
 from services.db.models_journeys import Journey
 from services.domain.journeys import JourneyError, parse_cap
+from services.experiments.assign import save_holdout
+from services.experiments.holdout_input import HoldoutIn, holdout_for, holdout_view
 from services.journeys import definitions, identity
 from services.journeys.needs import recommended_for
 from services.journeys.simulate import range_bounds, simulate
@@ -30,6 +32,8 @@ class JourneyIn(StaffInput):
     exit: dict[str, Any] | None = None
     action: dict[str, Any]
     enabled: bool = True
+    #: a randomized holdout: ``{"share": 0.2, "window_days": 30}``
+    holdout: HoldoutIn | None = None
 
 
 class RangeIn(StaffInput):
@@ -46,11 +50,16 @@ class IdentifyIn(StaffInput):
 def post_journey(body: JourneyIn, c: AppDep, _: Authorized) -> dict[str, Any]:
     """Create a journey: trigger → delay → exit check → action."""
     try:
+        holdout = holdout_for("email", body.holdout)  # every journey action is per person
         with c.sessions() as session, session.begin():
             journey = definitions.create_journey(session, body.model_dump(), c.now())
+            if holdout is not None:
+                save_holdout(session, "journey", journey.id, holdout)
             counts = definitions.stats(session, [journey.id])
-            return definitions.view(journey, counts[journey.id])
-    except JourneyError as exc:
+            return definitions.view(journey, counts[journey.id]) | {
+                "holdout": holdout_view(holdout)
+            }
+    except (JourneyError, ValueError) as exc:
         raise HTTPException(422, str(exc)) from None
 
 

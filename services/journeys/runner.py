@@ -39,12 +39,14 @@ from services.domain.journeys import (
     parse_exit,
 )
 from services.domain.lifecycle import CampaignStatus, SendStatus
+from services.experiments.assign import held_out
 from services.ids import new_id
 from services.journeys.facts import events_of, message_times, reachability
 
 if TYPE_CHECKING:
     from services.application import Container
     from services.campaigns.channels.email import EmailSender
+    from services.config import Settings
 
 __all__ = ["run_due_journeys"]
 
@@ -73,7 +75,7 @@ def run_due_journeys(
     emails = 0
     while True:
         with transaction(container.sessions) as session:
-            decided = _decide_batch(session, now, cap, batch)
+            decided = _decide_batch(session, now, cap, batch, container.settings)
         if not decided:
             break
         for outcome, n in decided.items():
@@ -85,7 +87,9 @@ def run_due_journeys(
     return counts
 
 
-def _decide_batch(session: Session, now: datetime, cap: FrequencyCap, batch: int) -> dict[str, int]:
+def _decide_batch(
+    session: Session, now: datetime, cap: FrequencyCap, batch: int, settings: Settings
+) -> dict[str, int]:
     R, J = JourneyRun, Journey
     stmt = (
         select(R.id, R.journey_id, R.person, R.trigger_event_id, R.triggered_at, R.due_at)
@@ -118,7 +122,8 @@ def _decide_batch(session: Session, now: datetime, cap: FrequencyCap, batch: int
         message_times(session, persons, first - cap.window, last),
         cap,
     )
-    return _apply(session, now, journeys, runs, decided)
+    held = _held_out(session, settings, now, decided)
+    return _apply(session, now, journeys, runs, decided, held)
 
 
 def _apply(
@@ -127,8 +132,9 @@ def _apply(
     journeys: dict[str, Journey],
     runs: dict[tuple[str, str], tuple[int, Entry]],
     decided: list[tuple[Entry, Outcome]],
+    held: set[tuple[str, str]],
 ) -> dict[str, int]:
-    """Record outcomes; write the sends and follow-ups of the acted runs."""
+    """Record outcomes; write the sends and follow-ups of the acted runs (not held out)."""
     acted = [e for e, o in decided if o is Outcome.ACTED]
     contacts = _contact_ids(session, {e.person for e in acted})
     sends, follow_ups, marks = [], [], []
@@ -136,7 +142,10 @@ def _apply(
     for entry, outcome in decided:
         run_id = runs[(entry.journey_id, entry.person)][0]
         journey, send_id = journeys[entry.journey_id], None
-        if outcome is Outcome.ACTED and journey.action.get("channel") == "email":
+        state: str = outcome.value
+        if outcome is Outcome.ACTED and (entry.journey_id, entry.person) in held:
+            state = RunState.HELD_OUT.value  # the action is skipped, and recorded
+        elif outcome is Outcome.ACTED and journey.action.get("channel") == "email":
             send_id = new_id()
             sends.append({"id": send_id, "campaign_id": journey.campaign_id}
                          | {"status": SendStatus.PENDING, "contact_id": contacts[entry.person],
@@ -145,8 +154,8 @@ def _apply(
             follow_ups.append({"run_id": run_id, "journey_id": journey.id, "done": False}
                               | {"messenger_id": journey.action["messenger_id"],
                                  "person": entry.person, "due_at": entry.due_at})  # fmt: skip
-        marks.append({"b_id": run_id, "b_state": outcome.value, "b_at": now, "b_send": send_id})
-        counts[outcome.value] = counts.get(outcome.value, 0) + 1
+        marks.append({"b_id": run_id, "b_state": state, "b_at": now, "b_send": send_id})
+        counts[state] = counts.get(state, 0) + 1
     session.execute(_MARK, marks)
     insert_ignore(session, cast(Table, Send.__table__), sends)
     insert_ignore(session, cast(Table, FollowUp.__table__), follow_ups)
@@ -159,6 +168,21 @@ def _apply(
         )
     counts["emails"] = len(sends)
     return counts
+
+
+def _held_out(
+    session: Session, settings: Settings, now: datetime, decided: list[tuple[Entry, Outcome]]
+) -> set[tuple[str, str]]:
+    """(journey, person) of the acted runs whose person is a control (assigned now)."""
+    acted: dict[str, list[str]] = {}
+    for entry, outcome in decided:
+        if outcome is Outcome.ACTED:
+            acted.setdefault(entry.journey_id, []).append(entry.person)
+    return {
+        (journey_id, person)
+        for journey_id, persons in acted.items()
+        for person in held_out(session, settings, "journey", journey_id, persons, now)
+    }
 
 
 def _contact_ids(session: Session, persons: set[str]) -> dict[str, int]:

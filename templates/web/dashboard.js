@@ -6,6 +6,8 @@
   const RULES = {shift: "shift (6+ months on one side of the median)", trend: "trend (5+ rises or falls in a row)"};
   const view = {counters: null, stages: null, attr: [], channels: [], panels: null};
   let names = {}, namesAt = 0, source = null, pending = null, seq = 0;
+  /** A count as shown: a withheld one (null in a shared view) reads "<11". */
+  const cnt = (v, d) => v === null ? `<${d?.disclosure?.min_cell || 11}` : fmt(v);
 
   function choice() {
     return {from: $("from").value, to: $("to").value, baseline: $("baseline").value,
@@ -36,8 +38,8 @@
   }
 
   // -- live counters ---------------------------------------------------------------
-  function setCounter(id, v) {
-    const el = $(id), s = fmt(v);
+  function setCounter(id, v, d) {
+    const el = $(id), s = cnt(v, d);
     if (el.textContent !== s) { el.textContent = s; el.classList.add("flash"); setTimeout(() => el.classList.remove("flash"), 700); }
   }
 
@@ -51,7 +53,7 @@
       $("today-label").textContent = s.today.period;
       $("month-label").textContent = s.month.period;
       $("range-label").textContent = `${s.range.from} – ${s.range.to}`;
-      for (const st of STAGES) { setCounter("d-" + st, s.today[st]); setCounter("m-" + st, s.month[st]); setCounter("r-" + st, s.range[st]); }
+      for (const st of STAGES) { setCounter("d-" + st, s.today[st], s); setCounter("m-" + st, s.month[st], s); setCounter("r-" + st, s.range[st], s); }
       $("status").className = "status live";
       $("status").textContent = "live · updated " + new Date(s.at).toLocaleTimeString();
       soon();
@@ -78,6 +80,8 @@
       ]);
       if (mine !== seq) return; // a newer refresh is under way
       Object.assign(view, {stages, attr: attr.rows, channels: channels.rows, panels});
+      const d = stages.disclosure || {};  // exact counts (admin, staff) are not for sharing
+      $("disclosure").textContent = d.exact ? "Exact counts: not for sharing" : d.min_cell ? `Counts under ${d.min_cell} are withheld (<${d.min_cell})` : "";
       renderChart(stages); renderGrowth(stages); renderAttribution(attr); renderChannels(channels.rows);
       renderBoard(panels.leaderboard); renderBots(panels.bots); renderStream(panels.stream);
     } catch (err) {
@@ -120,17 +124,18 @@
     for (const st of STAGES) {
       const med = data.median ? data.median[st] : null;
       if (med !== null && med !== undefined) out += `<line x1="${L}" x2="${W - R}" y1="${Y(med)}" y2="${Y(med)}" stroke="var(--${st})" stroke-dasharray="6 5" stroke-width="1.5" opacity=".8"><title>${st} median ${fmt(med)}</title></line>`;
-      out += `<polyline fill="none" stroke="var(--${st})" stroke-width="2.5" stroke-linejoin="round" points="${rows.map((x, i) => `${X(i)},${Y(x[st])}`).join(" ")}"/>`;
+      out += `<polyline fill="none" stroke="var(--${st})" stroke-width="2.5" stroke-linejoin="round" points="${rows.map((x, i) => x[st] === null ? "" : `${X(i)},${Y(x[st])}`).join(" ")}"/>`;
       rows.forEach((x, i) => {
+        if (x[st] === null) { out += `<text x="${X(i)}" y="${B - 4}" text-anchor="middle" fill="var(--${st})">${cnt(null, data)}</text>`; return; }
         if (flagged[st].has(x.period)) out += `<circle cx="${X(i)}" cy="${Y(x[st])}" r="7" fill="none" stroke="var(--${st})" stroke-width="1.5"/>`;
-        out += `<circle cx="${X(i)}" cy="${Y(x[st])}" r="3.5" fill="var(--${st})"><title>${st} ${esc(x.period)}: ${fmt(x[st])}</title></circle>`;
+        out += `<circle cx="${X(i)}" cy="${Y(x[st])}" r="3.5" fill="var(--${st})"><title>${st} ${esc(x.period)}: ${cnt(x[st], data)}</title></circle>`;
       });
     }
     out += `<text x="${L}" y="${B + 36}">unique people</text>`;
     svg.innerHTML = out;
     const items = STAGES.flatMap((st) => (data.signals?.[st] || []).map((s) => `<li><b>${st}</b>: ${esc(RULES[s.rule] || s.rule)}, ${esc(s.from)} → ${esc(s.to)}</li>`));
     $("signals").innerHTML = items.length ? items.join("") : '<li class="empty">No run-chart signal in this range.</li>';
-    $("series").tBodies[0].innerHTML = rows.map((x) => `<tr><th scope="row">${esc(x.period)}</th>${STAGES.map((s) => `<td class="n">${fmt(x[s])}</td>`).join("")}</tr>`).join("");
+    $("series").tBodies[0].innerHTML = rows.map((x) => `<tr><th scope="row">${esc(x.period)}</th>${STAGES.map((s) => `<td class="n">${cnt(x[s], data)}</td>`).join("")}</tr>`).join("");
   }
 
   function signalMonths(data) {
@@ -147,7 +152,7 @@
     $("growth-label").textContent = `${data.baseline} → ${last.period}`;
     $("growth").tBodies[0].innerHTML = STAGES.map((s) => {
       const g = data.growth[s];
-      return `<tr><th scope="row">${s}</th><td class="n">${fmt(base[s])}</td><td class="n">${fmt(last[s])}</td><td class="n"><b>${g === null || g === undefined ? "–" : "×" + g.toFixed(2)}</b></td></tr>`;
+      return `<tr><th scope="row">${s}</th><td class="n">${cnt(base[s], data)}</td><td class="n">${cnt(last[s], data)}</td><td class="n"><b>${g === null || g === undefined ? "–" : "×" + g.toFixed(2)}</b></td></tr>`;
     }).join("");
   }
 
@@ -168,18 +173,18 @@
       : names[key] ? `<a href="/campaigns/${encodeURIComponent(key)}">${esc(names[key])}</a>` : esc(key);
     $("attr").tBodies[0].innerHTML = rows.length ? rows.map((x) => `<tr><th scope="row">${label(x.key)}</th>${STAGES.map((s) => {
       const c = x[s];
-      return c ? `<td class="n">${fmt1(c.credited)}</td><td class="n">${fmt(c.people)}</td><td class="n">${fmt(c.events)}</td>` : '<td class="n">–</td><td class="n">–</td><td class="n">–</td>';
+      return c ? `<td class="n">${c.credited === null ? cnt(null) : fmt1(c.credited)}</td><td class="n">${cnt(c.people)}</td><td class="n">${cnt(c.events)}</td>` : '<td class="n">–</td><td class="n">–</td><td class="n">–</td>';
     }).join("")}</tr>`).join("") : '<tr><td colspan="10" class="empty">Nothing credited in this range yet.</td></tr>';
   }
 
   function renderChannels(rows) {
     const list = pivot(rows);
-    $("channels").tBodies[0].innerHTML = list.length ? list.map((x) => `<tr><th scope="row">${esc(x.key)}</th>${STAGES.map((s) => `<td class="n">${fmt(x[s]?.people || 0)}</td>`).join("")}<td class="n">${fmt1(STAGES.reduce((n, s) => n + (x[s]?.credited || 0), 0))}</td></tr>`).join("")
+    $("channels").tBodies[0].innerHTML = list.length ? list.map((x) => `<tr><th scope="row">${esc(x.key)}</th>${STAGES.map((s) => `<td class="n">${x[s]?.people === null ? cnt(null) : fmt(x[s]?.people || 0)}</td>`).join("")}<td class="n">${fmt1(STAGES.reduce((n, s) => n + (x[s]?.credited || 0), 0))}</td></tr>`).join("")
       : '<tr><td colspan="5" class="empty">No credited events yet.</td></tr>';
   }
 
   function renderBoard(board) {
-    $("board").tBodies[0].innerHTML = board.length ? board.map((m, i) => `<tr><td class="n">${i + 1}</td><th scope="row">${esc(m.name)} <span class="status">${esc(m.role)}</span></th>${STAGES.map((s) => `<td class="n">${fmt(m[s])}</td>`).join("")}<td class="n">${fmt1(m.credited)}</td></tr>`).join("")
+    $("board").tBodies[0].innerHTML = board.length ? board.map((m, i) => `<tr><td class="n">${i + 1}</td><th scope="row">${esc(m.name)} <span class="status">${esc(m.role)}</span></th>${STAGES.map((s) => `<td class="n">${cnt(m[s])}</td>`).join("")}<td class="n">${fmt1(m.credited)}</td></tr>`).join("")
       : '<tr><td colspan="6" class="empty">No messenger credited in this range yet.</td></tr>';
   }
 
@@ -203,35 +208,11 @@
     $("stream-note").textContent = s.error ? `Kafka: ${s.error}` : [lag && `lag by topic: ${lag}`, ...parts].filter(Boolean).join(" · ");
   }
 
-  // -- CSV of what is shown ------------------------------------------------------------
-  function csvRows() {
-    const c = choice(), out = [["section", "key", "stage", "measure", "value"]];
-    for (const [k, v] of Object.entries(c)) out.push(["view", k, "", "", v]);
-    if (view.counters) for (const part of ["today", "month", "range"]) {
-      const p = view.counters[part], key = part === "range" ? `${p.from}..${p.to}` : p.period;
-      for (const s of STAGES) out.push([`counters_${part}`, key, s, "people", p[s]]);
-    }
-    if (view.stages) {
-      for (const r of view.stages.rows) for (const s of STAGES) out.push(["monthly", r.period, s, "people", r[s]]);
-      for (const s of STAGES) out.push(["median", "", s, "people", view.stages.median?.[s] ?? ""]);
-      for (const s of STAGES) out.push(["growth", `${view.stages.baseline}..${c.to}`, s, "factor", view.stages.growth[s] ?? ""]);
-      for (const s of STAGES) for (const sig of view.stages.signals?.[s] || []) out.push(["signal", `${sig.from}..${sig.to}`, s, sig.rule, 1]);
-    }
-    for (const [section, rows] of [["campaign", view.attr], ["channel", view.channels]]) {
-      for (const r of rows) for (const m of ["credited", "people", "events"]) out.push([section, section === "campaign" && names[r.key] ? `${r.key} ${names[r.key]}` : r.key, r.stage, m, r[m]]);
-    }
-    if (view.panels) {
-      for (const m of view.panels.leaderboard) { for (const s of STAGES) out.push(["messenger", `${m.messenger_id} ${m.name}`, s, "people", m[s]]); out.push(["messenger", `${m.messenger_id} ${m.name}`, "", "credited", m.credited]); }
-      out.push(["bots", "counted", "", "events", view.panels.bots.counted], ["bots", "flagged", "", "events", view.panels.bots.flagged]);
-      for (const r of view.panels.bots.rows) out.push(["bots", r.reason, "", r.type, r.events]);
-      out.push(["stream", "lag", "", "messages", view.panels.stream.total_lag ?? ""], ["stream", "deadletters", "", "messages", view.panels.stream.deadletters ?? ""]);
-    }
-    return out;
-  }
-
+  // -- CSV of what is shown (built by the server) -------------------------------------
+  /** The CSV is meant to be shared: the server withholds small counts (<11) for everyone. */
   function download() {
     const c = choice();
-    WW.downloadCsv(`winwin-${c.from}-${c.to}-${c.model}-${c.window}d.csv`, csvRows());
+    location.href = `/api/v1/dashboard/export.csv?from=${c.from}&to=${c.to}&baseline=${c.baseline}&model=${c.model}&window_days=${c.window}`;
   }
 
   document.addEventListener("DOMContentLoaded", () => {

@@ -325,6 +325,7 @@ def test_dashboard_live_counters_model_switch_csv_and_staff_pages(served, browse
 
     _staff_pages(page, server, ids)
     _phone(browser, page, server)
+    _tables_fit_their_cards(browser, page, server)
     _readme_screenshot(browser, page, server)
     _sign_out(page, server)
 
@@ -368,6 +369,35 @@ def _phone(browser: Any, page: Any, server: Server) -> None:
     assert width <= 390, f"the page scrolls sideways on a phone ({width}px)"
     _screenshot(phone, "dashboard-phone", full_page=True)
     phone.close()
+
+
+#: Each shown table's widest right edge (of every row's last cell) and its card's inner
+#: right edge, in CSS pixels.
+LAST_COLUMNS = """() => [...document.querySelectorAll('main section table')]
+  .filter((t) => t.getBoundingClientRect().width > 0)
+  .map((t) => {
+    const card = t.closest('section'), box = card.getBoundingClientRect();
+    const last = [...t.rows].map((r) => r.lastElementChild.getBoundingClientRect().right);
+    return [t.id, Math.max(...last), box.right - parseFloat(getComputedStyle(card).paddingRight)];
+  })"""
+
+
+def _tables_fit_their_cards(browser: Any, page: Any, server: Server) -> None:
+    """At 1400 px wide every table's last column is inside its card: none is cut off or
+    hidden behind a sideways scroll (the growth factors and the channels' credit were)."""
+    wide = browser.new_page(viewport={"width": 1400, "height": 1000})
+    wide.context.add_cookies(page.context.cookies())
+    wide.goto(server.base + "/")
+    wide.wait_for_selector("#status.live", timeout=30_000)
+    until(lambda: wide.locator("#channels tbody tr").count() >= 3, 20, "the channels")
+    wide.wait_for_selector("#growth tbody tr")
+    tables = wide.evaluate(LAST_COLUMNS)
+    assert {"growth", "channels", "attr", "board", "bots"} <= {t[0] for t in tables}, tables
+    cut = [
+        (name, round(right), round(inner)) for name, right, inner in tables if right > inner + 0.5
+    ]
+    assert cut == [], f"last columns past their cards' edge (table, right, card): {cut}"
+    wide.close()
 
 
 def _readme_screenshot(browser: Any, page: Any, server: Server) -> None:

@@ -172,6 +172,7 @@ def test_journey_definitions_are_checked(database_url, tmp_path):
             "exited": 0,
             "skipped_consent": 0,
             "skipped_cap": 0,
+            "held_out": 0,
         }
         assert (
             body["campaign_id"]

@@ -220,3 +220,34 @@ def test_dates_name_their_month_and_week(sessions):
         weeks = stage_metrics(s, "week", "2017-08-16", "2017-08-16")
     assert [r["period"] for r in months["rows"]] == ["2017-08", "2017-09"]
     assert weeks["rows"] == [{"period": "2017-08-14", "aware": 1, "use": 0, "produce": 0}]
+
+
+def test_runs_rules_and_p_charts_per_rule_set(sessions):
+    # aware people per day over 20 days: 1 on days 1-10, 3 on days 11-20 (median 2).
+    # IHI: 2 runs < 6 (too few runs; N = 20); a shift on each side. Anhøj: the run of 10
+    # is longer than 7 and 1 crossing is below 6. Use: person 0 uses on days 11-20.
+    day = AUG.replace(day=1)
+    events = [
+        event(f"e{d}-{i}", "email.open", day.replace(day=d), person(i))
+        for d in range(1, 21)
+        for i in range(1 if d <= 10 else 3)
+    ]
+    events += [
+        event(f"u{d}", "resource.view", day.replace(day=d), person(0)) for d in range(11, 21)
+    ]
+    AttributionSink(sessions).write(events, [])
+    with sessions() as s:
+        ihi = stage_metrics(s, "day", "2017-08-01", "2017-08-20")
+        anhoej = stage_metrics(s, "day", "2017-08-01", "2017-08-20", rules="anhoej")
+    whole = {"from": "2017-08-01", "to": "2017-08-20"}
+    assert ihi["rules"] == "ihi" and {"rule": "too_few_runs", **whole} in ihi["signals"]["aware"]
+    assert anhoej["signals"]["aware"] == [
+        {"rule": "longest_run", "from": "2017-08-01", "to": "2017-08-10"},
+        {"rule": "few_crossings", **whole},
+    ]
+    chart = ihi["p_charts"]["use_of_aware"]
+    assert chart["centre"] == 10 / 40
+    assert [p["p"] for p in chart["points"][9:11]] == [0.0, 1 / 3]
+    with sessions() as s, pytest.raises(QueryError) as caught:
+        stage_metrics(s, "day", "2017-08-01", "2017-08-20", rules="western-electric")
+    assert caught.value.field == "rules"

@@ -33,6 +33,7 @@ def settings(db_url: str, tmp_path: Path) -> Settings:
         state_dir=tmp_path / "state",
         attribution_window_days=30,
         timezone="UTC",
+        min_cell=0,  # these tests read exact small counts; test_report_sharing withholds them
     )
 
 

@@ -84,6 +84,7 @@ def test_stage_metrics(client):
         ("from=2017-09&to=2017-08", "to"),
         ("period=day&from=2017-08-01&to=2017-08-32", "to"),
         ("from=2017-08&to=2017-09&baseline=last", "baseline"),
+        ("from=2017-08&to=2017-09&rules=nelson", "rules"),
     ],
 )
 def test_bad_stage_metric_parameters_are_422_naming_the_field(client, query, field):
@@ -174,3 +175,41 @@ def test_stage_map_put_answers_what_the_recomputation_changed(client):
     assert "email.open" in changes["aware"]["removed"] and changes["aware"]["added"] == []
     people = {s: (c["people_before"], c["people_after"]) for s, c in changes.items()}
     assert people == {"aware": (3, 1), "use": (1, 1), "produce": (1, 1)}
+
+
+def test_an_analyst_sees_small_counts_withheld_and_an_admin_exact_ones(client):
+    from services import sessions
+    from services.auth import SESSION_COOKIE
+
+    path = "/api/v1/metrics/stages?from=2017-08&to=2017-10"
+    exact = client.get(path, headers=AUTH)
+    assert exact.json()["disclosure"] == {"exact": True, "note": "not for sharing"}
+    assert exact.headers["X-WinWin-Disclosure"] == "exact; not for sharing"
+    signed = sessions.start(client.app.state.container, "ana", "analyst")
+    client.cookies.set(SESSION_COOKIE, signed.session_id)
+    shared = client.get(path).json()
+    assert shared["rows"][0] == {"period": "2017-08", "aware": None, "use": None,
+                                 "produce": 0, "suppressed": ["aware", "use"]}  # fmt: skip
+    assert shared["growth"]["aware"] is None and shared["disclosure"]["min_cell"] == 11
+    rows = client.get("/api/v1/attribution").json()["rows"]
+    assert rows and all(r["people"] is None and r["suppressed"] for r in rows)
+    rows = client.get("/api/v1/campaigns/c1/attribution").json()
+    assert rows and all(r["people"] is None for r in rows)
+
+
+def test_the_dashboard_csv_is_meant_to_be_shared_even_for_an_admin(client):
+    import csv
+    import io
+
+    r = client.get("/api/v1/dashboard/export.csv?from=2017-08&to=2017-10", headers=AUTH)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    assert "-shared.csv" in r.headers["content-disposition"]
+    rows = list(csv.reader(io.StringIO(r.text)))
+    assert rows[0] == ["section", "key", "stage", "measure", "value"]
+    monthly = {(k, s): v for section, k, s, _, v in rows if section == "monthly"}
+    assert monthly[("2017-08", "aware")] == "<11" and monthly[("2017-08", "produce")] == "0"
+    assert {v for section, *_, v in rows if section == "campaign"} == {"<11"}
+    assert ["growth", "2017-08..2017-10", "aware", "factor", "suppressed"] in rows
+    assert {"view", "counters_today", "counters_range", "median", "channel", "bots"} <= {
+        r[0] for r in rows
+    }

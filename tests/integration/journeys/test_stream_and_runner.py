@@ -155,6 +155,7 @@ def test_runner_acts_once_and_honours_exit_consent_and_cap(world):
         "exited": 1,
         "skipped_consent": 2,
         "skipped_cap": 1,
+        "held_out": 0,
     }
     states = runs(c)
     assert states[person("fam-5")][1] == "skipped_consent"  # a visitor-like unknown person
@@ -217,3 +218,28 @@ def test_an_email_journey_of_an_unsubscribe_group_skips_who_left_that_group(worl
         (campaign_id,) = {send.campaign_id for send in s.scalars(select(Send))}
         assert s.get(Campaign, campaign_id).unsubscribe_group == 7
     assert stats(c.sessions(), [jid])[jid]["acted"] == 2
+
+
+def test_a_journey_holdout_skips_the_action_of_its_controls_and_records_held_out(world):
+    from services.db.models_experiments import HoldoutAssignment
+    from services.domain.holdouts import Holdout
+    from services.experiments.assign import save_holdout
+
+    c = world["c"]
+    refs = [f"fam-{i}" for i in range(40)]
+    add_contacts(c, refs)
+    jid = journey(c, delay="P0D")
+    with c.sessions() as s, s.begin():
+        save_holdout(s, "journey", jid, Holdout(0.5, 30))
+    feed(world, [record(f"v{i}", person(r), T0 + DAY, resource_id="diet-tips")
+                 for i, r in enumerate(refs)])  # fmt: skip
+    counts = run_due_journeys(c, T0 + 2 * DAY, deliver=False)
+    with c.sessions() as s:
+        arms = dict(s.execute(select(HoldoutAssignment.person, HoldoutAssignment.arm)).all())
+        sends = set(s.scalars(select(Send.person)))
+    controls = {p for p, arm in arms.items() if arm == "control"}
+    assert len(arms) == 40 and 0 < len(controls) < 40
+    assert counts["held_out"] == len(controls) and counts["acted"] == 40 - len(controls)
+    assert {p for p, (_, state) in runs(c).items() if state == "held_out"} == controls
+    assert sends == set(arms) - controls  # controls get no message
+    assert stats(c.sessions(), [jid])[jid]["held_out"] == len(controls)

@@ -235,6 +235,8 @@ def test_decided_actions_never_exceed_the_cap(items, limit, days):
 
 
 def test_a_run_waits_then_holds_its_outcome_under_the_same_strings():
-    assert [s.value for s in RunState] == ["waiting", *(o.value for o in Outcome)]
+    assert [s.value for s in RunState] == ["waiting", *(o.value for o in Outcome), "held_out"]
     assert all(RunState(o) == o for o in Outcome)
-    assert STATS == ("triggered", "waiting", "acted", "exited", "skipped_consent", "skipped_cap")
+    assert STATS == (
+        "triggered", "waiting", "acted", "exited", "skipped_consent", "skipped_cap", "held_out"
+    )  # fmt: skip

@@ -47,7 +47,7 @@ def test_the_values_are_the_strings_stored_and_shown():
     assert [s.value for s in CampaignStatus] == [
         "draft", "scheduled", "sending", "sent", "paused", "cancelled"
     ]  # fmt: skip
-    assert [s.value for s in SendStatus] == ["pending", "sent", "suppressed", "failed"]
+    assert [s.value for s in SendStatus] == ["pending", "sent", "suppressed", "failed", "held_out"]
     assert [s.value for s in PostStatus] == ["pending", "published", "refused"]
     assert CampaignStatus.SENT == "sent" and "sent" in {CampaignStatus.SENT}
     assert json.dumps({"status": CampaignStatus.PAUSED}) == '{"status": "paused"}'

@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 
 from services.domain import (
     PeriodKind,
+    add_months,
     next_period,
     parse_period,
     period_bounds,
@@ -155,3 +156,35 @@ def test_week_label_is_the_iso_monday(day: date) -> None:
     monday = date.fromisoformat(period_label(day, "week"))
     assert monday.weekday() == 0
     assert timedelta(0) <= day - monday < timedelta(days=7)
+
+
+@pytest.mark.parametrize(
+    ("day", "months", "expected"),
+    [
+        (date(2025, 1, 31), 1, date(2025, 2, 28)),
+        (date(2024, 1, 31), 1, date(2024, 2, 29)),
+        (date(2025, 3, 31), -1, date(2025, 2, 28)),
+        (date(2024, 3, 31), -1, date(2024, 2, 29)),
+        (date(2025, 3, 1), -1, date(2025, 2, 1)),
+        (date(2024, 3, 1), -1, date(2024, 2, 1)),
+        (date(2024, 2, 29), 12, date(2025, 2, 28)),
+        (date(2025, 2, 28), -11, date(2024, 3, 28)),
+        (date(2024, 12, 31), 1, date(2025, 1, 31)),
+        (date(2025, 1, 31), -1, date(2024, 12, 31)),
+        (date(2024, 12, 31), -10, date(2024, 2, 29)),
+        (date(2025, 3, 1), -11, date(2024, 4, 1)),
+    ],
+)
+def test_add_months_steps_calendar_months_on_edge_days(day, months, expected) -> None:
+    assert add_months(day, months) == expected
+
+
+def test_add_months_keeps_the_time_and_zone() -> None:
+    moment = datetime(2024, 3, 31, 12, 30, tzinfo=UTC)
+    assert add_months(moment, -1) == datetime(2024, 2, 29, 12, 30, tzinfo=UTC)
+
+
+@given(st.dates(min_value=date(1900, 1, 1), max_value=date(2200, 12, 31)))
+def test_eleven_months_back_are_eleven_distinct_consecutive_months(day: date) -> None:
+    labels = [period_label(add_months(day, -back), "month") for back in range(11, -1, -1)]
+    assert labels == period_range(labels[0], labels[-1], "month")

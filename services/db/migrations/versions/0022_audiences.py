@@ -1,13 +1,13 @@
 """audiences: stored segments, and the audience of an email campaign (issue 16)
 
-Revision ID: 0021_audiences
+Revision ID: 0022_audiences
 Revises: 0001
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0021_audiences"
+revision = "0022_audiences"
 down_revision = "0001"
 branch_labels = None
 depends_on = None

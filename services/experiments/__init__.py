@@ -1,0 +1,1 @@
+"""Experiments: randomized holdouts of email campaigns and journeys, and their lift."""
