@@ -24,7 +24,8 @@
   }
 
   function said(r) {
-    const who = r.filter ? JSON.stringify(r.filter) : "anyone";
+    const part = (f) => (f.attr ? `${f.attr} ${f.in ? "is one of " + f.in.join(", ") : f.eq !== undefined ? "is " + f.eq : f.exists ? "is set" : "is not set"}` : JSON.stringify(f));
+    const who = !r.filter ? "anyone" : r.filter.all ? r.filter.all.map(part).join("; ") : part(r.filter);
     const did = (r.engagement || []).map((c) => `${c.reached ? "reached" : "did not reach"} ${c.stage}${c.within_days ? ` in the last ${c.within_days} days` : " ever"}`);
     return [who, did.join(" and ") || "—"];
   }

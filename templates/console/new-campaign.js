@@ -14,7 +14,10 @@
   const xLength = (text) => text.replace(/https?:\/\/\S+/g, "x".repeat(23)).length;
 
   function showChannel() {
-    for (const el of document.querySelectorAll("[data-for]")) el.hidden = el.dataset.for !== channel();
+    for (const el of document.querySelectorAll("[data-for]")) {
+      el.hidden = el.dataset.for !== channel();
+      el.style.display = el.hidden ? "none" : "";  // the grid's label style would show it
+    }
     $("c-template").innerHTML = templates.filter((t) => t.channel === channel()).map((t) => `<option value="${esc(t.id)}">${esc(t.name)}</option>`).join("")
       || '<option value="">no template for this channel yet</option>';
     later();

@@ -18,7 +18,7 @@
     document.title = `WINWIN — ${c.name}`;
     $("facts").innerHTML = [["Name", esc(c.name)], ["Status", `<span class="pill ${esc(c.status)}" id="campaign-status">${esc(c.status)}</span>`],
       ["Channel", esc(c.channel)], ["Send at", c.send_at ? esc(new Date(c.send_at).toLocaleString()) : "not scheduled"],
-      ["Template", esc(c.template_id)], ["Resources", esc((c.resources || []).join(", ") || "—")],
+      ["Template", esc(c.template_id)], ["Audience", c.audience_id ? `<a href="/audiences">${esc(c.audience_id)}</a>` : c.channel === "email" ? (c.audience ? "a filter" : "everyone with consent") : "—"], ["Resources", esc((c.resources || []).join(", ") || "—")],
       ["Messengers", esc((c.messengers || []).join(", ") || "—")], ["Id", `<code>${esc(c.id)}</code>`]]
       .map(([k, v]) => `<dt>${k}</dt><dd>${v}</dd>`).join("");
     const p = c.progress, done = p.sent + p.suppressed + p.failed, pct = p.total ? Math.round((100 * done) / p.total) : 0;

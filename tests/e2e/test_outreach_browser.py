@@ -85,8 +85,8 @@ def test_staff_build_an_audience_and_schedule_an_email_and_a_toolkit_campaign(co
     until(lambda: page.inner_text("#campaign-status") != "draft", 20, "scheduled")
 
     _campaign(page, base, "Diet kit", "toolkit", "Share kit")
-    page.get_by_label("Maria").check()
-    page.get_by_label("Li").check()
+    page.get_by_label("Maria", exact=True).check()
+    page.get_by_label("Li", exact=True).check()
     until(lambda: "From Li" in page.inner_text("#previews"), 20, "the share copy previews")
     _accessible(page, "new campaign (toolkit)")
     _screenshot(page, "console-new-campaign-toolkit", full_page=True)
