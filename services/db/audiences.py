@@ -42,7 +42,7 @@ class SegmentCount(NamedTuple):
 
 def count_segment(session: Session, segment: Segment, today: date) -> SegmentCount:
     """How many consenting people match, and the external ids of the first ten."""
-    people, sample = 0, []
+    people, sample = 0, list[str]()
     for page in members(session, segment, today):
         people += len(page)
         sample.extend(m.external_id for m in page[: SAMPLE - len(sample)])
