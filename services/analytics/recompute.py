@@ -264,6 +264,33 @@ def apply_stage_map(
     }
 
 
+def people_per_stage(session: Session) -> dict[str, int]:
+    """Unique people who ever reached each stage (from the month facts)."""
+    F = models.StageFact
+    stmt = (
+        select(F.stage, func.count(F.person.distinct()))
+        .where(F.period_kind == PeriodKind.MONTH.value)
+        .group_by(F.stage)
+    )
+    found = dict(session.execute(stmt).tuples().all())
+    return {stage.value: int(found.get(stage.value, 0)) for stage in Stage}
+
+
+def stage_map_changes(
+    old: StageMap, new: StageMap, before: dict[str, int], after: dict[str, int]
+) -> dict[str, dict[str, Any]]:
+    """Per stage: event types added and removed, and people before and after."""
+    return {
+        stage.value: {
+            "added": sorted(new.types_of(stage) - old.types_of(stage)),
+            "removed": sorted(old.types_of(stage) - new.types_of(stage)),
+            "people_before": before[stage.value],
+            "people_after": after[stage.value],
+        }
+        for stage in Stage
+    }
+
+
 def rebuild_stage_facts(session: Session, timezone: str = "UTC") -> int:
     """Delete and re-derive every (period, stage, person) fact; returns how many."""
     E, F = models.EngagementEvent, models.StageFact

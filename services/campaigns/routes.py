@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
+from functools import partial
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import HTMLResponse
 from pydantic import AfterValidator, EmailStr, Field, Strict
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from services.auth import Authorized
 from services.bootstrap import AppDep, Container
@@ -22,8 +24,9 @@ from services.campaigns.outbox_store import list_outbox
 from services.campaigns.rendering import TemplateProblem, sample_context
 from services.campaigns.schedule import CampaignStateError
 from services.campaigns.social import check_social_campaign
-from services.campaigns.views import campaign_view
+from services.campaigns.views import campaign_view, target_audience
 from services.db.models import Campaign, Contact, Messenger, Resource, Template
+from services.db.models_audiences import CampaignAudience
 from services.db.unit_of_work import in_session
 from services.db.upsert import upsert
 from services.domain.events import supported_time
@@ -233,6 +236,8 @@ class CampaignIn(StaffInput):
     channel: Channel
     template_id: str
     audience: dict[str, Any] | None = None
+    #: a stored audience (``/api/v1/audiences``) instead of ``audience``; email only
+    audience_id: str | None = Field(default=None, max_length=40)
     resources: list[str] = Field(default_factory=list)
     messengers: list[str] = Field(default_factory=list)
     platforms: list[Literal["x", "linkedin", "facebook", "instagram"]] | None = None
@@ -251,11 +256,17 @@ class ScheduleIn(StaffInput):
     send_at: SendAt = None
 
 
+def attach_audience(session: Session, campaign_id: str, body: CampaignIn) -> None:
+    """The stored audience an email campaign goes to (ValueError: not one it can)."""
+    target_audience(session, body.channel, body.audience, body.audience_id)
+    session.add(CampaignAudience(campaign_id=campaign_id, audience_id=body.audience_id))
+
+
 @router.post("/api/v1/campaigns", status_code=201)
 def post_campaign(body: CampaignIn, c: AppDep, _: Authorized) -> dict[str, Any]:
     """A new draft campaign; the rules are the handler's (services/service_layer), what
     comes with it (a holdout) is stored in the same transaction."""
-    fields = body.model_dump(exclude={"holdout"})
+    fields = body.model_dump(exclude={"holdout", "audience_id"})
     try:
         holdout = holdout_for(body.channel, body.holdout)
     except ValueError as exc:
@@ -263,6 +274,8 @@ def post_campaign(body: CampaignIn, c: AppDep, _: Authorized) -> dict[str, Any]:
     extras = []
     if holdout is not None:
         extras.append(in_session(lambda s, cid: save_holdout(s, "campaign", cid, holdout)))
+    if body.audience_id is not None:
+        extras.append(in_session(partial(attach_audience, body=body)))
     try:
         made = handlers.create_campaign(
             c.unit_of_work(),
