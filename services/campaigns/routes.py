@@ -32,6 +32,8 @@ from services.domain.social import campaign_platforms
 from services.domain.unsubscribe_groups import MAX_GROUP_ID
 from services.experiments.assign import save_holdout
 from services.experiments.holdout_input import HoldoutIn, holdout_for
+from services.experiments.variant_input import ContentTestIn, content_test_for
+from services.experiments.variants import save_content_test
 from services.ids import new_id
 from services.service_layer import handlers
 from services.staff_input import StaffInput
@@ -247,6 +249,8 @@ class CampaignIn(StaffInput):
     children: Literal["skip", "guardians"] | None = None
     #: The monthly digest (reaches people who chose "monthly digest only").
     digest: bool | None = None
+    #: A/B/n (email only): ``{"variants": [...], "test_share", "metric", "decide_at"}``
+    content_test: ContentTestIn | None = None
 
 
 class ScheduleIn(StaffInput):
@@ -283,6 +287,11 @@ def post_campaign(body: CampaignIn, c: AppDep, _: Authorized) -> dict[str, Any]:
             except ValueError as exc:
                 raise HTTPException(422, str(exc)) from None
         platforms = campaign_platforms(body.channel, body.platforms)
+        try:
+            test = content_test_for(session, body.channel, body.content_test, body.send_at,
+                                    c.now())  # fmt: skip
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from None
         campaign = Campaign(
             id=new_id(),
             name=body.name,
@@ -302,6 +311,8 @@ def post_campaign(body: CampaignIn, c: AppDep, _: Authorized) -> dict[str, Any]:
         session.flush()
         if holdout is not None:
             save_holdout(session, "campaign", campaign.id, holdout)
+        if test is not None:
+            save_content_test(session, campaign.id, test)
         return campaign_view(session, campaign)
 
 
