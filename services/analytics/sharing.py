@@ -198,3 +198,41 @@ def lift(result: Mapping[str, Any], min_cell: int) -> dict[str, Any]:
     if people_hidden:
         out["srm"].update(observed_share=None, p_value=None, suppressed=True)
     return out
+
+
+def decision(found: Mapping[str, Any] | None, min_cell: int) -> dict[str, Any] | None:
+    """A content test's decision, safe to share: a variant with a count of 1 to
+    ``min_cell`` - 1 people shows neither its counts nor its rate (with a partner, so
+    none can be worked out), and the comparisons' p-values go with them."""
+    if found is None or min_cell <= 0:
+        return None if found is None else dict(found)
+    out = copy.deepcopy(dict(found))
+    table = [[v["people"] or 0, v["converters"] or 0] for v in out["variants"]]
+    hidden = {i for i, _ in suppress(table, min_cell)}
+    for i in hidden:
+        out["variants"][i].update(people=None, converters=None, rate=None, suppressed=True)
+    labels = {out["variants"][i]["variant"] for i in hidden}
+    for comparison in out["comparisons"]:
+        if {comparison["variant"], comparison["against"]} & labels:
+            comparison.update(p_value=None, p_holm=None, suppressed=True)
+    out["disclosure"] = {"exact": False, "min_cell": min_cell}
+    return out
+
+
+def campaign(view: Mapping[str, Any], min_cell: int) -> dict[str, Any]:
+    """A campaign as staff see it, safe to share: its sending progress (people per
+    status) and its content test's figures with counts of 1 to ``min_cell`` - 1 withheld."""
+    out = copy.deepcopy(dict(view))
+    if min_cell <= 0:
+        return out
+    progress = out.get("progress") or {}
+    names = [k for k, v in progress.items() if isinstance(v, int)]
+    hidden = suppress([[progress[k] for k in names]], min_cell)
+    for _, j in hidden:
+        progress[names[j]] = None
+    if hidden:
+        progress["suppressed"] = sorted(names[j] for _, j in hidden)
+    test = out.get("content_test")
+    if test and test.get("decision"):
+        test["decision"] = decision(test["decision"], min_cell)
+    return out

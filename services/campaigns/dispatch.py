@@ -49,7 +49,7 @@ from sqlalchemy.orm import Session
 
 from services.bus import topics
 from services.bus.outbox import enqueue
-from services.campaigns import eligibility
+from services.campaigns import content_tests, eligibility
 from services.campaigns.channels.email import (
     EmailSender,
     LocalOutboxSender,
@@ -190,6 +190,7 @@ class Dispatcher:
             container, activity or make_activity(container, sender), timedelta(seconds=after)
         )
         self._personaliser = Personaliser(container)
+        self._content: dict[str, content_tests.ContentRun | None] = {}  # campaign → its test
 
     # -- entry points -------------------------------------------------------------------
 
@@ -220,6 +221,7 @@ class Dispatcher:
         run = prepare(self._sessions, campaign_id, self._personaliser)
         if run is None:
             return 0
+        self._content[run.id] = content_tests.start(self._c, run, self._c.now().astimezone(UTC))
         sent, unsure = self._reconciler.settle(run, self._record, self._release_ids)
         cursor = ""
         while True:
@@ -290,6 +292,8 @@ class Dispatcher:
             if blocked:
                 session.execute(_MARK, blocked)
             allowed = self._hold_out(session, run, allowed)
+            allowed = content_tests.admit(session, self._c, run, self._content.get(run.id),
+                                          allowed, self._c.now().astimezone(UTC))  # fmt: skip
             claimed = self._claim(session, run, batch_id, [row.id for row in allowed])
         mine = [row for row in allowed if row.id in claimed]  # another dispatcher may hold the rest
         uses = run.mentions("recommended")  # else three queries a batch for nothing
@@ -339,7 +343,10 @@ class Dispatcher:
     def _render(
         self, run: CampaignRun, recipients: Sequence[Recipient], batch_id: str
     ) -> tuple[list[OutgoingEmail], list[SendResult]]:
-        emails, failed = self._personaliser.emails(run, recipients, batch_id)
+        content = self._content.get(run.id)  # a content test: each recipient's variant
+        emails, failed = content_tests.emails(
+            self._personaliser, run, content, recipients, batch_id
+        )
         failures = [SendResult(r.send_id, None, SendStatus.FAILED, reason) for r, reason in failed]
         if failures:
             log.warning("campaign %s: %d email(s) did not render", run.id, len(failures))

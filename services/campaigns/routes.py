@@ -8,13 +8,14 @@ from datetime import UTC, date, datetime
 from functools import partial
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 from pydantic import AfterValidator, EmailStr, Field, Strict
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from services.auth import Authorized
+from services.analytics import sharing
+from services.auth import Authorized, role_of
 from services.bootstrap import AppDep, Container
 from services.campaigns import contact_profile
 from services.campaigns.confirmations import send_confirmations
@@ -33,6 +34,8 @@ from services.domain.events import supported_time
 from services.domain.unsubscribe_groups import MAX_GROUP_ID
 from services.experiments.assign import save_holdout
 from services.experiments.holdout_input import HoldoutIn, holdout_for
+from services.experiments.variant_input import ContentTestIn, content_test_for
+from services.experiments.variants import save_content_test
 from services.ids import new_id
 from services.service_layer import handlers
 from services.staff_input import StaffInput
@@ -250,6 +253,8 @@ class CampaignIn(StaffInput):
     children: Literal["skip", "guardians"] | None = None
     #: The monthly digest (reaches people who chose "monthly digest only").
     digest: bool | None = None
+    #: A/B/n (email only): ``{"variants": [...], "test_share", "metric", "decide_at"}``
+    content_test: ContentTestIn | None = None
 
 
 class ScheduleIn(StaffInput):
@@ -262,11 +267,20 @@ def attach_audience(session: Session, campaign_id: str, body: CampaignIn) -> Non
     session.add(CampaignAudience(campaign_id=campaign_id, audience_id=body.audience_id))
 
 
+def attach_content_test(
+    session: Session, campaign_id: str, body: CampaignIn, now: datetime
+) -> None:
+    """The campaign's A/B/n content test (ValueError: not one it can run)."""
+    test = content_test_for(session, body.channel, body.content_test, body.send_at, now)
+    if test is not None:
+        save_content_test(session, campaign_id, test)
+
+
 @router.post("/api/v1/campaigns", status_code=201)
 def post_campaign(body: CampaignIn, c: AppDep, _: Authorized) -> dict[str, Any]:
     """A new draft campaign; the rules are the handler's (services/service_layer), what
     comes with it (a holdout) is stored in the same transaction."""
-    fields = body.model_dump(exclude={"holdout", "audience_id"})
+    fields = body.model_dump(exclude={"holdout", "audience_id", "content_test"})
     try:
         holdout = holdout_for(body.channel, body.holdout)
     except ValueError as exc:
@@ -276,6 +290,8 @@ def post_campaign(body: CampaignIn, c: AppDep, _: Authorized) -> dict[str, Any]:
         extras.append(in_session(lambda s, cid: save_holdout(s, "campaign", cid, holdout)))
     if body.audience_id is not None:
         extras.append(in_session(partial(attach_audience, body=body)))
+    if body.content_test is not None:
+        extras.append(in_session(partial(attach_content_test, body=body, now=c.now())))
     try:
         made = handlers.create_campaign(
             c.unit_of_work(),
@@ -290,21 +306,28 @@ def post_campaign(body: CampaignIn, c: AppDep, _: Authorized) -> dict[str, Any]:
 
 
 @router.get("/api/v1/campaigns")
-def list_campaigns(c: AppDep, _: Authorized) -> list[dict[str, Any]]:
+def list_campaigns(request: Request, c: AppDep, _: Authorized) -> list[dict[str, Any]]:
     with c.sessions() as session:
         return [
-            campaign_view(session, x)
+            _as_seen(request, c, campaign_view(session, x))
             for x in session.scalars(select(Campaign).order_by(Campaign.created_at.desc()))
         ]
 
 
 @router.get("/api/v1/campaigns/{campaign_id}")
-def get_campaign(campaign_id: str, c: AppDep, _: Authorized) -> dict[str, Any]:
+def get_campaign(request: Request, campaign_id: str, c: AppDep, _: Authorized) -> dict[str, Any]:
     with c.sessions() as session:
         campaign = session.get(Campaign, campaign_id)
         if campaign is None:
             raise HTTPException(404, "campaign not found")
-        return campaign_view(session, campaign)
+        return _as_seen(request, c, campaign_view(session, campaign))
+
+
+def _as_seen(request: Request, c: Container, view: dict[str, Any]) -> dict[str, Any]:
+    """Exact for admins and staff; small counts withheld for every other role."""
+    if sharing.exact_for(role_of(request)):
+        return view
+    return sharing.campaign(view, c.settings.min_cell)
 
 
 @router.post("/api/v1/campaigns/{campaign_id}/schedule")

@@ -45,6 +45,7 @@ __all__ = [
     "prepare",
     "resume",
     "schedule",
+    "template_versions",
 ]
 
 log = logging.getLogger(__name__)
@@ -178,20 +179,12 @@ def prepare(
         campaign = session.get(Campaign, campaign_id)
         if campaign is None or campaign.status != Status.SENDING:
             return None
-        template = session.get_one(Template, campaign.template_id)
-        variants = {
-            key: Version(v.subject, v.html, v.text)
-            for v in session.scalars(
-                select(TemplateVariant).where(TemplateVariant.template_id == template.id)
-            )
-            if (key := language_key(v.language))
-        }
+        default, variants = template_versions(session, campaign.template_id)
         wanted = [str(r) for r in campaign.resources or []]
         found = {r.id: r for r in session.scalars(select(Resource).where(Resource.id.in_(wanted)))}
         if missing := [r for r in wanted if r not in found]:
             log.warning("campaign %s: unknown resource(s) %s skipped", campaign_id, missing)
         resources = [found[r] for r in wanted if r in found]
-        default = Version(template.subject, template.html, template.text)
         run = CampaignRun(campaign.id, campaign.name, default, variants, resources)
         run.unsubscribe_group = campaign.unsubscribe_group
         _load_links(session, run)
@@ -201,6 +194,19 @@ def prepare(
                 run.resource_links[resource.id] = link
         session.expunge_all()
     return run
+
+
+def template_versions(session: Session, template_id: str) -> tuple[Version, dict[str, Version]]:
+    """A template's texts and its language variants (language key → variant)."""
+    template = session.get_one(Template, template_id)
+    variants = {
+        key: Version(v.subject, v.html, v.text)
+        for v in session.scalars(
+            select(TemplateVariant).where(TemplateVariant.template_id == template.id)
+        )
+        if (key := language_key(v.language))
+    }
+    return Version(template.subject, template.html, template.text), variants
 
 
 def _load_links(session: Session, run: CampaignRun) -> None:

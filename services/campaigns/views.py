@@ -11,6 +11,7 @@ from services.db.models import Campaign
 from services.db.models_audiences import CampaignAudience, SavedAudience
 from services.experiments.assign import holdout_of
 from services.experiments.holdout_input import holdout_view
+from services.experiments.variant_input import content_test_view
 from services.service_layer.views import describe
 
 
@@ -18,7 +19,10 @@ def campaign_view(session: Session, campaign: Campaign) -> dict[str, Any]:
     view = describe(campaign, progress(session, campaign.id))
     target = session.get(CampaignAudience, campaign.id)
     view["audience_id"] = target.audience_id if target else None
-    return view | {"holdout": holdout_view(holdout_of(session, "campaign", campaign.id))}
+    return view | {
+        "holdout": holdout_view(holdout_of(session, "campaign", campaign.id)),
+        "content_test": content_test_view(session, campaign.id),
+    }
 
 
 def target_audience(

@@ -1,5 +1,6 @@
 """Lift of holdouts over HTTP: ``GET /api/v1/campaigns/{id}/lift`` and
-``GET /api/v1/journeys/{id}/lift`` (the JSON of :func:`experiment_lift`)."""
+``GET /api/v1/journeys/{id}/lift`` (the JSON of :func:`experiment_lift`); a content
+test's decision: ``GET /api/v1/campaigns/{id}/decision``."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from services.analytics import sharing
 from services.auth import Authorized, role_of
 from services.bootstrap import AppDep, Container
 from services.experiments.lift import experiment_lift
+from services.experiments.variants import decision_of
 
 router = APIRouter(tags=["experiments"])
 SubjectId = Annotated[str, Path(max_length=40)]
@@ -40,3 +42,17 @@ def journey_lift(
 ) -> dict[str, Any]:
     """Did the journey work? Its holdout's lift per stage (intention to treat)."""
     return _lift(request, c, "journey", journey_id)
+
+
+@router.get("/api/v1/campaigns/{campaign_id}/decision")
+def campaign_decision(
+    request: Request, campaign_id: SubjectId, c: AppDep, _: Authorized
+) -> dict[str, Any]:
+    """Which variant won the campaign's content test, with its figures (404 until then)."""
+    with c.sessions() as session:
+        found = decision_of(session, campaign_id)
+    if found is None:
+        raise HTTPException(404, "campaign not found, without a content test, or not decided yet")
+    if sharing.exact_for(role_of(request)):
+        return found
+    return sharing.decision(found, c.settings.min_cell) or {}

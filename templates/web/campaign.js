@@ -1,4 +1,4 @@
-/* Staff: one campaign — status, progress, schedule, cancel, credits, toolkit links. */
+/* Staff: one campaign — status, progress, schedule, cancel, content test, credits, toolkit links. */
 "use strict";
 (() => {
   const {$, esc, fmt, fmt1} = WW;
@@ -31,6 +31,21 @@
     $("resume").disabled = c.status !== "paused";
     if (document.activeElement !== $("send-at") && !$("send-at").value) $("send-at").value = localInput(c.send_at);
     $("status").textContent = "updated " + new Date().toLocaleTimeString();
+    contentTest(c.content_test);
+  }
+
+  /* The content test: its variants and, once decided, the figures and the chosen one. */
+  function contentTest(t) {
+    if (!t) { $("content-test").innerHTML = '<p class="empty">No content test: everyone gets the template.</p>'; return; }
+    const d = t.decision, pct = (x) => x == null ? "—" : (100 * x).toFixed(1) + "%";
+    const figures = d ? Object.fromEntries(d.variants.map((v) => [v.variant, v])) : {};
+    const head = `<p>${esc(pct(t.test_share))} of the audience tests ${t.variants.length} variants on <b>${esc(t.metric)}</b>; decision at ${esc(new Date(t.decide_at).toLocaleString())}.</p>`;
+    const verdict = d ? `<p class="status" id="decision"><b>${esc(d.result)}</b>: the rest of the audience gets variant ${esc(d.chosen)} (decided ${esc(new Date(d.decided_at).toLocaleString())}).</p>`
+      : '<p class="status" id="decision">Not decided yet: the rest of the audience waits for the decision time.</p>';
+    const rows = t.variants.map((v) => { const f = figures[v.variant] || {}; return `<tr><th scope="row">${esc(v.variant)}${d && d.chosen === v.variant ? " ✓" : ""}</th>
+      <td>${esc(v.template_id || "the campaign's")}</td><td>${esc(v.subject || "the template's")}</td><td class="n">${d ? fmt(f.people) : "—"}</td><td class="n">${d ? fmt(f.converters) : "—"}</td><td class="n">${d ? pct(f.rate) : "—"}</td></tr>`; }).join("");
+    const tests = d ? d.comparisons.map((x) => `${esc(x.variant)} vs ${esc(x.against)}: p = ${x.p_value == null ? "—" : x.p_value.toPrecision(2)}, Holm ${x.p_holm == null ? "—" : x.p_holm.toPrecision(2)}`).join("; ") : "";
+    $("content-test").innerHTML = head + verdict + `<div class="scroll"><table><thead><tr><th scope="col">Variant</th><th scope="col">Template</th><th scope="col">Subject</th><th class="n" scope="col">People</th><th class="n" scope="col">Converted</th><th class="n" scope="col">Rate</th></tr></thead><tbody>${rows}</tbody></table></div>` + (tests ? `<p class="status">${tests} (α = 0.05)</p>` : "");
   }
 
   async function load() {
