@@ -153,7 +153,11 @@ Authorized = Annotated[None, Depends(require_token)]
 
 
 def role_of(request: Request) -> str:
-    """The role the request acts as: its dashboard session's, or ``admin`` for the API
-    token (``services.analytics.sharing.exact_for`` tells what that role may see)."""
+    """The role the request acts as: its dashboard session's, a service token's, or
+    ``admin`` for the API token (``services.analytics.sharing.exact_for`` tells what
+    that role may see)."""
     current = getattr(request.state, "staff_session", None)
-    return current.role if current is not None else TOKEN_ROLE
+    if current is not None:
+        return str(current.role)
+    actor = getattr(request.state, "actor", None)
+    return str(actor.role) if actor is not None else TOKEN_ROLE
