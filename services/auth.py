@@ -169,10 +169,11 @@ Authorized = Annotated[None, Depends(require_token)]
 
 
 def role_of(request: Request) -> str:
-    """The role the request acts as: its dashboard session's, or ``admin`` for the API
-    token (``services.analytics.sharing.exact_for`` tells what that role may see)."""
+    """The role the request acts as: its dashboard session's, a service token's, or
+    ``admin`` for the API token (``services.analytics.sharing.exact_for`` tells what
+    that role may see)."""
     actor = getattr(request.state, "actor", None)  # a session's account or a token's role
     if actor is not None:
         return str(actor.role)
     current = getattr(request.state, "staff_session", None)
-    return current.role if current is not None else TOKEN_ROLE
+    return str(current.role) if current is not None else TOKEN_ROLE

@@ -60,6 +60,10 @@ def _min_cell(request: Request, response: Response, c: Container) -> int:
     return c.settings.min_cell
 
 
+#: For the other routers that answer with counts (experiments).
+min_cell_for = _min_cell
+
+
 @router.get("/api/v1/metrics/stages")
 def get_stage_metrics(
     request: Request,

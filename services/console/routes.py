@@ -13,8 +13,13 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 
 from services import access, auth
+from services.analytics import sharing
+from services.analytics.charts import RuleSet
+from services.analytics.dashboard import FromMonth, ToMonth
+from services.bootstrap import AppDep
 from services.console import pages
 from services.domain.roles import Role
+from services.experiments.routes import board_for
 
 router = APIRouter(include_in_schema=False)
 ASSET_NAME = re.compile(r"^[a-z][a-z0-9-]*\.(js|css)$")
@@ -78,3 +83,20 @@ def templates_page(request: Request) -> Response:
 @router.get("/accounts")
 def accounts_page(request: Request) -> Response:
     return page(request, "accounts.html", "/accounts", reads="/api/v1/accounts")
+
+
+@router.get("/did-it-work")
+def did_it_work_page(
+    request: Request,
+    c: AppDep,
+    start: FromMonth = None,
+    end: ToMonth = None,
+    rules: RuleSet = RuleSet.IHI,
+) -> Response:
+    """Experiments' lift, the global holdout, p-charts and the run chart (issue 17)."""
+    current = auth.signed_in(request)
+    if current is None:
+        return RedirectResponse("/", status_code=303)
+    min_cell = 0 if sharing.exact_for(current.role) else c.settings.min_cell
+    board = board_for(c, start, end, rules, min_cell)
+    return page(request, "did-it-work.html", "/", reads="/api/v1/experiments", board=board)

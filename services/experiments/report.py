@@ -18,7 +18,7 @@ from services.errors import UsageError
 from services.experiments.lift import experiment_lift
 from services.spreadsheet import csv_text
 
-__all__ = ["COLUMNS", "lift_rows", "run_lift_report"]
+__all__ = ["COLUMNS", "forest_png", "lift_rows", "run_lift_report"]
 
 COLUMNS = ["stage", "rate_treatment", "rate_control", "difference", "ci95_low", "ci95_high",
            "relative_lift", "p_value", "p_holm", "incremental_people"]  # fmt: skip
@@ -68,7 +68,7 @@ def render(result: dict[str, Any], fmt: str, what: str) -> str | bytes:
     if fmt == "csv":
         return csv_text(COLUMNS, lift_rows(result))
     if fmt == "png":
-        return _forest_png(result, what)
+        return forest_png([{**r, "label": r["stage"]} for r in result["stages"]], what)
     arms, srm = result["arms"], result["srm"]
     head = [
         f"Lift of {what}: {result['share']:.0%} held out, {result['window_days']}-day window"
@@ -85,18 +85,20 @@ def render(result: dict[str, Any], fmt: str, what: str) -> str | bytes:
     return "\n".join(head) + "\n\n" + _table(COLUMNS, rounded)
 
 
-def _forest_png(result: dict[str, Any], what: str) -> bytes:
+def forest_png(labelled: list[dict[str, Any]], what: str) -> bytes:
+    """A forest plot: per row (``label``, ``difference``, ``ci95``) a dot and its 95%
+    interval, a dashed line at no effect; rows without an interval are left out."""
     from matplotlib.figure import Figure
 
-    rows = [r for r in result["stages"] if r["ci95"] is not None]
-    fig = Figure(figsize=(12, 5), dpi=120, layout="constrained")
+    rows = [r for r in labelled if r["ci95"] is not None]
+    fig = Figure(figsize=(12, 2.5 + 0.5 * len(rows)), dpi=120, layout="constrained")
     ax = fig.add_subplot()
     for y, row in enumerate(rows):
         low, high = row["ci95"]
         ax.plot([low, high], [y, y], color="#0072B2", linewidth=3)
         ax.plot([row["difference"]], [y], "o", color="#0072B2", markersize=10)
     ax.axvline(0, color="#666666", linestyle="--")
-    ax.set_yticks(range(len(rows)), [r["stage"] for r in rows])
+    ax.set_yticks(range(len(rows)), [r["label"] for r in rows])
     ax.invert_yaxis()
     ax.set_xlabel("difference in conversion, treatment minus control (95% interval)")
     fig.suptitle(f"Did it work? Lift of {what}", fontsize=16, weight="bold")
