@@ -10,6 +10,8 @@ of, unlinkable:
   later event with the old external id makes a new person;
 * reply bodies, event properties (free text) and local-outbox copies are removed;
 * pending sends, waiting journey runs and open follow-ups are stopped;
+* events still in flight under the old pseudonym are stored under the new one for
+  ``WINWIN_ERASURE_INFLIGHT_DAYS`` (services/analytics/erased.py);
 * the address stays on the suppression list only as a keyed hash
   (:func:`services.domain.erasure.address_key`), so an import of it is never mailed.
 
@@ -22,11 +24,13 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Engine, String, cast, delete, select, text, update
 from sqlalchemy.orm import Session
 
+from services.analytics import erased
 from services.db import models, models_social, models_toolkits
 from services.db.models import Base, Contact, Suppression
 from services.db.models_consent import Reply
@@ -85,7 +89,9 @@ def export(session: Session, external_id: str) -> dict[str, Any]:
     }
 
 
-def erase(session: Session, secret: bytes, external_id: str) -> dict[str, int]:
+def erase(
+    session: Session, secret: bytes, external_id: str, now: datetime | None = None
+) -> dict[str, int]:
     """Erase the contact with ``external_id`` (see the module's docstring); returns how
     many rows of each kind were changed. Run it in one transaction."""
     if session.bind is not None and session.bind.dialect.name == "sqlite":
@@ -101,6 +107,7 @@ def erase(session: Session, secret: bytes, external_id: str) -> dict[str, int]:
         insert_ignore(session, Suppression.__table__,
                       [{"email_normalized": address_key(secret, address), "reason": ERASED_REASON}])  # fmt: skip
     done["rekeyed"] = _rekey(session, old, new) + _rekey_outbox(session, old, new)
+    erased.remember(session, secret, old, new, now or datetime.now(UTC))  # events in flight
     session.execute(
         update(Contact).where(Contact.id == contact.id).values(
             external_id=erased_external_id(), pseudonym=new, email=None,
