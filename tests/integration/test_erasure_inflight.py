@@ -20,7 +20,8 @@ from services.db.models_consent import ErasedPseudonym
 from services.dispatcher_role import due_work
 from tests.integration.analytics.conftest import event, touch
 from tests.integration.test_dispatch import NOW, SECRET, make_container
-from tests.integration.test_privacy import AUTH, _counts, _seed, db_url  # noqa: F401
+from tests.integration.test_privacy import AUTH, _counts, _seed
+from tests.integration.test_privacy import db_url as db_url  # the migrated database fixture
 
 
 def _stored_person(c, event_id: str) -> str:
@@ -34,10 +35,7 @@ def _map_rows(c) -> int:
         return s.scalar(select(func.count()).select_from(ErasedPseudonym))
 
 
-def test_late_events_of_an_erased_person_keep_the_counts_and_the_map_is_forgotten(
-    db_url,
-    tmp_path,  # noqa: F811
-):
+def test_late_events_of_an_erased_person_keep_the_counts_and_the_map_is_forgotten(db_url, tmp_path):
     c = make_container(db_url, tmp_path, erasure_inflight_days=7)
     try:
         old = _seed(c)
