@@ -141,6 +141,12 @@ class Settings(BaseSettings):
         description="raw event properties and reply bodies older than this many months are "
         "cleared (stage facts and credits stay)",
     )
+    erasure_inflight_days: int = Field(
+        default=7,
+        ge=1,
+        description="for this many days after an erasure, events still in flight under the "
+        "person's old pseudonym are stored under the erased (random) one; then the map goes",
+    )
     state_dir: Path = STATE_DIR
 
     @field_validator("public_base_url")

@@ -11,6 +11,8 @@ of, unlinkable:
   later event with the old external id makes a new person;
 * reply bodies, event properties (free text) and local-outbox copies are removed;
 * pending sends, waiting journey runs and open follow-ups are stopped;
+* events still in flight under the old pseudonym are stored under the new one for
+  ``WINWIN_ERASURE_INFLIGHT_DAYS`` (services/analytics/erased.py);
 * the address stays on the suppression list only as a keyed hash
   (:func:`services.domain.erasure.address_key`), so an import of it is never mailed.
 
@@ -23,11 +25,13 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Engine, String, cast, delete, select, text, update
 from sqlalchemy.orm import Session
 
+from services.analytics import erased
 from services.db import models, models_experiments, models_social, models_toolkits
 from services.db.models import Base, Contact, Suppression
 from services.db.models_consent import Reply
@@ -106,7 +110,9 @@ def _family(session: Session, contact_id: int) -> dict[str, list[dict[str, Any]]
     }  # fmt: skip
 
 
-def erase(session: Session, secret: bytes, external_id: str) -> dict[str, int]:
+def erase(
+    session: Session, secret: bytes, external_id: str, now: datetime | None = None
+) -> dict[str, int]:
     """Erase the contact with ``external_id`` (see the module's docstring); returns how
     many rows of each kind were changed. Run it in one transaction."""
     if session.bind is not None and session.bind.dialect.name == "sqlite":
@@ -123,6 +129,7 @@ def erase(session: Session, secret: bytes, external_id: str) -> dict[str, int]:
                       [{"email_normalized": address_key(secret, address), "reason": ERASED_REASON}])  # fmt: skip
     done["rekeyed"] = _rekey(session, old, new) + _rekey_outbox(session, old, new)
     done["family_rows_removed"] = _forget_family(session, contact.id)
+    erased.remember(session, secret, old, new, now or datetime.now(UTC))  # events in flight
     cleared = {c.name: None for c in Contact.__table__.columns if c.nullable}  # all of them,
     session.execute(  # birth date and preferences included, and columns yet to come
         update(Contact).where(Contact.id == contact.id).values(

@@ -49,7 +49,7 @@ def erase_contact(
     secret = c.settings.secret_key.get_secret_value().encode()
     with c.sessions() as session, session.begin():
         try:
-            done = privacy.erase(session, secret, external_id)
+            done = privacy.erase(session, secret, external_id, c.now())
         except privacy.UnknownPerson:
             raise HTTPException(404, "no contact with that external_id") from None
     privacy.checkpoint(c.engine)

@@ -6,7 +6,9 @@ time and pseudonym, stage facts and credits, so every count and credit stays as 
 
 The dispatcher runs :class:`Retention` on every tick; it does the work at most once a
 day (the last run's day is kept in the ``settings`` table, so restarts and several
-dispatchers do not repeat it) and is idempotent: a second run clears nothing more.
+dispatchers do not repeat it) and is idempotent: a second run clears nothing more. It
+also forgets erased people's old pseudonyms (their keyed hashes) once
+``WINWIN_ERASURE_INFLIGHT_DAYS`` have passed (services/analytics/erased.py).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import String, cast, or_, select, update
 
+from services.analytics import erased
 from services.db import models
 from services.db.models_consent import Reply
 from services.db.upsert import upsert
@@ -74,9 +77,12 @@ class Retention:
             if last and last.get("day") == today:
                 return None
             cleared = clear_raw(session, cutoff(now, months))
+            forgotten = erased.forget(session, now, self.container.settings.erasure_inflight_days)
             upsert(session, models.Setting.__table__,
                    [{"key": LAST_RUN_KEY, "value": {"day": today, **cleared}, "updated_at": now}],
                    ["key"])  # fmt: skip
         if any(cleared.values()):
             log.info("retention: cleared raw detail older than %d months: %s", months, cleared)
+        if forgotten:
+            log.info("retention: forgot %d erased pseudonyms past their horizon", forgotten)
         return cleared

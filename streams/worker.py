@@ -19,7 +19,10 @@ def build(settings: Settings, app_id: str = "winwin-attribution") -> faust.App:
     app_id = f"{settings.topic_prefix}{app_id}"
     partitions = ensure_topics(settings)
     sessions = make_sessionmaker(make_engine(settings.database_url))  # heartbeats
-    sink = SinkProcess(settings.database_url, settings.attribution_window_days, settings.timezone)
+    secret = settings.secret_key.get_secret_value().encode()  # erased people's late events
+    sink = SinkProcess(
+        settings.database_url, settings.attribution_window_days, settings.timezone, secret
+    )
     app = create_app(settings, app_id)
     install(app, sink, sessions, partitions, settings.topic_prefix)
     return app

@@ -76,8 +76,10 @@ class Failure:
 class SinkProcess:
     """Writes batches through an :class:`AttributionSink` living in a child process."""
 
-    def __init__(self, database_url: str, window_days: int, timezone: str):
-        self._args = (database_url, window_days, timezone)
+    def __init__(
+        self, database_url: str, window_days: int, timezone: str, secret: bytes | None = None
+    ):
+        self._args = (database_url, window_days, timezone, secret)
         self._pool = self._start()
 
     def _start(self) -> ProcessPoolExecutor:
@@ -177,13 +179,16 @@ def _add(total: BatchResult, part: BatchResult) -> None:
 # -- in the child ------------------------------------------------------------------------
 
 
-def _open(parent: int, database_url: str, window_days: int, timezone: str) -> None:
+def _open(
+    parent: int, database_url: str, window_days: int, timezone: str, secret: bytes | None
+) -> None:
     _die_with(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the worker, which stops us
 
     configure(role="worker")
     global _sink
-    _sink = AttributionSink(make_sessionmaker(make_engine(database_url)), window_days, timezone)
+    sessions = make_sessionmaker(make_engine(database_url))
+    _sink = AttributionSink(sessions, window_days, timezone, secret=secret)
 
 
 def _ready() -> None:

@@ -7,7 +7,8 @@ dashboard as seen by a role that must not see exact counts (``analyst``): see
 JSON shape (kept readable for existing readers): a withheld number is ``null`` and its
 row names it in a sibling list, ``"suppressed": ["aware"]`` (only on rows that withhold
 something). Growth factors and medians that come from a withheld count are ``null`` too,
-listed under the answer's ``"suppressed": {"growth": [...], "median": [...]}``. Every
+listed under the answer's ``"suppressed": {"growth": [...], "median": [...]}``; run-chart
+signals of a stage with a withheld count are found on its published points alone. Every
 answer says how it was made: ``"disclosure": {"exact": false, "min_cell": 11}`` or
 ``{"exact": true, "note": "not for sharing"}``. On screen, in CSV and in a PNG a withheld
 count reads ``<11``.
@@ -19,7 +20,7 @@ import copy
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from services.analytics.charts import CONVERSIONS
+from services.analytics.charts import CONVERSIONS, RuleSet, signals
 from services.domain.disclosure import is_small, shown, suppress
 from services.domain.stages import Stage
 
@@ -65,7 +66,27 @@ def stages(result: Mapping[str, Any], min_cell: int) -> dict[str, Any]:
     if growth or medians:
         out["suppressed"] = {"growth": growth, "median": medians}
     _withhold_p_charts(out.get("p_charts", {}), rows)
+    if "signals" in out:
+        _published_signals(out, rows)
     return out
+
+
+def _published_signals(out: dict[str, Any], rows: list[dict[str, Any]]) -> None:
+    """Run-chart signals of a stage with a withheld count, found again on the published
+    series alone: a withheld point is left out as a "not useful" observation (as QI
+    practice does with a missing point), and the centre is the published points' median.
+    Signals found on exact values could tell on which side of the median, or of its
+    neighbours, a withheld count lies."""
+    rules = RuleSet(out.get("rules", RuleSet.IHI))
+    for stage in STAGES:
+        kept = [(row["period"], row[stage]) for row in rows if row[stage] is not None]
+        if len(kept) == len(rows):
+            continue
+        values = [float(v) for _, v in kept]
+        found = signals(values, rules) if values else []
+        out["signals"][stage] = [
+            {"rule": r, "from": kept[a][0], "to": kept[b][0]} for r, a, b in found
+        ]
 
 
 def _withhold_p_charts(charts: dict[str, Any], rows: list[dict[str, Any]]) -> None:

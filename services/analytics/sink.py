@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from services.analytics import windows
 from services.analytics.bulk import BulkInsert
+from services.analytics.erased import rekey_late
 from services.analytics.recompute import credit_rows, touches_of
 from services.analytics.stage_map import load_stage_map
 from services.db import models
@@ -81,8 +82,10 @@ class AttributionSink:
         window_days: int = 30,
         timezone: str = "UTC",
         stage_map_ttl: float = 2.0,
+        secret: bytes | None = None,
     ):
         self.sessions = sessions
+        self._secret = secret  # erased people's late events (services/analytics/erased.py)
         self.window_days = window_days
         self.window = timedelta(days=window_days)
         self.timezone = timezone
@@ -112,6 +115,7 @@ class AttributionSink:
         result = BatchResult()
         with self.sessions() as session, session.begin():
             stage_map = self.stage_map(session)
+            events, touches = rekey_late(session, self._secret, events, touches)
             new_events = self._insert_events(session, events, stage_map, result)
             received = self.received_now()
             derived = [

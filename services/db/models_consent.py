@@ -69,3 +69,17 @@ class Reply(Base):
     text: Mapped[str | None] = mapped_column(Text)
     html: Mapped[str | None] = mapped_column(Text)
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ErasedPseudonym(Base):
+    """For a short while after an erasure: which random pseudonym an erased person's
+    events still in flight (in Kafka or the outbox) are stored under.
+
+    ``old_key`` is a keyed hash of the old pseudonym (never the pseudonym itself); the
+    dispatcher's retention step forgets the row ``WINWIN_ERASURE_INFLIGHT_DAYS`` after
+    ``erased_at`` (services/analytics/erased.py)."""
+
+    __tablename__ = "erased_pseudonyms"
+    old_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    new_pseudonym: Mapped[str] = mapped_column(String(64))
+    erased_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)

@@ -28,3 +28,10 @@ def new_pseudonym() -> str:
 
 def erased_external_id() -> str:
     return ERASED_PREFIX + secrets.token_hex(12)
+
+
+def inflight_key(secret: bytes, pseudonym: str) -> str:
+    """How the erased-pseudonym map names an erased person's old pseudonym: a keyed hash
+    (HMAC-SHA256 with ``WINWIN_SECRET_KEY``), so the map itself holds no pseudonym."""
+    digest = hmac.new(secret, b"erased-pseudonym\x00" + pseudonym.encode(), hashlib.sha256)
+    return digest.hexdigest()

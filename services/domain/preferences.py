@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from enum import StrEnum
 
-__all__ = ["Frequency", "campaign_reason", "journey_reason", "parse_frequency"]
+__all__ = ["Frequency", "campaign_reason", "journey_reason", "parse_frequency", "topics_reason"]
 
 
 class Frequency(StrEnum):
@@ -40,6 +40,12 @@ def campaign_reason(
         return "preferences: no emails"
     if chosen == Frequency.MONTHLY_DIGEST and not digest:
         return "preferences: monthly digest only"
+    return topics_reason(topics_off, topics)
+
+
+def topics_reason(topics_off: Iterable[str], topics: Iterable[str]) -> str | None:
+    """Why a message about ``topics`` (a campaign's resources', a journey's) skips a
+    person who turned ``topics_off`` off: all of its topics are off. None otherwise."""
     wanted = set(topics)
     if wanted and wanted <= set(topics_off):
         return "preferences: topics turned off"

@@ -7,7 +7,7 @@ the same facts.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -21,8 +21,11 @@ from services.db.models_journeys import Journey, JourneyRun
 from services.db.values import chunks, utc
 from services.domain.journeys import Entry, RunState, StageEvent
 from services.domain.lifecycle import SendStatus
+from services.domain.preferences import topics_reason
 from services.domain.stages import Stage
 from services.domain.unsubscribe_groups import blocked_reason
+
+_NONE: frozenset[str] = frozenset()
 
 
 def resource_topics(session: Session, ids: Iterable[str | None]) -> dict[str, frozenset[str]]:
@@ -79,29 +82,50 @@ def events_of(
     return found
 
 
+def journey_topics(
+    session: Session, triggers: Mapping[str, Mapping[str, Any]]
+) -> dict[str, frozenset[str]]:
+    """What each journey is about: its trigger's topic, or its trigger resource's topics."""
+    resources = resource_topics(session, (t.get("resource_id") for t in triggers.values()))
+    about: dict[str, frozenset[str]] = {}
+    for journey_id, trigger in triggers.items():
+        topic = str(trigger.get("topic") or "").strip().lower()
+        about[journey_id] = (
+            frozenset({topic}) if topic else resources.get(trigger.get("resource_id") or "", _NONE)
+        )
+    return about
+
+
 def reachability(
     session: Session,
     persons: Iterable[str],
     actions: dict[str, dict[str, Any]],
     now: datetime | None = None,
+    timezone: str = "UTC",
+    topics: Mapping[str, frozenset[str]] | None = None,
 ) -> Callable[[Entry], bool]:
     """Whether an entry's person can be reached *now* by its journey's action.
 
     Email needs a contact with an address, confirmed consent, no suppression, and not
     to have left the action's unsubscribe group (when it names one); a messenger's
-    follow-up needs a known contact.
+    follow-up needs a known contact. With ``now``: no child without guardian consent, no
+    one awaiting re-consent (ages on the network's calendar, ``timezone``), no one whose
+    frequency is not "as sent"; and nobody who turned off all the journey's ``topics``.
     """
     normalized = func.coalesce(Contact.email_normalized, func.lower(func.trim(Contact.email)))
     known: dict[str, bool] = {}
     left: dict[str, set[int]] = defaultdict(set)
+    off: dict[str, frozenset[str]] = {}
     for chunk in chunks(sorted(set(persons))):
         stmt = (
             select(Contact.pseudonym, Contact.email, Contact.email_consent, Suppression.reason)
+            .add_columns(Contact.topics_off)
             .outerjoin(Suppression, Suppression.email_normalized == normalized)
             .where(Contact.pseudonym.in_(chunk))
         )
-        for person, email, consent, suppressed in session.execute(stmt):
+        for person, email, consent, suppressed, topics_off in session.execute(stmt):
             known[person] = blocked_reason(email, consent, suppressed, None) is None
+            off[person] = frozenset(str(t).strip().lower() for t in topics_off or ())
         groups = (
             select(Contact.pseudonym, GroupUnsubscribe.group_id)
             .join(GroupUnsubscribe, GroupUnsubscribe.contact_id == Contact.id)
@@ -110,11 +134,14 @@ def reachability(
         for person, group in session.execute(groups):
             left[person].add(group)
         if now is not None:  # children, re-consent, frequency (issue 18)
-            for person in journey_blocked(session, chunk, now):
+            for person in journey_blocked(session, chunk, now, timezone):
                 known.pop(person, None)
 
     def reachable(entry: Entry) -> bool:
         action = actions[entry.journey_id]
+        about = (topics or {}).get(entry.journey_id, _NONE)
+        if topics_reason(off.get(entry.person, _NONE), about):
+            return False
         if action.get("channel") == "email":
             group = action.get("unsubscribe_group")
             return known.get(entry.person, False) and group not in left.get(entry.person, ())

@@ -132,7 +132,7 @@ def simulate_journey(journey_id: str, body: RangeIn, c: AppDep, _: Authorized) -
         journey = session.get(Journey, journey_id)
         if journey is None:
             raise HTTPException(404, "journey not found")
-        return simulate(session, journey, start, end, c.now(), cap)
+        return simulate(session, journey, start, end, c.now(), cap, c.settings.timezone)
 
 
 @router.get("/api/v1/contacts/{external_id}/recommendations")

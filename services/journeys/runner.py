@@ -41,7 +41,7 @@ from services.domain.journeys import (
 from services.domain.lifecycle import CampaignStatus, SendStatus
 from services.experiments.assign import held_out
 from services.ids import new_id
-from services.journeys.facts import events_of, message_times, reachability
+from services.journeys.facts import events_of, journey_topics, message_times, reachability
 
 if TYPE_CHECKING:
     from services.application import Container
@@ -118,7 +118,14 @@ def _decide_batch(
         entries,
         {jid: parse_exit(j.exit) for jid, j in journeys.items()},
         events_of(session, persons, last),
-        reachability(session, persons, {jid: j.action for jid, j in journeys.items()}, now),
+        reachability(
+            session,
+            persons,
+            {jid: j.action for jid, j in journeys.items()},
+            now,
+            settings.timezone,
+            journey_topics(session, {jid: j.trigger for jid, j in journeys.items()}),
+        ),
         message_times(session, persons, first - cap.window, last),
         cap,
     )

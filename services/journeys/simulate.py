@@ -37,6 +37,7 @@ from services.domain.periods import PeriodKind, period_bounds
 from services.journeys.definitions import rule_of
 from services.journeys.facts import (
     events_of,
+    journey_topics,
     message_times,
     reachability,
     resource_topics,
@@ -53,6 +54,7 @@ def simulate(
     end: datetime,
     now: datetime,
     cap: FrequencyCap,
+    timezone: str = "UTC",
 ) -> dict[str, int]:
     """Counts ``{triggered, waiting, acted, exited, skipped_consent, skipped_cap,
     people, messages}`` of ``journey`` over events in ``[start, end)``."""
@@ -71,7 +73,14 @@ def simulate(
         due,
         {journey.id: rule.exit},
         events_of(session, persons, last),
-        reachability(session, persons, {journey.id: journey.action}, now),
+        reachability(
+            session,
+            persons,
+            {journey.id: journey.action},
+            now,
+            timezone,
+            journey_topics(session, {journey.id: journey.trigger}),
+        ),  # fmt: skip
         message_times(session, persons, first - cap.window, last, exclude_journey=journey.id),
         cap,
     )

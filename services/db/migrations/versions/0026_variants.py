@@ -1,13 +1,13 @@
 """content tests (A/B/n) of email campaigns and who got which variant (issue 17)
 
-Revision ID: 0025_variants
+Revision ID: 0026_variants
 Revises: 0001
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0025_variants"
+revision = "0026_variants"
 down_revision = "0001"
 branch_labels = None
 depends_on = None
