@@ -294,7 +294,7 @@ def _diet_journey(stack, wait_for, t0) -> None:
         assert counts == {"acted": 2, "exited": 1, "skipped_consent": 2, "skipped_cap": 1}
         assert sum(run_due_journeys(c, clock.at + DAY).values()) == 0  # acts once
         stats = client.get(f"/api/v1/journeys/{jid}").json()["stats"]
-        assert stats == {"triggered": 6, "waiting": 0, **counts}
+        assert stats == {"triggered": 6, "waiting": 0, "held_out": 0, **counts}
         outbox = client.get("/api/v1/outbox", params={"campaign_id": jcampaign}).json()
         assert sorted(m["to"] for m in outbox) == ["fam-1@example.net", "fam-6@example.net"]
         with stack.sessions() as s:

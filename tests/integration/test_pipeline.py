@@ -131,6 +131,7 @@ def test_email_campaign_click_is_counted_and_credited(stack: Stack, tmp_path):
             "created": 1000,
             "updated": 0,
             "kept_unsubscribed": 0,
+            "unknown_guardians": 0,
         }
         assert client.post("/api/v1/contacts", json=contacts[1000:]).status_code == 200
         res = client.post(

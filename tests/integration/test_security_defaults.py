@@ -47,7 +47,12 @@ def test_staff_cannot_give_back_a_consent_the_person_withdrew(tmp_path: Path) ->
         r = client.post("/api/v1/contacts", json=[ann | {"name": "Ann B."}, bo | {
             "consent": {"email": "confirmed"}}])  # fmt: skip
         assert r.status_code == 200
-        assert r.json() == {"created": 0, "updated": 2, "kept_unsubscribed": 1}
+        assert r.json() == {
+            "created": 0,
+            "updated": 2,
+            "kept_unsubscribed": 1,
+            "unknown_guardians": 0,
+        }
         again = ann | {"consent": {"email": "unconfirmed"}}
         assert client.post("/api/v1/contacts", json=[again]).json()["kept_unsubscribed"] == 1
 
