@@ -31,7 +31,8 @@ from services.tracking.replay import read_topic
 from tests.stack import Stack, wait_for
 
 pytestmark = pytest.mark.kafka
-EVENTS = 50_000
+#: 20,000 in `make test`; WINWIN_CRASH_EVENTS=50000 is the README's measured run.
+EVENTS = int(os.environ.get("WINWIN_CRASH_EVENTS", "20000"))
 TYPES = {
     "page.view": 0,
     "link.click": 0,
@@ -103,7 +104,7 @@ def test_sigkills_and_a_rebalance_lose_nothing_and_double_nothing(pg_stack: Stac
         for start in range(0, len(sent), 1000):
             assert client.post("/api/v1/events", json=sent[start : start + 1000]).status_code == 202
         worker = stack.start_worker()
-        kills = sorted(rng.sample(range(2_000, 40_000), 5))
+        kills = sorted(rng.sample(range(EVENTS // 25, EVENTS * 4 // 5), 5))
         joined = None
         for n, threshold in enumerate(kills):
             wait_for(
