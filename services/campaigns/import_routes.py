@@ -27,6 +27,23 @@ from services.spreadsheet import csv_text
 
 router = APIRouter(tags=["staff"])
 CHUNK = 1 << 16
+#: The body, as the OpenAPI document shows it (the route reads it as a stream itself).
+CSV_BODY = {
+    "required": True,
+    "content": {
+        "text/csv": {"schema": {"type": "string"}},
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "properties": {"file": {"type": "string", "format": "binary"}},
+                "required": ["file"],
+            }
+        },
+    },
+}
+CSV_ANSWER: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/csv": {"schema": {"type": "string"}}}, "description": "line, reason"}
+}
 
 
 def jobs_of(request: Request) -> ImportJobs:
@@ -38,7 +55,7 @@ def jobs_of(request: Request) -> ImportJobs:
     return jobs
 
 
-@router.post("/api/v1/contacts/import", status_code=202)
+@router.post("/api/v1/contacts/import", status_code=202, openapi_extra={"requestBody": CSV_BODY})
 async def post_import(request: Request, c: AppDep, _: Authorized) -> dict[str, Any]:
     """Starts importing the CSV (the columns of ``winwin contacts import``); 422 when it
     has no ``external_id`` header, 429 while two imports are running."""
@@ -89,7 +106,11 @@ def get_import(job_id: str, request: Request, _: Authorized) -> dict[str, Any]:
     return _job(request, job_id).as_json()
 
 
-@router.get("/api/v1/contacts/import/{job_id}/rejected.csv")
+@router.get(
+    "/api/v1/contacts/import/{job_id}/rejected.csv",
+    response_class=Response,
+    responses=CSV_ANSWER,
+)
 def get_rejected(job_id: str, request: Request, _: Authorized) -> Response:
     """Every rejected row (line, reason) as CSV; 409 while the import runs."""
     job = _job(request, job_id)
