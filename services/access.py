@@ -24,11 +24,16 @@ ADMIN_ROUTES = frozenset(
     }
 )
 CHANGES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+#: Route prefixes that show people (addresses, names, a person's history): staff work,
+#: never the analyst's, whose counts of 1 to 10 are withheld for the same reason.
+PEOPLE_PREFIXES = ("/api/v1/contacts", "/api/v1/outbox")
 
 
 def area_of(method: str, template: str) -> Area:
     if (ANY, template) in ADMIN_ROUTES or (method, template) in ADMIN_ROUTES:
         return Area.ADMIN
+    if template.startswith(PEOPLE_PREFIXES):
+        return Area.PEOPLE
     return Area.OUTREACH
 
 

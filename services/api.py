@@ -24,6 +24,8 @@ from services.api_docs import serve_docs
 from services.audit import AuditTrail
 from services.bootstrap import AppDep, Container, bootstrap
 from services.bus.producer import kafka_reachable
+from services.campaigns.audience_routes import router as audience_router
+from services.campaigns.clone_routes import router as clone_router
 from services.campaigns.delivery_routes import router as delivery_router
 from services.campaigns.guardian_routes import router as guardian_router
 from services.campaigns.import_routes import router as import_router
@@ -32,6 +34,7 @@ from services.campaigns.social_routes import router as social_router
 from services.campaigns.template_routes import router as template_router
 from services.campaigns.toolkit_routes import router as toolkit_router
 from services.config import Settings
+from services.console.outreach_routes import router as outreach_router
 from services.console.routes import router as console_router
 from services.db.models import WorkerHeartbeat
 from services.experiments.routes import router as experiments_router
@@ -88,9 +91,12 @@ def create_app(container: Container | None = None, settings: Settings | None = N
     app.include_router(privacy_router)
     app.include_router(export_router)
     app.include_router(console_router)
+    app.include_router(outreach_router)
     app.include_router(template_router)
     app.include_router(care_router)
     app.include_router(guardian_router)
+    app.include_router(audience_router)
+    app.include_router(clone_router)
     app.include_router(import_router)
     _guard(app)
     serve_docs(app)

@@ -11,7 +11,7 @@ other (docs/ARCHITECTURE.md).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
@@ -85,8 +85,6 @@ class Container:
     identity_pending: set[str] = field(default_factory=set)
     #: Kafka lag and dead letters for the dashboard; None until first asked.
     stream_health: StreamHealth | None = None
-    #: Test-only fault injection: called with a point of tracking.webhooks.POINTS.
-    faults: Callable[[str], None] | None = None
 
     def close(self) -> None:
         self.gatherer.stop()

@@ -41,6 +41,7 @@ NOT_CHANGES = frozenset(
         "/api/v1/templates/preview",
         "/api/v1/journeys/{journey_id}/simulate",
         "/api/v1/events",
+        "/api/v1/audiences/count",
     }
 )
 #: Changes that record themselves where they happen (``services.accounts``), once.

@@ -14,6 +14,7 @@ content types, such as the ``text/plain`` of a cross-site "simple request", are 
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from typing import Annotated
 from urllib.parse import urlsplit
@@ -42,9 +43,24 @@ def token_ok(settings: Settings, given: str) -> bool:
 
 
 def signed_in(request: Request, touch: bool = True) -> sessions.Current | None:
-    """The live session of the request's cookie, or None."""
+    """The live session of the request's cookie, or None (also for a session signed in
+    with an API token that has been rotated since)."""
     cookie = request.cookies.get(SESSION_COOKIE, "")
-    return sessions.find(request.app.state.container, cookie, touch) if cookie else None
+    container = request.app.state.container
+    current = sessions.find(container, cookie, touch) if cookie else None
+    rotated = (
+        current is not None
+        and current.account.startswith(TOKEN_ACCOUNT)
+        and current.account != token_session_account(container.settings)
+    )
+    return None if rotated else current
+
+
+def token_session_account(settings: Settings) -> str:
+    """The account a console session signed in with the API token is kept under: the
+    token's fingerprint goes with it, so rotating a leaked token ends those sessions."""
+    token = settings.api_token.get_secret_value().encode()
+    return f"{TOKEN_ACCOUNT}:{hashlib.sha256(token).hexdigest()[:16]}"
 
 
 def origin_of(url: str) -> str:
@@ -148,7 +164,7 @@ def bearer_actor(request: Request) -> Actor | None:
 
 
 def session_actor(current: sessions.Current) -> Actor:
-    if current.account == TOKEN_ACCOUNT:
+    if current.account.startswith(TOKEN_ACCOUNT):
         return API_TOKEN_ACTOR
     return Actor(ActorKind.ACCOUNT, current.account, parse_role(current.role))
 
@@ -159,5 +175,8 @@ Authorized = Annotated[None, Depends(require_token)]
 def role_of(request: Request) -> str:
     """The role the request acts as: its dashboard session's, or ``admin`` for the API
     token (``services.analytics.sharing.exact_for`` tells what that role may see)."""
+    actor = getattr(request.state, "actor", None)  # a session's account or a token's role
+    if actor is not None:
+        return str(actor.role)
     current = getattr(request.state, "staff_session", None)
     return current.role if current is not None else TOKEN_ROLE

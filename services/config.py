@@ -26,7 +26,13 @@ MIN_SECRET_BITS = 90
 #: Rows a hand or a mind walks along: a secret mostly made of steps to a neighbour in one
 #: of them (abcdef..., 0123..., qwerty...) is guessable whatever its variety. A random
 #: hex secret has 1 such step in 8 (at most 15 of 31 in 100,000 tries): 3/4 refuses none.
-WALKS = ("abcdefghijklmnopqrstuvwxyz", "0123456789", "1234567890", "qwertyuiop", "asdfghjkl")
+WALKS: tuple[str, ...] = (
+    "abcdefghijklmnopqrstuvwxyz",
+    "0123456789",
+    "1234567890",
+    "qwertyuiop",
+    "asdfghjkl",
+)
 WALKS += ("zxcvbnm",)
 NEIGHBOURS = {w[i : i + 2] for w in WALKS for i in range(len(w) - 1)}
 NEIGHBOURS |= {pair[::-1] for pair in NEIGHBOURS}

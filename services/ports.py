@@ -12,13 +12,13 @@ imports nothing of the product, so every layer may name its ports.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol, Self
 
 if TYPE_CHECKING:
-    from services.db.models import Campaign, Contact, Link
+    from services.db.models import Campaign, Contact, Link, Resource, Template
     from services.domain.consent import Consent
     from services.domain.lifecycle import CampaignStatus
 
@@ -30,6 +30,8 @@ __all__ = [
     "EventPublisher",
     "EventSink",
     "LinkRepository",
+    "ResourceRepository",
+    "TemplateRepository",
     "UnitOfWork",
     "UnitOfWorkFactory",
 ]
@@ -53,6 +55,9 @@ class EventPublisher(EventSink, Protocol):
     the relay publishes them to Kafka (tracking/ingest.py: :class:`Gatherer`)."""
 
     def start(self) -> None: ...
+
+    def later(self, task: Callable[[], None]) -> None:
+        """Run ``task`` on the publisher's own thread, after the records added before it."""
 
     def stop(self) -> None:
         """Stop, after spooling what was handed over."""
@@ -102,6 +107,23 @@ class LinkRepository(Protocol):
         """The link a verified token names (its reference), else None."""
 
 
+class TemplateRepository(Protocol):
+    """Port: the message templates campaigns render."""
+
+    def get(self, template_id: str) -> Template | None: ...
+
+    def add(self, template: Template) -> None: ...
+
+
+class ResourceRepository(Protocol):
+    """Port: the library of resources campaigns offer."""
+
+    def add(self, resource: Resource) -> None: ...
+
+    def known(self, resource_ids: Collection[str]) -> set[str]:
+        """Those of ``resource_ids`` that name a stored resource."""
+
+
 class EventLedger(Protocol):
     """Port: the ingest ledger (every event id ever accepted) and the outbox."""
 
@@ -127,6 +149,12 @@ class UnitOfWork(Protocol):
 
     @property
     def events(self) -> EventLedger: ...
+
+    @property
+    def templates(self) -> TemplateRepository: ...
+
+    @property
+    def resources(self) -> ResourceRepository: ...
 
     def __enter__(self) -> Self: ...
 

@@ -3,8 +3,9 @@
 Erasure removes what identifies the person and keeps what the published counts are made
 of, unlinkable:
 
-* the contact's email, name, role, language, attributes, tags and needs are cleared, its
-  external id replaced by a random one (the external id -> pseudonym link is forgotten);
+* the contact's email, name, role, language, birth date, preferences (every nullable
+  column), attributes, tags and needs are cleared; guardian links and consents and the
+  double opt-in record are removed; its external id replaced by a random one (the external id -> pseudonym link is forgotten);
 * the person's pseudonym is replaced, in every table that holds it, by a random one of
   the same shape: stage facts and credits stay (published counts do not change), but a
   later event with the old external id makes a new person;
@@ -27,9 +28,11 @@ from typing import Any
 from sqlalchemy import Engine, String, cast, delete, select, text, update
 from sqlalchemy.orm import Session
 
-from services.db import models, models_social, models_toolkits
+from services.db import models, models_experiments, models_social, models_toolkits
 from services.db.models import Base, Contact, Suppression
 from services.db.models_consent import Reply
+from services.db.models_experiments import HoldoutAssignment
+from services.db.models_guardians import EmailConfirmation, GuardianConsent, GuardianLink
 from services.db.models_journeys import FollowUp, IdentityMerge, JourneyRun
 from services.db.upsert import insert_ignore
 from services.domain.consent import Consent
@@ -44,7 +47,7 @@ from services.domain.lifecycle import SendStatus
 
 log = logging.getLogger(__name__)
 #: Every table is registered with ``Base`` before a pseudonym is re-keyed.
-TABLES = (models_social, models_toolkits)
+TABLES = (models_social, models_toolkits, models_experiments)
 #: Columns that hold a person's pseudonym, in any table.
 PERSON_COLUMNS = ("person", "contact_person")
 
@@ -82,7 +85,25 @@ def export(session: Session, external_id: str) -> dict[str, Any]:
         "follow_ups": _rows(session, FollowUp, FollowUp.person == person),
         "merges": _rows(session, IdentityMerge, IdentityMerge.contact_id == contact.id),
         "stage_facts": _rows(session, models.StageFact, models.StageFact.person == person),
+        "holdout_assignments": _rows(
+            session, HoldoutAssignment, HoldoutAssignment.person == person
+        ),
+        **_family(session, contact.id),
     }
+
+
+def _family(session: Session, contact_id: int) -> dict[str, list[dict[str, Any]]]:
+    """Guardian links and consents the person is in (as child or guardian), and the
+    double opt-in record: the rows that name the contact by its row id."""
+    return {
+        "guardian_links": _rows(session, GuardianLink, (GuardianLink.child_id == contact_id)
+                                | (GuardianLink.guardian_id == contact_id)),
+        "guardian_consents": _rows(session, GuardianConsent,
+                                   (GuardianConsent.child_id == contact_id)
+                                   | (GuardianConsent.guardian_id == contact_id)),
+        "email_confirmations": _rows(session, EmailConfirmation,
+                                     EmailConfirmation.contact_id == contact_id),
+    }  # fmt: skip
 
 
 def erase(session: Session, secret: bytes, external_id: str) -> dict[str, int]:
@@ -101,15 +122,31 @@ def erase(session: Session, secret: bytes, external_id: str) -> dict[str, int]:
         insert_ignore(session, Suppression.__table__,
                       [{"email_normalized": address_key(secret, address), "reason": ERASED_REASON}])  # fmt: skip
     done["rekeyed"] = _rekey(session, old, new) + _rekey_outbox(session, old, new)
-    session.execute(
+    done["family_rows_removed"] = _forget_family(session, contact.id)
+    cleared = {c.name: None for c in Contact.__table__.columns if c.nullable}  # all of them,
+    session.execute(  # birth date and preferences included, and columns yet to come
         update(Contact).where(Contact.id == contact.id).values(
-            external_id=erased_external_id(), pseudonym=new, email=None,
-            email_normalized=None, name=None, role=None, language=None, attributes={},
-            tags=[], needs=[], email_consent=Consent.UNSUBSCRIBED,
+            cleared | dict(external_id=erased_external_id(), pseudonym=new, attributes={},
+                           tags=[], needs=[], email_consent=Consent.UNSUBSCRIBED)
         )
     )  # fmt: skip
     log.info("contact %s erased", contact.id)  # the row id only: no PII in logs
     return done
+
+
+def _forget_family(session: Session, contact_id: int) -> int:
+    """Guardian links and consents (free text written by the family) and the double
+    opt-in record go: a consent given by or for an erased person no longer holds."""
+    removed = 0
+    for table, where in (
+        (GuardianConsent, (GuardianConsent.child_id == contact_id)
+                          | (GuardianConsent.guardian_id == contact_id)),
+        (GuardianLink, (GuardianLink.child_id == contact_id)
+                       | (GuardianLink.guardian_id == contact_id)),
+        (EmailConfirmation, EmailConfirmation.contact_id == contact_id),
+    ):  # fmt: skip
+        removed += session.execute(delete(table).where(where)).rowcount
+    return removed
 
 
 def _stop_and_clear(session: Session, contact: Contact, person: str) -> dict[str, int]:

@@ -16,7 +16,7 @@ import os
 import socket
 import time
 from collections import deque
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
@@ -48,32 +48,67 @@ def install(
     sessions: sessionmaker[Session],
     partitions: dict[str, int],
     prefix: str = "",
-) -> None:
+) -> Attribution:
     """Register the agent and the heartbeat timer on ``app``."""
+    attribution = Attribution(app, sink, sessions, partitions, prefix)
+    app.agent(attribution.source, name="attribute")(attribution.attribute)
+    app.timer(interval=2.0, name="heartbeat")(attribution.heartbeat)
+    return attribution
 
-    def topic(*names: str) -> Any:
-        physical = [topics.physical(n, prefix) for n in names]
-        return app.topic(*physical, key_serializer="raw", value_serializer="raw")
 
-    source = topic(topics.ENGAGEMENT, topics.TOUCHES)
-    deadletter = topic(topics.DEADLETTER)
-    credits_topic = topic(topics.CREDITS)
-    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="heartbeat")
-    worker_id = f"{socket.gethostname()}:{os.getpid()}"
-    stats: dict[str, float] = {"events": 0, "duplicates": 0, "dead": 0, "batches": 0, "credited": 0}
+class Attribution:
+    """The attribution agent of one worker, its heartbeat, and what they share: the
+    topics, the statistics the heartbeat reports and a thread for their SQL."""
 
-    async def dead_letter(letters: list[Letter]) -> None:
-        """To the dead-letter topic and to SQL (``streams.deadletters.keep``)."""
+    def __init__(
+        self,
+        app: faust.App,
+        sink: SinkProcess,
+        sessions: sessionmaker[Session],
+        partitions: dict[str, int],
+        prefix: str = "",
+    ) -> None:
+        self.app, self.sink, self.sessions = app, sink, sessions
+        self.partitions, self.prefix = partitions, prefix
+        self.source = self._topic(topics.ENGAGEMENT, topics.TOUCHES)
+        self.deadletter = self._topic(topics.DEADLETTER)
+        self.credits_topic = self._topic(topics.CREDITS)
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="heartbeat")
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
+        self.stats: dict[str, float] = dict.fromkeys(
+            ("events", "duplicates", "dead", "batches", "credited"), 0
+        )
 
-        def kept() -> None:
-            with sessions() as session, session.begin():
-                keep(session, letters)
+    def _topic(self, *names: str) -> Any:
+        physical = [topics.physical(n, self.prefix) for n in names]
+        return self.app.topic(*physical, key_serializer="raw", value_serializer="raw")
 
-        await _send_all(deadletter, letters)
-        await asyncio.get_running_loop().run_in_executor(executor, kept)
-        stats["dead"] += len(letters)
+    async def attribute(self, stream: faust.StreamT[Any]) -> None:
+        """The agent: batches of envelopes, each written while the next is decoded."""
+        in_flight: deque[asyncio.Task[None]] = deque()
+        async for batch in stream.take_events(BATCH_MESSAGES, within=0.05):  # type: ignore[attr-defined]
+            if "first_batch_at" not in self.stats:
+                self.stats["first_batch_at"] = time.time()  # wall clock: `winwin bench` reads it
+            # take_events acks a batch when the next one is taken; one more reference
+            # per message keeps it uncommitted until finish() has written it.
+            for event in batch:
+                event.message.incref()
+            sorted_ = split(batch, self.prefix)
+            if sorted_.dead:
+                await self.dead_letter(sorted_.dead)
+            written = asyncio.ensure_future(
+                self.sink.write_all(sorted_.engagement, sorted_.touches, sorted_.identity)
+            )
+            before = in_flight[-1] if in_flight else None
+            in_flight.append(asyncio.ensure_future(self.finish(written, batch, sorted_, before)))
+            # Decode the next batch while this one is written; never more than two. Shielded:
+            # when Faust stops the agent (SIGTERM, rebalance), the batch still finishes and
+            # releases its messages, which Faust waits for before it commits and leaves.
+            while in_flight and (len(in_flight) >= IN_FLIGHT or in_flight[0].done()):
+                await asyncio.shield(in_flight.popleft())
 
     async def finish(
+        self,
         written: Awaitable[tuple[BatchResult, list[Failure]]],
         batch: list[Any],
         sorted_: Sorted,
@@ -85,14 +120,12 @@ def install(
         try:
             result, failures = await written
             if failures:
-                letters = sink_letters(sorted_, failures)
-                await dead_letter(letters)
+                await self.dead_letter(sink_letters(sorted_, failures))
             if before is not None:
                 await before
             if result.credits:
-                await _send_all(
-                    credits_topic, _credit_envelopes(result.credits, partitions[topics.CREDITS])
-                )
+                envelopes_ = _credit_envelopes(result.credits, self.partitions[topics.CREDITS])
+                await _send_all(self.credits_topic, envelopes_)
         except Exception:
             # Never go on past a batch that was not written and published (the database
             # or Kafka failed, not a record): its messages stay uncommitted, and the
@@ -100,50 +133,41 @@ def install(
             log.critical("a batch could not be written; the worker stops", exc_info=True)
             logging.shutdown()
             os._exit(1)
-        stats["events"] += result.new_events
-        stats["duplicates"] += result.duplicates
-        stats["batches"] += 1
-        stats["credited"] += len(
-            {c["event_id"] for c in result.credits if c["touch_id"] != NO_TOUCH}
-        )
+        self._count(result)
         for event in batch:
             event.ack()
 
-    @app.agent(source, name="attribute")
-    async def attribute(stream: faust.StreamT) -> None:
-        in_flight: deque[asyncio.Task[None]] = deque()
-        async for batch in stream.take_events(BATCH_MESSAGES, within=0.05):
-            if "first_batch_at" not in stats:
-                stats["first_batch_at"] = time.time()  # wall clock: `winwin bench` reads it
-            # take_events acks a batch when the next one is taken; one more reference
-            # per message keeps it uncommitted until finish() has written it.
-            for event in batch:
-                event.message.incref()
-            sorted_ = split(batch, prefix)
-            if sorted_.dead:
-                await dead_letter(sorted_.dead)
-            written = asyncio.ensure_future(
-                sink.write_all(sorted_.engagement, sorted_.touches, sorted_.identity)
-            )
-            before = in_flight[-1] if in_flight else None
-            in_flight.append(asyncio.ensure_future(finish(written, batch, sorted_, before)))
-            # Decode the next batch while this one is written; never more than two. Shielded:
-            # when Faust stops the agent (SIGTERM, rebalance), the batch still finishes and
-            # releases its messages, which Faust waits for before it commits and leaves.
-            while in_flight and (len(in_flight) >= IN_FLIGHT or in_flight[0].done()):
-                await asyncio.shield(in_flight.popleft())
+    def _count(self, result: BatchResult) -> None:
+        self.stats["events"] += result.new_events
+        self.stats["duplicates"] += result.duplicates
+        self.stats["batches"] += 1
+        self.stats["credited"] += len(
+            {c["event_id"] for c in result.credits if c["touch_id"] != NO_TOUCH}
+        )
 
-    @app.timer(interval=2.0)
-    async def heartbeat() -> None:
-        assigned = len(app.consumer.assignment()) if app.consumer else 0
-        info = stats | {"assigned_partitions": assigned}
-        row = {"worker_id": worker_id, "seen_at": datetime.now(UTC), "info": info}
+    async def dead_letter(self, letters: list[Letter]) -> None:
+        """To the dead-letter topic and to SQL (``streams.deadletters.keep``)."""
+
+        def kept() -> None:
+            with self.sessions() as session, session.begin():
+                keep(session, letters)
+
+        await _send_all(self.deadletter, letters)
+        await asyncio.get_running_loop().run_in_executor(self.executor, kept)
+        self.stats["dead"] += len(letters)
+
+    async def heartbeat(self) -> None:
+        """The timer: this worker's statistics into ``worker_heartbeats`` (the dashboard)."""
+        consumer = self.app.consumer
+        assigned = len(consumer.assignment()) if consumer else 0
+        info = self.stats | {"assigned_partitions": assigned}
+        row = {"worker_id": self.worker_id, "seen_at": datetime.now(UTC), "info": info}
 
         def beat() -> None:
-            with sessions() as session, session.begin():
+            with self.sessions() as session, session.begin():
                 upsert(session, WorkerHeartbeat.__table__, [row], ["worker_id"])
 
-        await asyncio.get_running_loop().run_in_executor(executor, beat)
+        await asyncio.get_running_loop().run_in_executor(self.executor, beat)
 
 
 def _credit_envelopes(
@@ -189,7 +213,7 @@ _TOPIC_FIELDS = (
 _MODEL_PREFIX = {m: b'{"model":%b,' % json.dumps(m).encode() for m in MODEL_NAMES}
 
 
-async def _send_all(topic: Any, messages: list[tuple[bytes, bytes, int | None]]) -> None:
+async def _send_all(topic: Any, messages: Sequence[tuple[bytes, bytes, int | None]]) -> None:
     """Send and wait for the broker's acknowledgement of every message."""
     pending = [await topic.send(key=k, value=v, partition=p) for k, v, p in messages]
     await asyncio.gather(*pending)

@@ -11,6 +11,8 @@ at-least-once transport, exact counts.
 from __future__ import annotations
 
 import faust
+from aiokafka import AIOKafkaConsumer
+from faust.transport.drivers import aiokafka as driver
 
 from services.config import Settings
 
@@ -43,21 +45,25 @@ def create_app(settings: Settings, app_id: str = "winwin-attribution") -> faust.
 
 
 def _short_fetch_wait() -> None:
-    """Make Faust's worker consumer use :data:`FETCH_MAX_WAIT_MS` (once per process)."""
-    from faust.transport.drivers import aiokafka as driver
+    """Make Faust's worker consumer use :data:`FETCH_MAX_WAIT_MS` (once per process).
 
+    Faust has no setting for it, so this is the one place that patches Faust's private
+    API: ``AIOKafkaConsumerThread._create_worker_consumer`` and aiokafka's
+    ``AIOKafkaConsumer._fetch_max_wait_ms``. tests/unit/streams/test_app.py fails when
+    an upgrade of either renames them."""
     thread = driver.AIOKafkaConsumerThread
-    if getattr(thread, "_winwin_fetch_wait", False):
-        return
     create = thread._create_worker_consumer
+    if create.__name__ == "_create_worker_consumer_briefly":  # patched already
+        return
 
-    def create_worker_consumer(self, transport):  # type: ignore[no-untyped-def]
+    def _create_worker_consumer_briefly(
+        self: driver.AIOKafkaConsumerThread, transport: driver.Transport
+    ) -> AIOKafkaConsumer:
         consumer = create(self, transport)
         consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS  # read by consumer.start()
         return consumer
 
-    thread._create_worker_consumer = create_worker_consumer
-    thread._winwin_fetch_wait = True
+    thread._create_worker_consumer = _create_worker_consumer_briefly  # type: ignore[method-assign]
 
 
 def _credentials(settings: Settings):  # type: ignore[no-untyped-def]

@@ -74,7 +74,7 @@ def compile_check(schema: dict[str, Any]) -> Check:
     required = tuple(schema.get("required", ()))
     allowed = frozenset(fields)
 
-    def check(record: Any) -> bool:
+    def check_record(record: Any) -> bool:
         if type(record) is not dict or not allowed.issuperset(record):
             return False
         for key in required:
@@ -82,7 +82,7 @@ def compile_check(schema: dict[str, Any]) -> Check:
                 return False
         return all(fields[k](v) for k, v in record.items())
 
-    return check
+    return check_record
 
 
 def _field_check(spec: dict[str, Any]) -> Check | None:

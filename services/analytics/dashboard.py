@@ -126,7 +126,11 @@ def login(
         if outcome.retry_after:
             page.headers["Retry-After"] = str(outcome.retry_after)
         return page
-    account = outcome.actor.id if outcome.actor.kind is ActorKind.ACCOUNT else auth.TOKEN_ACCOUNT
+    account = (
+        outcome.actor.id
+        if outcome.actor.kind is ActorKind.ACCOUNT
+        else auth.token_session_account(c.settings)
+    )
     new = sessions.start(
         c, account, outcome.actor.role, replacing=request.cookies.get(SESSION_COOKIE, "")
     )

@@ -70,7 +70,7 @@ def bot_report(session: Session, start: datetime | None, end: datetime | None) -
     where += [E.occurred_at < end] if end else []
     stmt = select(E.bot, E.bot_reason, E.type, func.count()).where(*where)
     rows = session.execute(stmt.group_by(E.bot, E.bot_reason, E.type)).all()
-    flagged = [
+    flagged: list[dict[str, Any]] = [
         {"reason": reason or "unknown", "type": kind, "events": n}
         for bot, reason, kind, n in rows
         if bot

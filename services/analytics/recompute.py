@@ -14,9 +14,10 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, func, select, update
+from sqlalchemy import Select, Table, delete, func, literal, select, update
 from sqlalchemy.orm import Session
 
+from services.analytics import windows
 from services.analytics.stage_map import save_stage_map
 from services.db import models
 from services.db.upsert import insert_ignore
@@ -58,8 +59,10 @@ def ensure_window(
 ) -> int:
     """Credit, for ``window_days``, every counted stage event that has no credit for it.
 
-    Returns the number of events attributed. Finding them is an anti-join walked in
-    event-id order, so events stored since the last call are picked up cheaply.
+    Returns the number of events attributed. A window already computed for the stored
+    data (:mod:`services.analytics.windows`) costs one lookup. Otherwise finding the
+    events is an anti-join walked in event-id order, probing each event's credits by the
+    primary key.
 
     A touch that arrives late drops the credits it makes wrong in every window (the
     stream's sink does, :class:`~services.analytics.sink.AttributionSink`), so such
@@ -69,14 +72,17 @@ def ensure_window(
     if window_days <= 0:
         raise ValueError(f"window_days must be positive, got {window_days!r}")
     C, E = models.Credit, models.EngagementEvent
+    current, up_to_date = windows.generation(session, window_days)
+    if up_to_date and not refresh:
+        return 0
     if refresh:
         session.execute(delete(C).where(C.window_days == window_days))
-    credited = select(C.event_id).where(C.event_id == E.event_id, C.window_days == window_days)
     done, after = 0, ""
     while True:
         stmt = (
             select(E.event_id, E.person, E.occurred_at, E.stage)
-            .where(E.event_id > after, E.stage.is_not(None), E.bot.is_(False), ~credited.exists())
+            .where(E.event_id > after, E.stage.is_not(None), E.bot.is_(False))
+            .where(~credited(window_days).exists())
             .order_by(E.event_id)
             .limit(BATCH)
         )
@@ -101,9 +107,25 @@ def ensure_window(
             insert_ignore(session, cast(Table, C.__table__), chunk)
         done += len(events)
         after = events[-1]["event_id"]
+    windows.mark_computed(session, window_days, current)
     if done:
         log.info("attributed %d events for a %d-day window", done, window_days)
     return done
+
+
+def credited(window_days: int) -> Select[int]:
+    """An event's credits in ``window_days``, correlated to ``engagement_events``, for
+    each event to probe the primary key (event_id, model, window_days). The model is
+    named too, each one: given only the event and the window, SQLite walked
+    ``ix_credits_attribution_day`` (whose first column is the window) instead. ``OFFSET
+    0`` keeps PostgreSQL from making it a join over all the window's credits."""
+    C, E = models.Credit, models.EngagementEvent
+    return (
+        select(literal(1))
+        .where(C.event_id == E.event_id, C.model.in_((*MODEL_NAMES, EVERY_MODEL)))
+        .where(C.window_days == window_days)
+        .offset(0)
+    )
 
 
 def credit_rows(
@@ -231,12 +253,41 @@ def apply_stage_map(
     restaged = _count(session.execute(update(C).where(C.stage != current).values(stage=current)))
     added = ensure_window(session, window_days, timezone)
     facts = rebuild_stage_facts(session, timezone)
+    # Newly counted events lack other windows' credits. Last: the sink waits on this row.
+    windows.data_changed(session)
     return {
         "events": changed,
         "stage_facts": facts,
         "credits_deleted": deleted,
         "credits_restaged": restaged,
         "events_attributed": added,
+    }
+
+
+def people_per_stage(session: Session) -> dict[str, int]:
+    """Unique people who ever reached each stage (from the month facts)."""
+    F = models.StageFact
+    stmt = (
+        select(F.stage, func.count(F.person.distinct()))
+        .where(F.period_kind == PeriodKind.MONTH.value)
+        .group_by(F.stage)
+    )
+    found = dict(session.execute(stmt).tuples().all())
+    return {stage.value: int(found.get(stage.value, 0)) for stage in Stage}
+
+
+def stage_map_changes(
+    old: StageMap, new: StageMap, before: dict[str, int], after: dict[str, int]
+) -> dict[str, dict[str, Any]]:
+    """Per stage: event types added and removed, and people before and after."""
+    return {
+        stage.value: {
+            "added": sorted(new.types_of(stage) - old.types_of(stage)),
+            "removed": sorted(old.types_of(stage) - new.types_of(stage)),
+            "people_before": before[stage.value],
+            "people_after": after[stage.value],
+        }
+        for stage in Stage
     }
 
 

@@ -13,7 +13,12 @@ from fastapi import APIRouter, Body, HTTPException, Path, Query, Request, Respon
 
 from services.analytics import metrics, sharing
 from services.analytics.metrics import QueryError
-from services.analytics.recompute import apply_stage_map, ensure_window
+from services.analytics.recompute import (
+    apply_stage_map,
+    ensure_window,
+    people_per_stage,
+    stage_map_changes,
+)
 from services.analytics.stage_map import load_stage_map
 from services.auth import Authorized, role_of
 from services.bootstrap import AppDep, Container
@@ -157,7 +162,9 @@ def put_stage_map(
     except StageMapError as exc:
         raise HTTPException(422, [{"field": "body", "error": str(exc)}]) from None
     with c.sessions() as session, session.begin():
+        old, before = load_stage_map(session), people_per_stage(session)
         counts = apply_stage_map(
             session, stage_map, c.settings.timezone, c.settings.attribution_window_days
         )
-    return {**stage_map.to_dict(), "recomputed": counts, "done": True}
+        changes = stage_map_changes(old, stage_map, before, people_per_stage(session))
+    return {**stage_map.to_dict(), "recomputed": counts, "changes": changes, "done": True}

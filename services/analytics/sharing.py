@@ -166,3 +166,35 @@ def counters(snapshot: Mapping[str, Any], min_cell: int) -> dict[str, Any]:
             out[part]["suppressed"] = withheld
     out["disclosure"] = {"exact": False, "min_cell": min_cell}
     return out
+
+
+#: The figures of a lift row that are made from its stage's counts.
+LIFT_FIELDS = ("rate_treatment", "rate_control", "difference", "ci95", "relative_lift",
+               "p_value", "p_holm", "incremental_people")  # fmt: skip
+
+
+def lift(result: Mapping[str, Any], min_cell: int) -> dict[str, Any]:
+    """A holdout's lift (``services.experiments.lift``), safe to share: the arms' counts
+    of 1 to ``min_cell`` - 1 people withheld (with a partner, so none can be worked out),
+    and every figure made from a withheld count withheld with it."""
+    out = copy.deepcopy(dict(result))
+    if min_cell <= 0:
+        return out
+    out["disclosure"] = {"exact": False, "min_cell": min_cell}
+    arms, columns = ("treatment", "control"), ["people", *STAGES]
+    table = [[out["arms"][arm][col] or 0 for col in columns] for arm in arms]
+    hidden = suppress(table, min_cell)
+    for i, arm in enumerate(arms):
+        withheld = [col for j, col in enumerate(columns) if (i, j) in hidden]
+        for col in withheld:
+            out["arms"][arm][col] = None
+        if withheld:
+            out["arms"][arm]["suppressed"] = withheld
+    people_hidden = any((i, 0) in hidden for i in range(len(arms)))
+    for row in out["stages"]:
+        j = columns.index(row["stage"])
+        if people_hidden or any((i, j) in hidden for i in range(len(arms))):
+            row.update(dict.fromkeys(LIFT_FIELDS), suppressed=True)
+    if people_hidden:
+        out["srm"].update(observed_share=None, p_value=None, suppressed=True)
+    return out

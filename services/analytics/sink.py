@@ -11,7 +11,9 @@ event it should have been credited with. Such a late touch re-attributes that pe
 stage events in ``[touch, touch + window)``: credits are replaced, never added to. Their
 credits of the other windows (stored when someone read them) are dropped too, as are
 those of later events within the widest window read, so that the next read of such a
-window recomputes them (:func:`~services.analytics.recompute.ensure_window`).
+window recomputes them (:func:`~services.analytics.recompute.ensure_window`); the sink
+bumps the stored data's generation whenever it does either, so a window read since
+then is known to be incomplete (:mod:`services.analytics.windows`).
 
 Each touch is stored with when the sink received it: of two touches of one instant, the
 one received first is the earlier (:func:`services.domain.attribution.touch_order`).
@@ -31,6 +33,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from services.analytics import windows
 from services.analytics.bulk import BulkInsert
 from services.analytics.recompute import credit_rows, touches_of
 from services.analytics.stage_map import load_stage_map
@@ -125,6 +128,8 @@ class AttributionSink:
             )
             self._drop_stale_credits(session, late, wide)
             result.credits = self._attribute(session, stage_events, late)
+            if stage_events or late or wide:  # last: its row lock is held to the commit
+                windows.data_changed(session)  # other windows have events to credit
         return result
 
     # -- steps ---------------------------------------------------------------------
@@ -215,14 +220,14 @@ class AttributionSink:
             )
             for row in session.connection().execute(stmt):  # Core rows: no ORM loading
                 first, last = span[row.person]
-                t = utc(row.occurred_at)
-                if row.event_id in exclude or not first <= t < last + horizon:
+                at = utc(row.occurred_at)
+                if row.event_id in exclude or not first <= at < last + horizon:
                     continue
-                if t >= last + self.window:
+                if at >= last + self.window:
                     wide.append(row.event_id)
                     continue
                 found.append(
-                    {"event_id": row.event_id, "person": row.person, "occurred_at": t}
+                    {"event_id": row.event_id, "person": row.person, "occurred_at": at}
                     | {"stage": row.stage}
                 )
         return found, wide

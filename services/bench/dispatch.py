@@ -23,6 +23,7 @@ from services.bootstrap import bootstrap
 from services.campaigns.channels.email import SendGridEmailSender
 from services.campaigns.dispatch import Dispatcher
 from services.db import models
+from services.domain.lifecycle import CampaignStatus
 from services.domain.pseudonyms import pseudonymise
 from services.ids import new_id
 
@@ -141,7 +142,7 @@ def _seed(env: BenchEnv, settings: Any, n: int) -> str:
                 resources=["diet"],
                 messengers=[],
                 platforms=[],
-                status="scheduled",
+                status=CampaignStatus.SCHEDULED,
                 send_at=now,
             )
         )

@@ -36,7 +36,8 @@ class Envelope:
 @lru_cache(maxsize=200_000)
 def partition_for(person: str, partitions: int) -> int:
     """Kafka's default partitioner (murmur2, positive, modulo) for a pseudonym key."""
-    return (murmur2(person.encode()) & 0x7FFFFFFF) % partitions
+    hashed: int = murmur2(person.encode())
+    return (hashed & 0x7FFFFFFF) % partitions
 
 
 def pack(records: Iterable[dict[str, Any]], partitions: int) -> Iterator[Envelope]:

@@ -12,9 +12,10 @@ from __future__ import annotations
 import sys
 from datetime import date
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, cast
 
 from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import String
 from tqdm import tqdm
 
 from services.campaigns.contacts import CONSENT, Saved, save_contacts
@@ -32,10 +33,18 @@ if TYPE_CHECKING:
 
 KNOWN = {"external_id", "email", "name", "role", "language", "consent_email", "tags", "needs"} | {
     "birth_date", "birth_year", "guardians"}  # fmt: skip
+
+
+def _length(column: str) -> int:
+    """The longest text ``column`` of ``contacts`` holds (its ``String(n)``)."""
+    length = cast(String, Contact.__table__.c[column].type).length
+    if length is None:
+        raise TypeError(f"contacts.{column} has no length")
+    return length
+
+
 #: The longest text each column holds (the database's own limits).
-LIMITS = {
-    c: Contact.__table__.c[c].type.length for c in ("external_id", "name", "role", "language")
-}
+LIMITS = {c: _length(c) for c in ("external_id", "name", "role", "language")}
 BATCH = 1000
 
 
@@ -61,7 +70,8 @@ def parse_row(row: dict[str, str]) -> dict[str, Any]:
     if consent not in CONSENT:
         raise ValueError(f"consent_email: {consent[:40]!r} is not one of {', '.join(CONSENT)}")
     item["consent"] = {"email": consent}
-    item["double_opt_in"] = bool((row.get("consent_email") or "").strip())  # marked so
+    if consent == Consent.UNCONFIRMED:  # asked to confirm only when the file says so
+        item["double_opt_in"] = bool((row.get("consent_email") or "").strip())
     item |= child_columns(row)
     for name in ("tags", "needs"):
         if value := (row.get(name) or "").strip():

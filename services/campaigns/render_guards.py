@@ -120,15 +120,22 @@ def _indent_size(s: Any, width: Any = 4, *_: Any, **__: Any) -> int:
     return _text(s) + pad * (_text(s) and s.count("\n") + 1)
 
 
+def _format_size(value: Any, *_: Any, **__: Any) -> int:
+    """``|format`` builds what its printf widths say: refused when too wide, else small."""
+    _check_printf(value)
+    return 0
+
+
 def _wordwrap_size(_env: Any, s: Any, width: Any = 79, *_: Any, **kw: Any) -> int:
-    wrap = kw.get("wrapstring") if isinstance(kw.get("wrapstring"), str) else "\n"
+    given = kw.get("wrapstring")
+    wrap = given if isinstance(given, str) else "\n"
     return _text(s) * (1 + len(wrap))
 
 
 #: The filters whose output can be far larger than their input, and its estimate.
 _FILTER_SIZES: dict[str, Callable[..., int]] = {
     "center": lambda value, width=80, *_, **__: max(_text(value), width * isinstance(width, int)),
-    "format": lambda value, *_, **__: _check_printf(value) or 0,
+    "format": _format_size,
     "indent": _indent_size,
     "join": _join_size,
     "replace": _replace_size,

@@ -116,7 +116,7 @@ class RenderPool:
 
     def run(
         self,
-        items: Sequence[tuple[Parts, dict[str, Any], bool]],
+        items: Sequence[tuple[Parts, Mapping[str, Any], bool]],
         seconds: float,
         max_bytes: int,
     ) -> list[tuple[Any, ...]]:
@@ -141,7 +141,7 @@ class RenderPool:
 
     def _run(
         self,
-        items: Sequence[tuple[Parts, dict[str, Any], bool]],
+        items: Sequence[tuple[Parts, Mapping[str, Any], bool]],
         seconds: float,
         max_bytes: int,
     ) -> list[tuple[Any, ...]]:

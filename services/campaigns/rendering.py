@@ -21,7 +21,7 @@ import hashlib
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 from jinja2 import StrictUndefined, Template, TemplateError
 from jinja2.exceptions import TemplateSyntaxError
@@ -214,7 +214,7 @@ class TemplateRenderer:
             for chunk in template.generate(context):
                 left -= len(chunk)
                 if left < 0:
-                    raise TemplateProblem(f"{part}: {_over(cast(int, room[0]))}")
+                    raise TemplateProblem(f"{part}: {_over(room[0])}")
                 chunks.append(chunk)
             room[0] = left
             return "".join(chunks)
@@ -240,7 +240,7 @@ class TemplateRenderer:
             # Jinja keeps a template's globals as a ChainMap over the environment's and
             # flattens it into every render's context; ours never change after the
             # environment is built, so flatten once here (same names, same values).
-            template.globals = dict(template.globals)  # type: ignore[assignment]
+            template.globals = dict(template.globals)
             with self._lock:
                 if len(self._cache) >= _CACHE_SIZE:
                     self._cache.pop(next(iter(self._cache)))

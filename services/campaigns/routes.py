@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
+from functools import partial
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import HTMLResponse
 from pydantic import AfterValidator, EmailStr, Field, Strict
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from services.auth import Authorized
 from services.bootstrap import AppDep, Container
@@ -22,13 +24,12 @@ from services.campaigns.outbox_store import list_outbox
 from services.campaigns.rendering import TemplateProblem, sample_context
 from services.campaigns.schedule import CampaignStateError
 from services.campaigns.social import check_social_campaign
-from services.campaigns.views import campaign_view
+from services.campaigns.views import campaign_view, target_audience
 from services.db.models import Campaign, Contact, Messenger, Resource, Template
+from services.db.models_audiences import CampaignAudience
+from services.db.unit_of_work import in_session
 from services.db.upsert import upsert
-from services.domain.audience import AudienceError, parse_audience
 from services.domain.events import supported_time
-from services.domain.lifecycle import CampaignStatus
-from services.domain.social import campaign_platforms
 from services.domain.unsubscribe_groups import MAX_GROUP_ID
 from services.experiments.assign import save_holdout
 from services.experiments.holdout_input import HoldoutIn, holdout_for
@@ -235,6 +236,8 @@ class CampaignIn(StaffInput):
     channel: Channel
     template_id: str
     audience: dict[str, Any] | None = None
+    #: a stored audience (``/api/v1/audiences``) instead of ``audience``; email only
+    audience_id: str | None = Field(default=None, max_length=40)
     resources: list[str] = Field(default_factory=list)
     messengers: list[str] = Field(default_factory=list)
     platforms: list[Literal["x", "linkedin", "facebook", "instagram"]] | None = None
@@ -253,56 +256,37 @@ class ScheduleIn(StaffInput):
     send_at: SendAt = None
 
 
+def attach_audience(session: Session, campaign_id: str, body: CampaignIn) -> None:
+    """The stored audience an email campaign goes to (ValueError: not one it can)."""
+    target_audience(session, body.channel, body.audience, body.audience_id)
+    session.add(CampaignAudience(campaign_id=campaign_id, audience_id=body.audience_id))
+
+
 @router.post("/api/v1/campaigns", status_code=201)
 def post_campaign(body: CampaignIn, c: AppDep, _: Authorized) -> dict[str, Any]:
-    try:
-        parse_audience(body.audience)
-    except AudienceError as exc:
-        raise HTTPException(422, f"audience: {exc}") from None
-    if body.unsubscribe_group is not None and body.channel != "email":
-        raise HTTPException(422, "unsubscribe_group: only email campaigns have one")
+    """A new draft campaign; the rules are the handler's (services/service_layer), what
+    comes with it (a holdout) is stored in the same transaction."""
+    fields = body.model_dump(exclude={"holdout", "audience_id"})
     try:
         holdout = holdout_for(body.channel, body.holdout)
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from None
-    with c.sessions() as session, session.begin():
-        template = session.get(Template, body.template_id)
-        if template is None:
-            raise HTTPException(422, f"template_id: unknown template {body.template_id!r}")
-        if template.channel != body.channel:
-            raise HTTPException(
-                422,
-                f"template_id: a {template.channel} template cannot serve a {body.channel} campaign",
-            )
-        known = set(session.scalars(select(Resource.id).where(Resource.id.in_(body.resources))))
-        if missing := [r for r in body.resources if r not in known]:
-            raise HTTPException(422, f"resources: unknown resource ids {missing}")
-        if body.channel == "social":
-            try:
-                check_social_campaign(c, body.model_dump())
-            except ValueError as exc:
-                raise HTTPException(422, str(exc)) from None
-        platforms = campaign_platforms(body.channel, body.platforms)
-        campaign = Campaign(
-            id=new_id(),
-            name=body.name,
-            channel=body.channel,
-            template_id=body.template_id,
-            audience=body.audience,
-            resources=body.resources,
-            messengers=body.messengers,
-            platforms=platforms,
-            send_at=body.send_at,
-            status=CampaignStatus.DRAFT,
-            unsubscribe_group=body.unsubscribe_group,
-            children=body.children,
-            digest=body.digest,
+    extras = []
+    if holdout is not None:
+        extras.append(in_session(lambda s, cid: save_holdout(s, "campaign", cid, holdout)))
+    if body.audience_id is not None:
+        extras.append(in_session(partial(attach_audience, body=body)))
+    try:
+        made = handlers.create_campaign(
+            c.unit_of_work(),
+            handlers.NewCampaign(**fields),
+            check_posts=lambda: check_social_campaign(c, body.model_dump()),
+            extras=extras,
         )
-        session.add(campaign)
-        session.flush()
-        if holdout is not None:
-            save_holdout(session, "campaign", campaign.id, holdout)
-        return campaign_view(session, campaign)
+    except handlers.CampaignRefused as exc:
+        raise HTTPException(422, str(exc)) from None
+    with c.sessions() as session:  # as GET shows it, with what came with it
+        return campaign_view(session, session.get_one(Campaign, made["id"]))
 
 
 @router.get("/api/v1/campaigns")

@@ -11,14 +11,16 @@ of 09:00+02:00 must be written as 07:00 UTC to be compared correctly.
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import UTC, date, datetime
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, Table, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.campaigns.personalise import CampaignRun, Personaliser, Version, language_key
+from services.db.audiences import members
 from services.db.models import Campaign, Contact, Link, Resource, Send, Template
+from services.db.models_audiences import CampaignAudience, SavedAudience
 from services.db.models_consent import InflightSend, TemplateVariant
 from services.db.session import transaction
 from services.db.upsert import insert_ignore
@@ -28,6 +30,8 @@ from services.domain.consent import Consent
 from services.domain.events import as_utc
 from services.domain.lifecycle import ACTIVE, CampaignStateError, SendStatus
 from services.domain.lifecycle import CampaignStatus as Status
+from services.domain.periods import PeriodKind, period_of
+from services.domain.segments import parse_segment
 from services.ids import new_id
 from services.service_layer import handlers
 
@@ -110,6 +114,8 @@ def _start(sessions: sessionmaker[Session], campaign_id: str) -> bool:
 
 def _materialise(session: Session, campaign: Campaign) -> int:
     """One pending Send per confirmed contact with an address in the audience."""
+    if target := session.get(CampaignAudience, campaign.id):
+        return _materialise_segment(session, campaign.id, target.audience_id, campaign.send_at)
     audience = parse_audience(campaign.audience)
     columns = (Contact.id, Contact.pseudonym, Contact.role, Contact.language) + (
         Contact.external_id,
@@ -143,6 +149,24 @@ def _materialise(session: Session, campaign: Campaign) -> int:
         ]
         insert_ignore(session, _SENDS, rows)
         total += len(rows)
+
+
+def _materialise_segment(
+    session: Session, campaign_id: str, audience_id: str, send_at: datetime | None
+) -> int:
+    """The sends of a campaign to a stored audience, its members on the day it starts."""
+    rule = parse_segment(session.get_one(SavedAudience, audience_id).rule)
+    day = date.fromisoformat(period_of(as_utc(send_at or datetime.now(UTC)), PeriodKind.DAY))
+    total = 0
+    for page in members(session, rule, day):
+        rows = [
+            {"id": new_id(), "campaign_id": campaign_id, "contact_id": m.id}
+            | {"person": m.pseudonym, "status": SendStatus.PENDING}
+            for m in page
+        ]
+        insert_ignore(session, _SENDS, rows)
+        total += len(rows)
+    return total
 
 
 def prepare(

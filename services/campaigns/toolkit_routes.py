@@ -11,7 +11,10 @@ are recorded flagged, and count for nothing.
 
 from __future__ import annotations
 
+import re
 import secrets
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, Response
@@ -72,6 +75,25 @@ def get_toolkits(campaign_id: str, c: AppDep, _: Authorized) -> list[dict[str, A
         }
         for v in views
     ]
+
+
+@router.get("/api/v1/campaigns/{campaign_id}/toolkits/{messenger_id}/zip", tags=["staff"])
+def get_toolkit_zip(campaign_id: str, messenger_id: str, c: AppDep, _: Authorized) -> Response:
+    """One messenger's toolkit as a ZIP (page, flyer, messages, QR codes), as
+    ``winwin toolkit build`` writes it."""
+    try:
+        views = ensure_toolkits(c, campaign_id, [messenger_id])
+    except ToolkitError as exc:
+        raise HTTPException(404, str(exc)) from None
+    if not views:
+        raise HTTPException(404, "no toolkit for this messenger in this campaign")
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "toolkit.zip"
+        pages.write_zip(c.renderer.trusted, views[0], path, c.settings.public_base_url)
+        data = path.read_bytes()
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", f"toolkit-{campaign_id}-{messenger_id}")[:120]
+    disposition = {"Content-Disposition": f'attachment; filename="{name}.zip"'}
+    return Response(data, media_type="application/zip", headers=PRIVATE | disposition)
 
 
 def _toolkit(c: Container, token: str) -> ToolkitView | None:

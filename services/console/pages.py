@@ -36,6 +36,7 @@ NAV = (
     ("Messengers", "/messengers", False),
     ("Audit", "/audit", False),
     ("Accounts", "/accounts", True),
+    ("Stage map", "/stage-map", True),
 )
 ENVIRONMENT = Environment(
     loader=FileSystemLoader(TEMPLATES),

@@ -14,6 +14,7 @@ from fastapi.responses import FileResponse, RedirectResponse, Response
 
 from services import access, auth
 from services.console import pages
+from services.domain.roles import Role
 
 router = APIRouter(include_in_schema=False)
 ASSET_NAME = re.compile(r"^[a-z][a-z0-9-]*\.(js|css)$")
@@ -27,8 +28,9 @@ def page(request: Request, name: str, active: str, **values: Any) -> Response:
     if current is None:
         return RedirectResponse("/", status_code=303)
     reads = values.pop("reads", "")
-    if reads and not access.may(current.role, "GET", reads):
-        return pages.render("forbidden.html", current, active, status=403)
+    reason = access.refusal_for(Role(current.role), "GET", reads) if reads else ""
+    if reason:
+        return pages.render("forbidden.html", current, active, status=403, reason=reason)
     return pages.render(name, current, active, **values)
 
 
@@ -49,7 +51,13 @@ def contacts_page(request: Request) -> Response:
 
 @router.get("/contacts/{external_id}")
 def contact_page(request: Request, external_id: str) -> Response:
-    return page(request, "contact.html", "/contacts", external_id=external_id)
+    return page(
+        request,
+        "contact.html",
+        "/contacts",
+        external_id=external_id,
+        reads="/api/v1/contacts/{external_id}",
+    )
 
 
 @router.get("/resources")

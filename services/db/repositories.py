@@ -21,7 +21,9 @@ from services.db.models import (
     Contact,
     Link,
     OutboxMessage,
+    Resource,
     Send,
+    Template,
 )
 from services.db.upsert import insert_new
 from services.domain.consent import Consent
@@ -118,6 +120,33 @@ class SqlLinks:
     def by_token(self, token: str) -> Link | None:
         # The public token is signed around the stored one (the link's id: create_link).
         return self.session.scalars(select(Link).where(Link.token == token)).one_or_none()
+
+
+class SqlTemplates:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get(self, template_id: str) -> Template | None:
+        return self.session.get(Template, template_id)
+
+    def add(self, template: Template) -> None:
+        self.session.add(template)
+        self.session.flush()
+
+
+class SqlResources:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, resource: Resource) -> None:
+        self.session.add(resource)
+        self.session.flush()
+
+    def known(self, resource_ids: Collection[str]) -> set[str]:
+        if not resource_ids:
+            return set()
+        query = select(Resource.id).where(Resource.id.in_(list(resource_ids)))
+        return set(self.session.scalars(query))
 
 
 class SqlEventLedger:

@@ -3,12 +3,20 @@ transaction, the repositories of :mod:`services.db.repositories` over it."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import TracebackType
-from typing import Self
+from typing import Self, cast
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from services.db.repositories import SqlCampaigns, SqlContacts, SqlEventLedger, SqlLinks
+from services.db.repositories import (
+    SqlCampaigns,
+    SqlContacts,
+    SqlEventLedger,
+    SqlLinks,
+    SqlResources,
+    SqlTemplates,
+)
 
 
 class SqlUnitOfWork:
@@ -25,6 +33,8 @@ class SqlUnitOfWork:
         self.contacts = SqlContacts(self.session)
         self.links = SqlLinks(self.session)
         self.events = SqlEventLedger(self.session)
+        self.templates = SqlTemplates(self.session)
+        self.resources = SqlResources(self.session)
         return self
 
     def __exit__(
@@ -40,3 +50,13 @@ class SqlUnitOfWork:
 
     def rollback(self) -> None:
         self.session.rollback()
+
+
+def in_session(store: Callable[[Session, str], None]) -> Callable[[object, str], None]:
+    """A unit-of-work step from a function of the SQL session (what a use case stores
+    with a new campaign and has no repository of its own yet: a holdout, an audience)."""
+
+    def step(uow: object, campaign_id: str) -> None:  # the SqlUnitOfWork of the use case
+        store(cast(SqlUnitOfWork, uow).session, campaign_id)
+
+    return step

@@ -57,3 +57,10 @@ def upsert(
         index_elements=list(keys), set_={c: stmt.excluded[c] for c in cols}, where=where
     )
     session.execute(stmt, list(rows))
+
+
+def increment(session: Session, table: FromClause, keys: dict[str, Any], column: str) -> None:
+    """Add 1 to ``column`` of the row with ``keys``, or insert that row with 1."""
+    stmt = _insert(session, table).values({**keys, column: 1})
+    stmt = stmt.on_conflict_do_update(index_elements=list(keys), set_={column: table.c[column] + 1})
+    session.execute(stmt)

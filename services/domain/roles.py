@@ -4,7 +4,8 @@
   map, settings);
 * ``staff``: all outreach work (contacts, resources, templates, audiences, campaigns,
   toolkits, journeys);
-* ``analyst``: reads dashboards, reports and exports, and changes nothing.
+* ``analyst``: reads dashboards, reports and exports (counts, small ones withheld), never
+  a person's details, and changes nothing.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ class Area(StrEnum):
 
     ADMIN = "admin"
     OUTREACH = "outreach"
+    #: Who the people are: contacts, their exports, the outbox of messages to them.
+    PEOPLE = "people"
 
 
 class ActorKind(StrEnum):
@@ -42,6 +45,8 @@ def refusal(role: Role, area: Area, changes: bool) -> str:
         return ""
     if area is Area.ADMIN:
         return f"only an admin may {'change' if changes else 'see'} this; you are {role}"
+    if role is Role.ANALYST and area is Area.PEOPLE:
+        return "an analyst sees counts, never a person's details; ask staff or an admin"
     if changes and role is Role.ANALYST:
         return "an analyst reads and changes nothing; ask staff or an admin"
     return ""

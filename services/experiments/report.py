@@ -9,6 +9,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from services.analytics import sharing
 from services.analytics.reports import _emit, _png_bytes, _table, run_report
 from services.config import Settings
 from services.db.migrate import upgrade
@@ -46,7 +47,8 @@ def run_lift_report(settings: Settings, args: argparse.Namespace) -> int:
         engine.dispose()
     if result is None:
         raise UsageError(f"report lift: --{kind}: {subject!r} not found or without a holdout")
-    _emit(render(result, args.format, f"{kind} {subject}"), args.out)
+    shared = sharing.lift(result, settings.min_cell)  # a report is meant to be shared
+    _emit(render(shared, args.format, f"{kind} {subject}"), args.out)
     return 0
 
 

@@ -70,41 +70,66 @@ def _group(action: dict[str, Any]) -> dict[str, int]:
     return {"unsubscribe_group": group}
 
 
-def create_journey(session: Session, body: dict[str, Any], now: datetime) -> Journey:
-    """Check and save a journey; an email journey gets its own campaign row."""
+def _checked(session: Session, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    """The delay in seconds and the checked action of a journey body (JourneyError)."""
     trigger = parse_trigger(body.get("trigger") or {})
     delay = parse_delay(body.get("delay", "P0D"))
     parse_exit(body.get("exit"))
     action = check_action(session, dict(body.get("action") or {}))
     if trigger.campaign_id and session.get(Campaign, trigger.campaign_id) is None:
         raise JourneyError(f"trigger.campaign_id: unknown campaign {trigger.campaign_id!r}")
-    journey = Journey(
-        id=new_id(),
-        name=str(body["name"]),
-        trigger=dict(body.get("trigger") or {}),
-        delay=str(body.get("delay", "P0D")),
-        delay_seconds=int(delay.total_seconds()),
-        exit=dict(body.get("exit") or {}),
-        action=action,
-        enabled=bool(body.get("enabled", True)),
-        created_at=now.astimezone(UTC),
-    )
-    if action["channel"] == "email":
-        campaign = Campaign(
-            id=new_id(),
-            name=f"{CAMPAIGN_PREFIX}{journey.name}"[:200],
-            channel="email",
-            template_id=action["template_id"],
-            resources=[],
-            status=CampaignStatus.SENT,  # reopened (sending) when a run adds sends
-            unsubscribe_group=action.get("unsubscribe_group"),
-        )
-        session.add(campaign)
-        session.flush()
-        journey.campaign_id = campaign.id
+    return int(delay.total_seconds()), action
+
+
+def _define(journey: Journey, body: dict[str, Any], delay: int, action: dict[str, Any]) -> None:
+    journey.name = str(body["name"])
+    journey.trigger = dict(body.get("trigger") or {})
+    journey.delay = str(body.get("delay", "P0D"))
+    journey.delay_seconds = delay
+    journey.exit = dict(body.get("exit") or {})
+    journey.action = action
+    journey.enabled = bool(body.get("enabled", True))
+
+
+def create_journey(session: Session, body: dict[str, Any], now: datetime) -> Journey:
+    """Check and save a journey; an email journey gets its own campaign row."""
+    delay, action = _checked(session, body)
+    journey = Journey(id=new_id(), created_at=now.astimezone(UTC))
+    _define(journey, body, delay, action)
+    _email_campaign(session, journey)
     session.add(journey)
     session.flush()
     return journey
+
+
+def update_journey(session: Session, journey: Journey, body: dict[str, Any]) -> Journey:
+    """Check and replace a journey's definition; runs under way keep their due time."""
+    delay, action = _checked(session, body)
+    _define(journey, body, delay, action)
+    _email_campaign(session, journey)
+    session.flush()
+    return journey
+
+
+def _email_campaign(session: Session, journey: Journey) -> None:
+    """An email journey's own campaign, made once and kept in line with its action."""
+    action = journey.action
+    if action["channel"] != "email":
+        return
+    campaign = session.get(Campaign, journey.campaign_id) if journey.campaign_id else None
+    if campaign is None:
+        campaign = Campaign(
+            id=new_id(),
+            resources=[],
+            channel="email",
+            status=CampaignStatus.SENT,  # reopened (sending) when a run adds sends
+        )
+        session.add(campaign)
+    campaign.name = f"{CAMPAIGN_PREFIX}{journey.name}"[:200]
+    campaign.template_id = action["template_id"]
+    campaign.unsubscribe_group = action.get("unsubscribe_group")
+    session.flush()
+    journey.campaign_id = campaign.id
 
 
 def stats(session: Session, journey_ids: list[str]) -> dict[str, dict[str, int]]:

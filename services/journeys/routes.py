@@ -8,9 +8,10 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import Field
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from services.auth import Authorized
-from services.bootstrap import AppDep
+from services.bootstrap import AppDep, Container
 from services.db.models import Contact
 from services.db.models_journeys import Journey
 from services.domain.journeys import JourneyError, parse_cap
@@ -78,6 +79,45 @@ def get_journey(journey_id: str, c: AppDep, _: Authorized) -> dict[str, Any]:
         if journey is None:
             raise HTTPException(404, "journey not found")
         return definitions.view(journey, definitions.stats(session, [journey_id])[journey_id])
+
+
+@router.put("/api/v1/journeys/{journey_id}")
+def put_journey(journey_id: str, body: JourneyIn, c: AppDep, _: Authorized) -> dict[str, Any]:
+    """Replace a journey's name, trigger, delay, exit, action and switch."""
+    try:
+        with c.sessions() as session, session.begin():
+            journey = _journey(session, journey_id)
+            definitions.update_journey(session, journey, body.model_dump())
+            return definitions.view(journey, definitions.stats(session, [journey_id])[journey_id])
+    except JourneyError as exc:
+        raise HTTPException(422, str(exc)) from None
+
+
+@router.post("/api/v1/journeys/{journey_id}/on")
+def switch_on(journey_id: str, c: AppDep, _: Authorized) -> dict[str, Any]:
+    """Switch a journey on: new trigger events start runs, due runs act."""
+    return _switch(c, journey_id, enabled=True)
+
+
+@router.post("/api/v1/journeys/{journey_id}/off")
+def switch_off(journey_id: str, c: AppDep, _: Authorized) -> dict[str, Any]:
+    """Switch a journey off: nothing starts and nothing acts until it is on again."""
+    return _switch(c, journey_id, enabled=False)
+
+
+def _switch(c: Container, journey_id: str, *, enabled: bool) -> dict[str, Any]:
+    with c.sessions() as session, session.begin():
+        journey = _journey(session, journey_id)
+        journey.enabled = enabled
+        session.flush()
+        return definitions.view(journey, definitions.stats(session, [journey_id])[journey_id])
+
+
+def _journey(session: Session, journey_id: str) -> Journey:
+    journey = session.get(Journey, journey_id)
+    if journey is None:
+        raise HTTPException(404, "journey not found")
+    return journey
 
 
 @router.post("/api/v1/journeys/{journey_id}/simulate")

@@ -1,4 +1,4 @@
-"""Use cases: schedule and cancel a campaign, accept events, record a click.
+"""Use cases: create, schedule and cancel a campaign, accept events, record a click.
 
 Each runs over the ports it is given (a :class:`~services.ports.UnitOfWork`, an
 :class:`~services.ports.EventSink`); tests/unit/service_layer/test_handlers.py runs them
@@ -13,7 +13,9 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from services.bus import topics
+from services.db.models import Campaign
 from services.domain import lifecycle
+from services.domain.audience import AudienceError, parse_audience
 from services.domain.events import (
     EventError,
     NormalisedEvent,
@@ -21,18 +23,27 @@ from services.domain.events import (
     check_event,
     format_timestamp,
 )
+from services.domain.new_campaigns import (
+    resources_problem,
+    template_problem,
+    unsubscribe_group_problem,
+)
+from services.domain.social import campaign_platforms
 from services.ids import new_id
 from services.ports import CampaignRepository, EventLedger, EventSink, UnitOfWork
 from services.service_layer.views import describe
 
 if TYPE_CHECKING:
-    from services.db.models import Campaign, Link
+    from services.db.models import Link
 
 __all__ = [
     "CampaignNotFound",
+    "CampaignRefused",
+    "NewCampaign",
     "IngestResult",
     "accept_events",
     "cancel_campaign",
+    "create_campaign",
     "find_link",
     "record_click",
     "record_events",
@@ -46,6 +57,95 @@ class CampaignNotFound(LookupError):
 
 
 # --- campaigns ---------------------------------------------------------------------------
+
+
+class CampaignRefused(ValueError):
+    """A rule refused a new campaign; the message is ``"field: reason"``."""
+
+
+@dataclass(frozen=True)
+class NewCampaign:
+    """What staff give for a new campaign (the API's body, validated in form)."""
+
+    name: str
+    channel: str
+    template_id: str
+    audience: dict[str, Any] | None = None
+    resources: list[str] = field(default_factory=list)
+    messengers: list[str] = field(default_factory=list)
+    #: None: the channel's default (every platform for a social campaign, else none).
+    platforms: list[str] | None = None
+    send_at: datetime | None = None
+    unsubscribe_group: int | None = None
+    #: Children under 13 without a guardian's consent: "skip" them or send to "guardians".
+    children: str | None = None
+    #: Part of the monthly digest (reaches people who chose "monthly digest only").
+    digest: bool | None = None
+
+
+#: Something stored with a new campaign, in its transaction (a holdout, an audience, a
+#: content test): called with the unit of work and the campaign's id; ValueError(reason)
+#: refuses the campaign.
+Extra = Callable[[UnitOfWork, str], None]
+
+
+def create_campaign(
+    uow: UnitOfWork,
+    new: NewCampaign,
+    check_posts: Callable[[], None] | None = None,
+    extras: Sequence[Extra] = (),
+) -> dict[str, Any]:
+    """Store ``new`` as a ``draft`` once every rule holds (services/domain/new_campaigns),
+    with its ``extras``; the campaign as staff see it. ``check_posts`` (the social
+    channel's: every post renders and fits) raises ValueError(reason). CampaignRefused
+    names the first problem."""
+    with uow:
+        problem = _new_campaign_problem(uow, new)
+        if problem is not None:
+            raise CampaignRefused(problem)
+        try:
+            if check_posts is not None:
+                check_posts()
+        except ValueError as exc:
+            raise CampaignRefused(str(exc)) from None
+        campaign = Campaign(
+            id=new_id(),
+            name=new.name,
+            channel=new.channel,
+            template_id=new.template_id,
+            audience=new.audience,
+            resources=new.resources,
+            messengers=new.messengers,
+            platforms=campaign_platforms(new.channel, new.platforms),
+            send_at=new.send_at,
+            status=lifecycle.CampaignStatus.DRAFT,
+            unsubscribe_group=new.unsubscribe_group,
+            children=new.children,
+            digest=new.digest,
+        )
+        uow.campaigns.add(campaign)
+        try:
+            for extra in extras:
+                extra(uow, campaign.id)
+        except ValueError as exc:
+            raise CampaignRefused(str(exc)) from None
+        view = describe(campaign, uow.campaigns.progress(campaign.id))
+        uow.commit()
+    return view
+
+
+def _new_campaign_problem(uow: UnitOfWork, new: NewCampaign) -> str | None:
+    try:
+        parse_audience(new.audience)
+    except AudienceError as exc:
+        return f"audience: {exc}"
+    if problem := unsubscribe_group_problem(new.channel, new.unsubscribe_group):
+        return problem
+    template = uow.templates.get(new.template_id)
+    channel = template.channel if template is not None else None
+    if problem := template_problem(new.channel, new.template_id, channel):
+        return problem
+    return resources_problem(new.resources, uow.resources.known(new.resources))
 
 
 def schedule_campaign(

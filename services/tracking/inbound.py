@@ -23,7 +23,7 @@ import hmac
 import logging
 import re
 from dataclasses import dataclass, replace
-from email.message import EmailMessage
+from email.message import MIMEPart
 from email.utils import parseaddr
 from typing import TYPE_CHECKING, Any
 
@@ -106,8 +106,16 @@ class InboundReply:
     def storable(self) -> InboundReply:
         """The reply with the NUL characters PostgreSQL cannot store taken out (anyone
         can write to a reply address: its text is kept, not refused)."""
-        fields = ("to", "sender", "subject", "text", "html", "headers")
-        return replace(self, **{f: _without_nul(getattr(self, f)) for f in fields})
+        clean = _without_nul
+        return replace(
+            self,
+            to=clean(self.to),
+            sender=clean(self.sender),
+            subject=clean(self.subject),
+            text=clean(self.text),
+            html=None if self.html is None else clean(self.html),
+            headers=clean(self.headers),
+        )
 
     def header(self, name: str) -> str:
         """A header of the reply (from the raw header block), or ''."""
@@ -119,7 +127,7 @@ class InboundReply:
         return parseaddr(self.sender)[1].strip().lower()
 
 
-def _content(part: EmailMessage) -> str:
+def _content(part: MIMEPart) -> str:
     """A MIME part's text; one in a charset Python does not know (``unknown-8bit``,
     ``x-user-defined``) is read as UTF-8 with replacement characters."""
     try:
@@ -129,9 +137,9 @@ def _content(part: EmailMessage) -> str:
         return payload.decode("utf-8", "replace") if isinstance(payload, bytes) else ""
 
 
-def _without_nul(text: str | None) -> str | None:
+def _without_nul(text: str) -> str:
     """``text`` without NUL characters and lone surrogates (both unstorable)."""
-    if text is None or storable(text):
+    if storable(text):
         return text
     return text.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
 

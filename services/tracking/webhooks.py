@@ -75,8 +75,6 @@ SUPPRESSING = {
 
 MAX_ADDRESS = 320  # the address columns (suppressions, contacts): RFC 5321's limit
 FUTURE_SKEW = 300  # seconds a signed timestamp may be ahead of the server's clock
-#: Test-only fault injection: ``container.faults(point)`` may raise at POINTS.
-POINTS = ("webhook:before-commit", "webhook:after-commit")
 
 
 def signature_ok(
@@ -139,9 +137,7 @@ def ingest_events(container: Container, items: list[Any]) -> dict[str, int]:
         fresh = _new_by_sendgrid_id(session, records)
         result = container.ingest.spool(session, fresh)
         result.duplicates += len(records) - len(fresh)
-        _fault(container, POINTS[0])
     container.ingest.observe(result)
-    _fault(container, POINTS[1])
     return {"accepted": result.accepted, "duplicates": result.duplicates, "ignored": ignored}
 
 
@@ -188,12 +184,6 @@ def _new_by_sendgrid_id(
             kept.append(record)
             new.discard(key)  # a second copy within this batch is a duplicate
     return kept
-
-
-def _fault(container: Container, point: str) -> None:
-    inject = container.faults
-    if inject is not None:
-        inject(point)
 
 
 def _record(item: dict[str, Any]) -> tuple[str | None, dict[str, Any]] | None:

@@ -5,6 +5,7 @@
   const id = decodeURIComponent(location.pathname.split("/").pop());
   const base = `/api/v1/campaigns/${encodeURIComponent(id)}`;
   let campaign = null;
+  const DONE = {cancel: "Campaign cancelled.", schedule: "Campaign scheduled.", pause: "Campaign paused.", resume: "Campaign resumed."};
 
   function localInput(iso) {
     if (!iso) return "";
@@ -17,7 +18,7 @@
     document.title = `WINWIN — ${c.name}`;
     $("facts").innerHTML = [["Name", esc(c.name)], ["Status", `<span class="pill ${esc(c.status)}" id="campaign-status">${esc(c.status)}</span>`],
       ["Channel", esc(c.channel)], ["Send at", c.send_at ? esc(new Date(c.send_at).toLocaleString()) : "not scheduled"],
-      ["Template", esc(c.template_id)], ["Resources", esc((c.resources || []).join(", ") || "—")],
+      ["Template", esc(c.template_id)], ["Audience", c.audience_id ? `<a href="/audiences">${esc(c.audience_id)}</a>` : c.channel === "email" ? (c.audience ? "a filter" : "everyone with consent") : "—"], ["Resources", esc((c.resources || []).join(", ") || "—")],
       ["Messengers", esc((c.messengers || []).join(", ") || "—")], ["Id", `<code>${esc(c.id)}</code>`]]
       .map(([k, v]) => `<dt>${k}</dt><dd>${v}</dd>`).join("");
     const p = c.progress, done = p.sent + p.suppressed + p.failed, pct = p.total ? Math.round((100 * done) / p.total) : 0;
@@ -26,6 +27,8 @@
     const open = c.status === "draft" || c.status === "scheduled";
     $("schedule").disabled = !open;
     $("cancel").disabled = c.status === "sent" || c.status === "cancelled";
+    $("pause").disabled = !(c.status === "scheduled" || c.status === "sending");
+    $("resume").disabled = c.status !== "paused";
     if (document.activeElement !== $("send-at") && !$("send-at").value) $("send-at").value = localInput(c.send_at);
     $("status").textContent = "updated " + new Date().toLocaleTimeString();
   }
@@ -36,7 +39,8 @@
 
   async function credits() {
     try {
-      const rows = await WW.api(`${base}/attribution?period=month`);
+      const q = new URLSearchParams({period: "month", model: $("model").value, window_days: $("window").value || "30"});
+      const rows = await WW.api(`${base}/attribution?${q}`);
       $("credits").tBodies[0].innerHTML = rows.length ? rows.map((r) => `<tr><td>${esc(r.period)}</td><td>${esc(r.stage)}</td><td class="n">${fmt1(r.credited)}</td><td class="n">${fmt(r.people)}</td><td class="n">${fmt(r.events)}</td></tr>`).join("")
         : '<tr><td colspan="5" class="empty">Nothing credited yet.</td></tr>';
     } catch (err) { $("credits").tBodies[0].innerHTML = `<tr><td colspan="5" class="error">${esc(err.message)}</td></tr>`; }
@@ -52,7 +56,7 @@
     }
     if (!Array.isArray(list) || !list.length) { $("toolkits").innerHTML = '<p class="empty">No messenger toolkit yet.</p>'; return; }
     $("toolkits").innerHTML = `<div class="scroll"><table><thead><tr><th scope="col">Messenger</th><th scope="col">Toolkit page</th><th scope="col">Resource links</th></tr></thead><tbody>${list.map((t) => `<tr>
-      <th scope="row">${esc(t.messenger_id)}</th><td><a href="${esc(t.url)}">${esc(t.url)}</a></td>
+      <th scope="row">${esc(t.messenger_id)}</th><td><a href="${esc(t.url)}">${esc(t.url)}</a> · <a href="${base}/toolkits/${encodeURIComponent(t.messenger_id)}/zip" download>ZIP for ${esc(t.messenger_id)}</a></td>
       <td>${(t.links || []).map((l) => `<div>${esc(l.resource_id)}: <a href="${esc(l.url)}">link</a>${l.qr_svg_url ? ` · <a href="${esc(l.qr_svg_url)}">QR (SVG)</a>` : ""}${l.qr_png_url ? ` · <a href="${esc(l.qr_png_url)}">QR (PNG)</a>` : ""}</div>`).join("") || "—"}</td></tr>`).join("")}</tbody></table></div>`;
   }
 
@@ -60,7 +64,7 @@
     $("action-status").textContent = "working…";
     try {
       render(await WW.api(`${base}/${path}`, {json: body}));
-      $("action-status").textContent = path === "cancel" ? "Campaign cancelled." : "Campaign scheduled.";
+      $("action-status").textContent = DONE[path];
     } catch (err) { $("action-status").textContent = "Refused: " + err.message; }
   }
 
@@ -71,6 +75,13 @@
       act("schedule", v ? {send_at: new Date(v).toISOString()} : {});
     });
     $("cancel").addEventListener("click", () => { if (confirm(`Cancel “${campaign ? campaign.name : id}”? Emails not yet sent will not be sent.`)) act("cancel", {}); });
+    $("pause").addEventListener("click", () => act("pause", {}));
+    $("resume").addEventListener("click", () => act("resume", {}));
+    $("clone").addEventListener("click", async () => {
+      try { const copy = await WW.api(`${base}/clone`, {method: "POST"}); location.href = `/campaigns/${encodeURIComponent(copy.id)}`; }
+      catch (err) { $("action-status").textContent = "Refused: " + err.message; }
+    });
+    $("credit-form").addEventListener("submit", (e) => { e.preventDefault(); credits(); });
     load(); credits(); toolkits();
     setInterval(load, 3000);
   });

@@ -30,9 +30,10 @@ def _sane(figures: list[Figure]) -> None:
 def test_pipeline_bench_counts_every_record_exactly():
     from services.bench.pipeline import bench_pipeline
 
-    figures = bench_pipeline(3000, people=500)
+    figures = bench_pipeline(3000, people=500, peer=False)  # the peer: tests/unit/streams
     _sane(figures)
     assert figures[0].details["exact"] is True
+    assert "bare bulk load" in figures[-1].name  # the same rows, loaded again: as many
 
 
 def test_latency_bench_sees_every_event():

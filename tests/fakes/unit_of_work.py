@@ -16,11 +16,11 @@ from typing import Any, Self, TypeVar
 
 from sqlalchemy import inspect
 
-from services.db.models import Campaign, Contact, Link
+from services.db.models import Campaign, Contact, Link, Resource, Template
 from services.domain.consent import Consent
 from services.domain.lifecycle import CampaignStatus, SendStatus
 
-Row = TypeVar("Row", Campaign, Contact, Link)
+Row = TypeVar("Row", Campaign, Contact, Link, Template, Resource)
 
 
 @dataclass
@@ -30,6 +30,8 @@ class FakeStore:
     campaigns: dict[str, Campaign] = field(default_factory=dict)
     contacts: dict[int, Contact] = field(default_factory=dict)
     links: dict[str, Link] = field(default_factory=dict)
+    templates: dict[str, Template] = field(default_factory=dict)
+    resources: dict[str, Resource] = field(default_factory=dict)
     consent_changes: list[tuple[int, str, str]] = field(default_factory=list)
     accepted: set[str] = field(default_factory=set)
     outbox: list[tuple[str, list[dict[str, Any]]]] = field(default_factory=list)
@@ -42,6 +44,8 @@ class FakeStore:
             campaigns={k: _clone(v) for k, v in self.campaigns.items()},
             contacts={k: _clone(v) for k, v in self.contacts.items()},
             links={k: _clone(v) for k, v in self.links.items()},
+            templates={k: _clone(v) for k, v in self.templates.items()},
+            resources={k: _clone(v) for k, v in self.resources.items()},
             consent_changes=list(self.consent_changes),
             accepted=set(self.accepted),
             outbox=list(self.outbox),
@@ -121,6 +125,31 @@ class FakeLinks:
         return found[0] if found else None
 
 
+class FakeTemplates:
+    def __init__(self, store: FakeStore) -> None:
+        self.store = store
+
+    def get(self, template_id: str) -> Template | None:
+        return self.store.templates.get(template_id)
+
+    def add(self, template: Template) -> None:
+        template.created_at = template.created_at or _now()
+        self.store.templates[template.id] = template
+
+
+class FakeResources:
+    def __init__(self, store: FakeStore) -> None:
+        self.store = store
+
+    def add(self, resource: Resource) -> None:
+        resource.topics = resource.topics if resource.topics is not None else []
+        resource.created_at = resource.created_at or _now()
+        self.store.resources[resource.id] = resource
+
+    def known(self, resource_ids: Collection[str]) -> set[str]:
+        return {i for i in resource_ids if i in self.store.resources}
+
+
 class FakeEventLedger:
     def __init__(self, store: FakeStore) -> None:
         self.store = store
@@ -147,6 +176,8 @@ class FakeUnitOfWork:
         self.contacts = FakeContacts(self.work)
         self.links = FakeLinks(self.work)
         self.events = FakeEventLedger(self.work)
+        self.templates = FakeTemplates(self.work)
+        self.resources = FakeResources(self.work)
         return self
 
     def __exit__(
@@ -163,7 +194,8 @@ class FakeUnitOfWork:
 
     def rollback(self) -> None:
         self.work = self.store.copy()
-        for repo in (self.campaigns, self.contacts, self.links, self.events):
+        repos = (self.campaigns, self.contacts, self.links, self.events)
+        for repo in (*repos, self.templates, self.resources):
             repo.store = self.work
 
 

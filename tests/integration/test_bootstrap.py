@@ -3,7 +3,7 @@ uses, from the dispatcher's email sender to the clicks answered on the hot path.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -49,6 +49,9 @@ class Recorder:
 
     def start(self) -> None:
         self.running = True
+
+    def later(self, task: Callable[[], None]) -> None:
+        task()  # no thread of its own: at once, after what it was handed before
 
     def stop(self) -> None:
         self.running = False

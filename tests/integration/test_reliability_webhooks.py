@@ -19,7 +19,7 @@ import pytest
 from services.bus import topics
 from services.bus.envelopes import decode
 from services.db.models import EngagementEvent
-from services.tracking import webhooks
+from services.tracking.ingest import Ingest
 from services.tracking.replay import read_topic
 from tests.fakes.sendgrid_server import WebhookSigner
 from tests.stack import Stack, signed_stack, wait_for
@@ -28,14 +28,30 @@ pytestmark = pytest.mark.kafka
 EVENTS = 10_000
 
 
-class Faults:
-    """Test-only fault injector (container.faults): fails chosen attempts."""
+#: Where a webhook batch can fail: inside its transaction (after its records are spooled,
+#: so the commit never happens) or after the commit (once the result is observed).
+POINTS = ("webhook:before-commit", "webhook:after-commit")
 
-    def __init__(self) -> None:
+
+class Faults(Ingest):
+    """A test double of the application's ingest (``container.ingest``, which the webhook
+    spools through): the real one, failing chosen attempts at one of POINTS."""
+
+    def __init__(self, real: Ingest) -> None:
+        super().__init__(real.sessions, real.secret, real.now)
         self.fail_next: str | None = None
-        self.injected = {p: 0 for p in webhooks.POINTS}
+        self.injected = {p: 0 for p in POINTS}
 
-    def __call__(self, point: str) -> None:
+    def spool(self, session, records):
+        result = super().spool(session, records)
+        self._fail_at(POINTS[0])
+        return result
+
+    def observe(self, result) -> None:
+        super().observe(result)
+        self._fail_at(POINTS[1])
+
+    def _fail_at(self, point: str) -> None:
         if point == self.fail_next:
             self.fail_next = None
             self.injected[point] += 1
@@ -135,12 +151,12 @@ def test_webhooks_count_exactly_the_deduplicated_valid_set(stack: Stack):
         rng, stack.signer, EVENTS // 100, stack.settings.sendgrid_webhook_max_age_hours
     )
     failing_first = set(rng.sample(range(len(batches)), len(batches) // 10))
-    faults = Faults()
     stack.start_relay()
     stack.start_worker()
     accepted = duplicates = attempts = 0
     with _client(stack) as client:
-        client.app.state.container.faults = faults
+        container = client.app.state.container
+        container.ingest = faults = Faults(container.ingest)
         order = [("ok", i) for i in range(len(batches))] + [
             ("forged", i) for i in range(len(forged))
         ]
@@ -153,7 +169,7 @@ def test_webhooks_count_exactly_the_deduplicated_valid_set(stack: Stack):
                 continue
             body = json.dumps(batches[i]).encode()
             if i in failing_first:
-                faults.fail_next = webhooks.POINTS[i % 2]
+                faults.fail_next = POINTS[i % 2]
             while True:  # SendGrid: retry (re-signed) until a 2xx
                 attempts += 1
                 with_client_errors = client.post(

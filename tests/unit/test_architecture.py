@@ -20,6 +20,7 @@ from __future__ import annotations
 import ast
 import sys
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pytest
@@ -254,7 +255,7 @@ def guests(modules: dict[str, Module]) -> dict[tuple[str, str], list[Import]]:
 
 
 def _ratchet(
-    what: str, found: dict[tuple[str, str], list[Import]], allowed: set[tuple[str, str]]
+    what: str, found: Mapping[tuple[str, str], Sequence[object]], allowed: set[tuple[str, str]]
 ) -> None:
     new = sorted(k for k in found if k not in allowed)
     gone = sorted(allowed - set(found))

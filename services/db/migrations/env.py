@@ -16,6 +16,8 @@ def run() -> None:
     if connectable is not None:
         _migrate(connectable)
         return
+    if url is None:
+        raise RuntimeError("alembic: no sqlalchemy.url and no connection given")
     engine = make_engine(url)
     with engine.connect() as connection:
         _migrate(connection)

@@ -166,6 +166,17 @@ def test_bad_stage_maps_are_422_with_the_reason(client, body, reason):
     assert "email.open" in client.get("/api/v1/stage-map", headers=AUTH).json()["aware"]
 
 
+def test_stage_map_put_answers_what_the_recomputation_changed(client):
+    """Dropping email.open from aware: the two people only opened emails are aware no more."""
+    new = {"aware": [], "use": ["resource.view"], "produce": ["story.shared"]}
+    r = client.put("/api/v1/stage-map", json=new, headers=AUTH)
+    assert r.status_code == 200, r.text
+    changes = r.json()["changes"]
+    assert "email.open" in changes["aware"]["removed"] and changes["aware"]["added"] == []
+    people = {s: (c["people_before"], c["people_after"]) for s, c in changes.items()}
+    assert people == {"aware": (3, 1), "use": (1, 1), "produce": (1, 1)}
+
+
 def test_an_analyst_sees_small_counts_withheld_and_an_admin_exact_ones(client):
     from services import sessions
     from services.auth import SESSION_COOKIE

@@ -89,7 +89,10 @@ def test_contacts_are_searched_and_one_contact_shows_its_history(client: TestCli
         {"external_id": "clinic-3", "name": "Dr. Rosalind", "consent": {"email": "confirmed"}},
     ]
     assert client.post("/api/v1/contacts", json=people, headers=BEARER).status_code == 200
-    sign_in_as(client, "ali@net.example")  # an analyst reads
+    sign_in_as(client, "ali@net.example")  # an analyst sees counts, never people
+    assert client.get("/api/v1/contacts?q=rosa").status_code == 403
+    assert client.get("/api/v1/contacts/clinic-3").status_code == 403
+    sign_in_as(client, "sam@net.example")  # staff do
     found = lambda q: [c["external_id"] for c in client.get(f"/api/v1/contacts?q={q}").json()]  # noqa: E731
     assert found("rosa") == ["fam-1", "clinic-3"]
     assert found("ROSA@family") == ["fam-1"] and found("clinic") == ["clinic-3"]

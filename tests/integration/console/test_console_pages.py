@@ -54,7 +54,7 @@ def test_accounts_is_for_admins_only(client: TestClient):
     assert client.get("/accounts").status_code == 200
     sign_in_as(client, "sam@net.example")
     r = client.get("/accounts")
-    assert r.status_code == 403 and "for admins" in seen(r.text).text
+    assert r.status_code == 403 and "only an admin may see this" in seen(r.text).text
     assert "Accounts" not in seen(client.get("/templates").text).links
 
 

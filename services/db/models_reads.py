@@ -1,0 +1,24 @@
+"""Bookkeeping of the read models: which attribution windows are already computed.
+
+``credit_windows`` has one row per window that a read has computed (its
+``generation``: the stored data's generation it is complete for) and one row,
+``window_days = 0``, holding the stored data's current generation. The stream's sink
+bumps that one whenever it stores stage events or drops credits, so a window whose row
+matches it needs no work: reading it is one lookup by primary key
+(:mod:`services.analytics.windows`).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Integer
+from sqlalchemy.orm import Mapped, mapped_column
+
+from services.db.models import Base
+
+
+class CreditWindow(Base):
+    """A computed attribution window, or (``window_days = 0``) the data's generation."""
+
+    __tablename__ = "credit_windows"
+    window_days: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    generation: Mapped[int] = mapped_column(BigInteger)
