@@ -78,8 +78,8 @@ def test_staff_import_a_hostile_csv_and_download_every_rejected_row(client: Test
     assert "7 cells" in reasons[6] and reasons[7].startswith("email:")
     assert not [cell for row in rows for cell in row if cell.startswith(FORMULA_STARTS)]
     assert "x" * 1000 not in report.text  # the long line is not echoed
-    kinds = [(e.actor_id, e.action, e.object_kind) for e in audit_rows(client)]
-    assert ("sam@net.example", "import", "contacts") in kinds
+    kinds = [(e.actor_id, e.action, e.object_kind, e.object_id) for e in audit_rows(client)]
+    assert ("sam@net.example", "import", "contact_imports", done["id"]) in kinds
 
 
 def test_a_form_upload_updates_and_an_unreadable_file_is_refused_at_once(client: TestClient):
@@ -112,4 +112,5 @@ def test_only_staff_import_and_only_from_this_site(client: TestClient):
         IMPORT, headers=same_site(csrf) | {"Content-Type": "text/csv"}, **csv_body
     )
     assert refused.status_code == 403
-    assert client.get("/api/v1/contacts").json() == []
+    assert client.get(f"{IMPORT}/any-job").status_code == 403  # people: staff work
+    assert client.get("/api/v1/contacts", headers=BEARER).json() == []
