@@ -46,3 +46,15 @@ def may(role: Role | str, method: str, template: str) -> bool:
     """Whether ``role`` may call ``method template``: the console renders a button or a
     form only when this says yes (the API refuses the rest with 403 anyway)."""
     return not refusal_for(Role(role), method, template)
+
+
+#: Routes whose body is a file, not JSON: (method, route template) → the media types
+#: they take (``services.auth.json_only`` refuses any other body with 415).
+UPLOADS: dict[tuple[str, str], frozenset[str]] = {
+    ("POST", "/api/v1/contacts/import"): frozenset({"text/csv", "multipart/form-data"}),
+}
+
+
+def body_types(method: str, template: str) -> frozenset[str]:
+    """The media types other than JSON that ``method template`` takes as its body."""
+    return UPLOADS.get((method, template), frozenset())

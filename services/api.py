@@ -28,6 +28,7 @@ from services.campaigns.audience_routes import router as audience_router
 from services.campaigns.clone_routes import router as clone_router
 from services.campaigns.delivery_routes import router as delivery_router
 from services.campaigns.guardian_routes import router as guardian_router
+from services.campaigns.import_routes import router as import_router
 from services.campaigns.routes import router as campaigns_router
 from services.campaigns.social_routes import router as social_router
 from services.campaigns.template_routes import router as template_router
@@ -96,6 +97,7 @@ def create_app(container: Container | None = None, settings: Settings | None = N
     app.include_router(guardian_router)
     app.include_router(audience_router)
     app.include_router(clone_router)
+    app.include_router(import_router)
     _guard(app)
     serve_docs(app)
 

@@ -46,6 +46,9 @@ NOT_CHANGES = frozenset(
 )
 #: Changes that record themselves where they happen (``services.accounts``), once.
 SELF_AUDITED = frozenset({"/api/v1/accounts", "/api/v1/accounts/{email}"})
+#: Routes whose object is not the first word of their path: a contacts import is a job
+#: (named by its id), not a contact.
+KINDS = {"/api/v1/contacts/import": ("import", "contact_imports")}
 #: An answer longer than this is not read for its id.
 MAX_BODY = 64 * 1024
 MAX_LIMIT = 500
@@ -84,6 +87,8 @@ def describe(
     that changes nothing."""
     if template in NOT_CHANGES | SELF_AUDITED or not template.startswith(API):
         return None
+    if template in KINDS:
+        return (*KINDS[template], _answer_id(answer))
     parts = template[len(API) :].split("/")
     kind, rest = parts[0], parts[1:]
     names = [p for p in rest if not p.startswith("{")]

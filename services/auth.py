@@ -8,7 +8,8 @@ also come from this site (``Origin``, or else ``Referer``, equal to the origin o
 token (header ``X-CSRF-Token``; the ``csrf_token`` field of an HTML form): 403 with the
 reason otherwise. Bearer-token requests need neither: a browser never adds the token by
 itself. A body sent to ``/api/v1`` is JSON (``application/json`` or ``+json``): other
-content types, such as the ``text/plain`` of a cross-site "simple request", are 415.
+content types, such as the ``text/plain`` of a cross-site "simple request", are 415
+(save a file upload named in ``services.access.UPLOADS``, e.g. a contacts CSV).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from urllib.parse import urlsplit
 from fastapi import Depends, HTTPException, Request
 
 from services import sessions
-from services.access import refusal_for
+from services.access import body_types, refusal_for
 from services.accounts import Actor, token_actor
 from services.config import Settings
 from services.domain.roles import ActorKind, Role, parse_role
@@ -105,8 +106,9 @@ def check_same_site(request: Request, current: sessions.Current, csrf_token: str
         )
 
 
-def json_only(request: Request) -> None:
-    """415 for a body that is declared and not JSON."""
+def json_only(request: Request, template: str = "") -> None:
+    """415 for a body that is declared and not JSON (nor a file type the route takes:
+    ``services.access.UPLOADS``)."""
     if request.method not in UNSAFE_METHODS:
         return
     declared = request.headers.get("content-type")
@@ -119,6 +121,8 @@ def json_only(request: Request) -> None:
     if media == "application/json" or (
         media.startswith("application/") and media.endswith("+json")
     ):
+        return
+    if media in body_types(request.method, template):
         return
     raise HTTPException(415, f"send JSON: Content-Type {media!r} is not application/json")
 
@@ -143,7 +147,7 @@ def require_token(request: Request) -> None:
     reason = refusal_for(actor.role, request.method, getattr(route, "path", request.url.path))
     if reason:
         raise HTTPException(403, f"forbidden: {reason}")
-    json_only(request)
+    json_only(request, getattr(route, "path", ""))
     request.state.actor = actor
 
 

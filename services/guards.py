@@ -19,7 +19,13 @@ MiB = 1024 * 1024
 #: and 1000 engagement events with 4 KB of properties each (the contract), even written
 #: with \u escapes (up to 12 KB of JSON each) and long ids: ~13.3 MB.
 DEFAULT_LIMIT = 4 * MiB
-LIMITS = (("/webhooks/sendgrid/", 16 * MiB), ("/api/v1/events", 16 * MiB))
+#: A contacts CSV uploaded in the console: ~100,000 contacts (services/campaigns/import_jobs).
+IMPORT_LIMIT = 32 * MiB
+LIMITS = (
+    ("/webhooks/sendgrid/", 16 * MiB),
+    ("/api/v1/events", 16 * MiB),
+    ("/api/v1/contacts/import", IMPORT_LIMIT),
+)
 
 SECURITY_HEADERS = {
     "x-content-type-options": "nosniff",

@@ -86,14 +86,15 @@ class Rejections:
     """Every refused row as it is found: a line on stderr (above the progress bar) and a
     row of the report file, opened at the first one."""
 
-    def __init__(self, path: Path):
-        self.path, self.count = path, 0
+    def __init__(self, path: Path, echo: bool = True):
+        self.path, self.count, self.echo = path, 0, echo
         self._out: IO[str] | None = None
         self._writer: SafeWriter | None = None
 
     def add(self, line: int, reason: str) -> None:
         self.count += 1
-        tqdm.write(f"line {line}: {reason}", file=sys.stderr)
+        if self.echo:
+            tqdm.write(f"line {line}: {reason}", file=sys.stderr)
         if self._writer is None and self.count == 1:
             try:
                 self._out = self.path.open("w", newline="", encoding="utf-8")
@@ -130,10 +131,10 @@ def import_csv(
     secret = settings.secret_key.get_secret_value().encode()
     rejected = Rejections(Path(rejects) if rejects else file.with_name(file.name + ".rejected.csv"))
     with text:
-        contacts = _opened(ContactsFile(text, encoding), path)
+        contacts = opened(ContactsFile(text, encoding), path)
         total = max(0, count_lines(file) - 1)
         with tqdm(total=total, unit="row", desc="importing contacts", file=sys.stderr) as bar:
-            saved = _import_rows(contacts, rejected, bar, lambda b: _save(sessions, secret, b))
+            saved = import_rows(contacts, rejected, bar, lambda b: _save(sessions, secret, b))
     rejected.close()
     print(f"contacts: {saved.created} created, {saved.updated} updated, {rejected.count} rejected")
     if saved.kept_unsubscribed:
@@ -144,7 +145,7 @@ def import_csv(
     return 2 if rejected.count else 0
 
 
-def _opened(contacts: ContactsFile, path: str) -> ContactsFile:
+def opened(contacts: ContactsFile, path: str) -> ContactsFile:
     if problem := contacts.header_problem():
         raise UsageError(f"{path}: line 1 (the header): {problem}")
     if "external_id" not in contacts.header:
@@ -152,8 +153,9 @@ def _opened(contacts: ContactsFile, path: str) -> ContactsFile:
     return contacts
 
 
-def _import_rows(contacts: ContactsFile, rejected: Rejections, bar: Any, save: Any) -> Saved:
-    """Parse and save in batches; the counts of every batch added up."""
+def import_rows(contacts: ContactsFile, rejected: Rejections, bar: Any, save: Any) -> Saved:
+    """Parse and save in batches; the counts of every batch added up. ``bar`` counts the
+    rows read (``n``, ``update``): a tqdm bar, or an import job of the console."""
     total = Saved(0, 0, 0)
     batch: list[dict[str, Any]] = []
     for row in contacts:

@@ -25,3 +25,46 @@
     load();
   });
 })();
+
+/* Import: the file goes up as text/csv (POST /api/v1/contacts/import), then the job is
+   polled (GET …/import/{id}) into the progress bar until done; the counts, and a link to
+   the rejected rows (…/rejected.csv) when there are any. */
+(() => {
+  const {$} = WW;
+  const IMPORT = "/api/v1/contacts/import";
+  const wait = (ms) => new Promise((done) => setTimeout(done, ms));
+
+  function show(job) {
+    const bar = $("i-progress");
+    bar.max = Math.max(1, job.rows_total); bar.value = job.state === "running" ? job.rows_read : bar.max;
+    bar.setAttribute("aria-valuetext", `${job.rows_read} of ${job.rows_total} rows`);
+    if (job.state === "running") return `Importing… ${WW.fmt(job.rows_read)} of ${WW.fmt(job.rows_total)} rows read.`;
+    if (job.state === "failed") return `The import stopped: ${job.problem}`;
+    let said = `Import finished: ${WW.fmt(job.created)} created, ${WW.fmt(job.updated)} updated, ${WW.fmt(job.rejected)} rejected.`;
+    if (job.kept_unsubscribed) said += ` ${WW.fmt(job.kept_unsubscribed)} kept unsubscribed (only the person can subscribe again).`;
+    return said;
+  }
+
+  async function follow(job) {
+    while (job.state === "running") {
+      $("import-status").textContent = show(job);
+      await wait(400);
+      job = await WW.api(`${IMPORT}/${encodeURIComponent(job.id)}`);
+    }
+    $("import-report-link").href = `${IMPORT}/${encodeURIComponent(job.id)}/rejected.csv`;
+    $("import-report").hidden = !job.rejected;
+    return show(job);
+  }
+
+  document.addEventListener("DOMContentLoaded", () => {
+    WC.onSubmit("import", "import-status", async (_, form) => {
+      const file = $("i-file").files[0];
+      $("import-report").hidden = true; $("import-progress").hidden = false;
+      const job = await WW.api(IMPORT, {method: "POST", body: file,
+        headers: {Accept: "application/json", "X-CSRF-Token": WW.csrf(), "Content-Type": "text/csv"}});
+      const said = await follow(job);
+      form.reset(); $("search").requestSubmit();
+      return said;
+    });
+  });
+})();

@@ -62,6 +62,10 @@
   }
 
   async function toolkits() {
+    if (campaign && campaign.channel !== "toolkit") {
+      $("toolkits").innerHTML = `<p class="empty">Toolkit links are for toolkit campaigns; this one is ${esc(campaign.channel)}.</p>`;
+      return;
+    }
     let list;
     try { list = await WW.api(`${base}/toolkits`); } catch (err) {
       $("toolkits").innerHTML = err.status === 404 || err.status === 405
@@ -97,7 +101,7 @@
       catch (err) { $("action-status").textContent = "Refused: " + err.message; }
     });
     $("credit-form").addEventListener("submit", (e) => { e.preventDefault(); credits(); });
-    load(); credits(); toolkits();
+    load().then(toolkits); credits();
     setInterval(load, 3000);
   });
 })();
