@@ -18,7 +18,7 @@ from sqlalchemy import CursorResult, Table, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.campaigns.personalise import CampaignRun, Personaliser, Version, language_key
-from services.db.audiences import members
+from services.db.audiences import MAILABLE, members
 from services.db.models import Campaign, Contact, Link, Resource, Send, Template
 from services.db.models_audiences import CampaignAudience, SavedAudience
 from services.db.models_consent import InflightSend, TemplateVariant
@@ -26,7 +26,6 @@ from services.db.session import transaction
 from services.db.upsert import insert_ignore
 from services.domain import lifecycle
 from services.domain.audience import parse_audience
-from services.domain.consent import Consent
 from services.domain.events import as_utc
 from services.domain.lifecycle import ACTIVE, CampaignStateError, SendStatus
 from services.domain.lifecycle import CampaignStatus as Status
@@ -129,9 +128,7 @@ def _materialise(session: Session, campaign: Campaign) -> int:
             select(*columns)
             .where(
                 Contact.id > last,
-                Contact.email.is_not(None),
-                Contact.email != "",
-                Contact.email_consent == Consent.CONFIRMED,
+                *MAILABLE,
             )
             .order_by(Contact.id)
             .limit(CONTACT_PAGE)

@@ -21,6 +21,13 @@ from services.domain.consent import Consent
 from services.domain.periods import PeriodKind, period_label
 from services.domain.segments import Engagement, Segment
 
+#: Contacts an email can go to: an address, and email consent confirmed.
+MAILABLE = (
+    Contact.email.is_not(None),
+    Contact.email != "",
+    Contact.email_consent == Consent.CONFIRMED,
+)
+
 __all__ = ["Member", "SegmentCount", "count_segment", "members"]
 
 PAGE = 5000
@@ -61,9 +68,7 @@ def members(session: Session, segment: Segment, today: date) -> Iterator[list[Me
             .add_columns(Contact.tags, Contact.attributes, Contact.needs)
             .where(
                 Contact.id > last,
-                Contact.email.is_not(None),
-                Contact.email != "",
-                Contact.email_consent == Consent.CONFIRMED,
+                *MAILABLE,
                 *engaged,
             )
             .order_by(Contact.id)
