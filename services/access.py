@@ -24,9 +24,10 @@ ADMIN_ROUTES = frozenset(
     }
 )
 CHANGES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-#: Route prefixes that show people (addresses, names, a person's history): staff work,
+#: Route prefixes that show people (addresses, names, a person's history, who is in an
+#: audience): staff work,
 #: never the analyst's, whose counts of 1 to 10 are withheld for the same reason.
-PEOPLE_PREFIXES = ("/api/v1/contacts", "/api/v1/outbox")
+PEOPLE_PREFIXES = ("/api/v1/contacts", "/api/v1/outbox", "/api/v1/audiences")
 
 
 def area_of(method: str, template: str) -> Area:

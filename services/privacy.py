@@ -38,6 +38,7 @@ from services.db.models_consent import Reply
 from services.db.models_experiments import HoldoutAssignment
 from services.db.models_guardians import EmailConfirmation, GuardianConsent, GuardianLink
 from services.db.models_journeys import FollowUp, IdentityMerge, JourneyRun
+from services.db.session import changed
 from services.db.upsert import insert_ignore
 from services.domain.consent import Consent
 from services.domain.erasure import (
@@ -152,7 +153,7 @@ def _forget_family(session: Session, contact_id: int) -> int:
                        | (GuardianLink.guardian_id == contact_id)),
         (EmailConfirmation, EmailConfirmation.contact_id == contact_id),
     ):  # fmt: skip
-        removed += session.execute(delete(table).where(where)).rowcount
+        removed += changed(session, delete(table).where(where))
     return removed
 
 
@@ -161,29 +162,29 @@ def _stop_and_clear(session: Session, contact: Contact, person: str) -> dict[str
     S = models.Send
     sends = [s for (s,) in session.execute(select(S.id).where(S.contact_id == contact.id))]
     counts = {
-        "sends_stopped": session.execute(
+        "sends_stopped": changed(session,
             update(S).where(S.contact_id == contact.id, S.status == SendStatus.PENDING)
             .values(status=SendStatus.SUPPRESSED, error="erased")
-        ).rowcount,
-        "outbox_removed": session.execute(
+        ),
+        "outbox_removed": changed(session,
             delete(models.LocalEmail).where(models.LocalEmail.send_id.in_(sends))
-        ).rowcount,
-        "runs_stopped": session.execute(
+        ),
+        "runs_stopped": changed(session,
             update(JourneyRun).where(JourneyRun.person == person,
                                      JourneyRun.state == RunState.WAITING)
             .values(state=RunState.EXITED)
-        ).rowcount,
-        "follow_ups_closed": session.execute(
+        ),
+        "follow_ups_closed": changed(session,
             update(FollowUp).where(FollowUp.person == person).values(done=True)
-        ).rowcount,
-        "replies_cleared": session.execute(
+        ),
+        "replies_cleared": changed(session,
             update(Reply).where(Reply.person == person)
             .values(from_email=None, subject=None, text=None, html=None)
-        ).rowcount,
-        "events_cleared": session.execute(
+        ),
+        "events_cleared": changed(session,
             update(models.EngagementEvent).where(models.EngagementEvent.person == person)
             .values(properties={})
-        ).rowcount,
+        ),
     }  # fmt: skip
     session.execute(update(S).where(S.contact_id == contact.id).values(error=None))
     return counts
@@ -191,14 +192,13 @@ def _stop_and_clear(session: Session, contact: Contact, person: str) -> dict[str
 
 def _rekey(session: Session, old: str, new: str) -> int:
     """Every column that holds a pseudonym: ``old`` becomes ``new``."""
-    changed = 0
+    rekeyed = 0
     for table in Base.metadata.sorted_tables:
         for name in PERSON_COLUMNS:
             if name in table.columns and table.name != Contact.__tablename__:
                 column = table.columns[name]
-                result = session.execute(update(table).where(column == old).values({name: new}))
-                changed += result.rowcount
-    return changed
+                rekeyed += changed(session, update(table).where(column == old).values({name: new}))
+    return rekeyed
 
 
 def _rekey_outbox(session: Session, old: str, new: str) -> int:

@@ -22,6 +22,7 @@ from sqlalchemy import String, cast, or_, select, update
 from services.analytics import erased
 from services.db import models
 from services.db.models_consent import Reply
+from services.db.session import changed
 from services.db.upsert import upsert
 
 if TYPE_CHECKING:
@@ -46,18 +47,19 @@ def cutoff(now: datetime, months: int) -> datetime:
 def clear_raw(session: Session, before: datetime) -> dict[str, int]:
     """Clear event properties and reply bodies older than ``before``; counts cleared."""
     E = models.EngagementEvent
-    events = session.execute(
+    events = changed(
+        session,
         update(E)
         .where(E.occurred_at < before, cast(E.properties, String) != EMPTY)
-        .values(properties={})
-    ).rowcount
-    replies = session.execute(
+        .values(properties={}),
+    )
+    replies = changed(session,
         update(Reply)
         .where(Reply.received_at < before,
                or_(Reply.text.is_not(None), Reply.html.is_not(None), Reply.subject.is_not(None),
                    Reply.from_email.is_not(None)))
         .values(text=None, html=None, subject=None, from_email=None)
-    ).rowcount  # fmt: skip
+    )  # fmt: skip
     return {"events": events, "replies": replies}
 
 

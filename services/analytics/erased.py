@@ -14,13 +14,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import CursorResult, delete, select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from services.db.models_consent import ErasedPseudonym
-from services.db.upsert import insert_ignore
+from services.db.session import changed
+from services.db.upsert import upsert
 from services.db.values import chunks, utc
 from services.domain.erasure import inflight_key
 
@@ -28,16 +29,17 @@ Records = Sequence[dict[str, Any]]
 
 
 def remember(session: Session, secret: bytes, old: str, new: str, now: datetime) -> None:
-    """At erasure: late records under ``old`` go to ``new`` until the horizon."""
+    """At erasure: late records under ``old`` go to ``new`` until the horizon. A person
+    erased again (re-imported since: same external id, same pseudonym) is remapped to
+    this erasure's pseudonym and time."""
     row = {"old_key": inflight_key(secret, old), "new_pseudonym": new, "erased_at": now}
-    insert_ignore(session, ErasedPseudonym.__table__, [row])
+    upsert(session, ErasedPseudonym.__table__, [row], ["old_key"])
 
 
 def forget(session: Session, now: datetime, days: int) -> int:
     """Drop the map rows older than ``days``; how many went."""
     E = ErasedPseudonym
-    gone = session.execute(delete(E).where(E.erased_at < now - timedelta(days=days)))
-    return cast(CursorResult[Any], gone).rowcount
+    return changed(session, delete(E).where(E.erased_at < now - timedelta(days=days)))
 
 
 def rekey_late(

@@ -248,14 +248,28 @@ def campaign(view: Mapping[str, Any], min_cell: int) -> dict[str, Any]:
     out = copy.deepcopy(dict(view))
     if min_cell <= 0:
         return out
-    progress = out.get("progress") or {}
-    names = [k for k, v in progress.items() if isinstance(v, int)]
-    hidden = suppress([[progress[k] for k in names]], min_cell)
-    for _, j in hidden:
-        progress[names[j]] = None
-    if hidden:
-        progress["suppressed"] = sorted(names[j] for _, j in hidden)
+    withhold_counts(out.get("progress") or {}, min_cell)
     test = out.get("content_test")
     if test and test.get("decision"):
         test["decision"] = decision(test["decision"], min_cell)
     return out
+
+
+def journey(view: Mapping[str, Any], min_cell: int) -> dict[str, Any]:
+    """A journey as staff see it, safe to share: its statistics (people per state)."""
+    out = copy.deepcopy(dict(view))
+    if min_cell > 0:
+        withhold_counts(out.get("stats") or {}, min_cell)
+    return out
+
+
+def withhold_counts(counts: dict[str, Any], min_cell: int) -> None:
+    """One row of counts of people (per status, per state), in place: counts of 1 to
+    ``min_cell`` - 1 become None with a partner, so no total or sum gives one back;
+    their names are listed under ``suppressed``."""
+    names = [k for k, v in counts.items() if isinstance(v, int) and not isinstance(v, bool)]
+    hidden = suppress([[counts[k] for k in names]], min_cell)
+    for _, j in hidden:
+        counts[names[j]] = None
+    if hidden:
+        counts["suppressed"] = sorted(names[j] for _, j in hidden)

@@ -22,6 +22,7 @@ from services.campaigns.confirmations import send_confirmations
 from services.campaigns.contacts import contact_care, save_contacts
 from services.campaigns.dispatch import make_sender
 from services.campaigns.outbox_store import list_outbox
+from services.campaigns.render_pool import BoundedRenderer
 from services.campaigns.rendering import TemplateProblem, sample_context
 from services.campaigns.schedule import CampaignStateError
 from services.campaigns.social import check_social_campaign
@@ -268,12 +269,20 @@ def attach_audience(session: Session, campaign_id: str, body: CampaignIn) -> Non
 
 
 def attach_content_test(
-    session: Session, campaign_id: str, body: CampaignIn, now: datetime
+    session: Session, campaign_id: str, body: CampaignIn, now: datetime, renderer: BoundedRenderer
 ) -> None:
-    """The campaign's A/B/n content test (ValueError: not one it can run)."""
+    """The campaign's A/B/n content test (ValueError: not one it can run). A variant's
+    own subject renders in the sandbox now, not at send time for each of its people."""
     test = content_test_for(session, body.channel, body.content_test, body.send_at, now)
-    if test is not None:
-        save_content_test(session, campaign_id, test)
+    if test is None:
+        return
+    for i, variant in enumerate(test.variants):
+        if variant.subject is not None:
+            try:
+                renderer.check(variant.subject, None, "-")
+            except TemplateProblem as exc:
+                raise ValueError(f"content_test.variants[{i}].subject: {exc}") from None
+    save_content_test(session, campaign_id, test)
 
 
 @router.post("/api/v1/campaigns", status_code=201)
@@ -291,7 +300,9 @@ def post_campaign(body: CampaignIn, c: AppDep, _: Authorized) -> dict[str, Any]:
     if body.audience_id is not None:
         extras.append(in_session(partial(attach_audience, body=body)))
     if body.content_test is not None:
-        extras.append(in_session(partial(attach_content_test, body=body, now=c.now())))
+        extras.append(
+            in_session(partial(attach_content_test, body=body, now=c.now(), renderer=c.renderer))
+        )
     try:
         made = handlers.create_campaign(
             c.unit_of_work(),

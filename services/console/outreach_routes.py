@@ -14,7 +14,7 @@ router = APIRouter(include_in_schema=False)
 
 @router.get("/audiences")
 def audiences_page(request: Request) -> Response:
-    return page(request, "audiences.html", "/audiences")
+    return page(request, "audiences.html", "/audiences", reads="/api/v1/audiences")
 
 
 @router.get("/journeys")
