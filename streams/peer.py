@@ -55,13 +55,13 @@ def write_record(
             return
         if row["campaign_id"]:  # an exposure too, as the sink stores it
             exposure = {k: row[k] for k in ("person", "campaign_id", "channel", "messenger_id")}
-            exposure |= {"touch_id": f"e:{row['event_id']}", "kind": row["type"][:50]}
+            exposure |= {"touch_id": f"e:{row['event_id']}", "kind": str(row["type"])[:50]}
             exposure |= {"occurred_at": row["occurred_at"], "received_at": now}
             insert_ignore(session, cast(Table, models.Touch.__table__), [exposure])
         if stage is None:
             return
-        touches = touches_of(session, [row], window).get(row["person"], [])
-        for credit in credit_rows(row, touches, window, timezone):
+        history = touches_of(session, [row], window).get(str(row["person"]))
+        for credit in credit_rows(row, history if history is not None else (), window, timezone):
             insert_ignore(session, cast(Table, models.Credit.__table__), [credit])
 
 
@@ -74,7 +74,7 @@ def build(settings: Settings) -> faust.App:
     gate = os.environ.get("WINWIN_PEER_GATE")
 
     @app.agent(source, name="peer")
-    async def peer(stream: faust.StreamT) -> None:
+    async def peer(stream: faust.StreamT[bytes]) -> None:
         async for value in stream:
             while gate and not os.path.exists(gate):  # the bench's: start when it says
                 await asyncio.sleep(0.05)

@@ -93,4 +93,4 @@ def peer_rate(env: BenchEnv, peer: tuple[Any, Path], records: int) -> float:
     span = time.monotonic() - start
     env.stop(proc)
     progress(f"pipeline: the per-event agent wrote {last - first} records in {span:.2f}s")
-    return (last - first) / max(span, 1e-6)
+    return float(last - first) / max(span, 1e-6)

@@ -38,7 +38,7 @@ def experiments(session: Session, now: datetime) -> list[dict[str, Any]]:
         subject = session.get(model, subject_id) if model is not None else None
         result = experiment_lift(session, kind, subject_id, now)
         if result is not None:
-            name = subject.name if subject is not None else subject_id
+            name = str(getattr(subject, "name", None) or subject_id)
             found.append({"kind": kind, "id": subject_id, "name": name, **result})
     return sorted(found, key=lambda e: (e["kind"], e["name"], e["id"]))
 

@@ -28,7 +28,7 @@ from services.spreadsheet import csv_text
 
 router = APIRouter(tags=["experiments"])
 SubjectId = Annotated[str, Path(max_length=40)]
-PNG = {200: {"content": {"image/png": {}}}}
+PNG: dict[int | str, dict[str, Any]] = {200: {"content": {"image/png": {}}}}
 #: Per CSV section, the columns holding counts of people: a blank one was withheld.
 COUNTS = {
     "experiment": ("people_treatment", "people_control"),
@@ -97,8 +97,8 @@ def global_holdout(
         report = _answer(lambda: global_lift(session, c.settings, first, last))
     if min_cell:
         report["months"] = [sharing.lift(m, min_cell) for m in report["months"]]
-    return report | {"disclosure": {"exact": False, "min_cell": min_cell} if min_cell
-                     else sharing.exact_marker()}  # fmt: skip
+    disclosure = {"exact": False, "min_cell": min_cell} if min_cell else sharing.exact_marker()
+    return dict(report) | {"disclosure": disclosure}
 
 
 def board_for(c: Container, start: str | None, end: str | None, rules: RuleSet,
@@ -106,7 +106,10 @@ def board_for(c: Container, start: str | None, end: str | None, rules: RuleSet,
     """The page's figures for the selected months (:func:`did_it_work`); 422 if bad."""
     months = month_range(start, end, c.now(), c.settings.timezone)
     with c.sessions() as session:
-        return _answer(lambda: did_it_work(session, c.settings, c.now(), months, rules, min_cell))
+        board: dict[str, Any] = _answer(
+            lambda: did_it_work(session, c.settings, c.now(), months, rules, min_cell)
+        )
+    return board
 
 
 def _answer(compute: Any) -> Any:
