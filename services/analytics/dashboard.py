@@ -28,7 +28,7 @@ from fastapi.responses import (
 from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
 
-from services import audit, auth, sessions, signin
+from services import access, audit, auth, sessions, signin
 from services.analytics import panels, sharing
 from services.analytics.metrics import QueryError
 from services.analytics.recompute import ensure_window
@@ -76,7 +76,13 @@ def _html(
         body = body.replace("<!--error-->", f'<p class="error" role="alert">{error}</p>')
     if signed_in is not None:
         body = HEADER_MARK.sub(lambda m: header_html(signed_in, m[1], m[2]), body, count=1)
+        if not access.may(signed_in.role, "POST", "/api/v1/campaigns"):
+            body = CHANGES_MARK.sub("", body)  # a role that may not change sees no controls
     return HTMLResponse(body, status_code=status, headers=SECURITY_HEADERS)
+
+
+#: What a static page shows only to roles that may change outreach (forms, buttons).
+CHANGES_MARK = re.compile(r"<!--changes-->.*?<!--/changes-->", re.S)
 
 
 @router.get("/", response_class=HTMLResponse)

@@ -21,15 +21,17 @@
       ["Template", esc(c.template_id)], ["Audience", c.audience_id ? `<a href="/audiences">${esc(c.audience_id)}</a>` : c.channel === "email" ? (c.audience ? "a filter" : "everyone with consent") : "—"], ["Resources", esc((c.resources || []).join(", ") || "—")],
       ["Messengers", esc((c.messengers || []).join(", ") || "—")], ["Id", `<code>${esc(c.id)}</code>`]]
       .map(([k, v]) => `<dt>${k}</dt><dd>${v}</dd>`).join("");
-    const p = c.progress, done = p.sent + p.suppressed + p.failed, pct = p.total ? Math.round((100 * done) / p.total) : 0;
+    const p = c.progress, done = (p.sent || 0) + (p.suppressed || 0) + (p.failed || 0), pct = p.total ? Math.round((100 * done) / p.total) : 0;
     $("bar").innerHTML = `<div class="bar" role="progressbar" aria-valuemin="0" aria-valuemax="100" aria-valuenow="${pct}" aria-label="${pct}% processed"><i style="width:${pct}%"></i></div><p class="status">${pct}% processed</p>`;
     for (const k of ["total", "sent", "suppressed", "failed"]) $("p-" + k).textContent = fmt(p[k]);
-    const open = c.status === "draft" || c.status === "scheduled";
-    $("schedule").disabled = !open;
-    $("cancel").disabled = c.status === "sent" || c.status === "cancelled";
-    $("pause").disabled = !(c.status === "scheduled" || c.status === "sending");
-    $("resume").disabled = c.status !== "paused";
-    if (document.activeElement !== $("send-at") && !$("send-at").value) $("send-at").value = localInput(c.send_at);
+    if ($("schedule")) {  // not on the page for a role that may not change campaigns
+      const open = c.status === "draft" || c.status === "scheduled";
+      $("schedule").disabled = !open;
+      $("cancel").disabled = c.status === "sent" || c.status === "cancelled";
+      $("pause").disabled = !(c.status === "scheduled" || c.status === "sending");
+      $("resume").disabled = c.status !== "paused";
+      if (document.activeElement !== $("send-at") && !$("send-at").value) $("send-at").value = localInput(c.send_at);
+    }
     $("status").textContent = "updated " + new Date().toLocaleTimeString();
     contentTest(c.content_test);
   }
@@ -87,7 +89,7 @@
     } catch (err) { $("action-status").textContent = "Refused: " + err.message; }
   }
 
-  document.addEventListener("DOMContentLoaded", () => {
+  function wireActions() {
     $("schedule-form").addEventListener("submit", (e) => {
       e.preventDefault();
       const v = $("send-at").value;
@@ -100,6 +102,10 @@
       try { const copy = await WW.api(`${base}/clone`, {method: "POST"}); location.href = `/campaigns/${encodeURIComponent(copy.id)}`; }
       catch (err) { $("action-status").textContent = "Refused: " + err.message; }
     });
+  }
+
+  document.addEventListener("DOMContentLoaded", () => {
+    if ($("schedule-form")) wireActions();
     $("credit-form").addEventListener("submit", (e) => { e.preventDefault(); credits(); });
     load().then(toolkits); credits();
     setInterval(load, 3000);

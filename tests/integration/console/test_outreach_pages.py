@@ -65,6 +65,12 @@ def test_an_analyst_is_shown_no_change_form(client: TestClient):
     assert "Create campaign" not in seen(client.get("/new-campaign").text).buttons
     journeys = seen(client.get("/journeys").text)
     assert not {"Simulate", "Save journey"} & set(journeys.buttons)
+    controls = {"Schedule", "Cancel campaign", "Pause", "Resume", "Clone as a draft"}
+    assert not controls & set(seen(client.get("/campaigns/c-1").text).buttons)
+    assert "New campaign" not in seen(client.get("/campaigns").text).links
+    sign_in_as(client, "sam@net.example")  # staff are shown them
+    assert controls <= set(seen(client.get("/campaigns/c-1").text).buttons)
+    assert "New campaign" in seen(client.get("/campaigns").text).links
 
 
 def test_an_admin_edits_the_stage_map(client: TestClient):
