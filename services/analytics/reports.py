@@ -28,7 +28,7 @@ from services.domain.stages import Stage
 from services.errors import UsageError
 from services.spreadsheet import csv_text
 
-__all__ = ["run_report"]
+__all__ = ["run_report", "stages_png"]
 
 STAGES = [s.value for s in Stage]
 # QueryError names the API's parameters; the person at the terminal typed options.
@@ -171,7 +171,7 @@ def _render(result: Any, args: argparse.Namespace, window: int, min_cell: int) -
         return csv_text(columns, rows)
     if args.format == "png":
         if stages:
-            return _stages_png(result)
+            return stages_png(result)
         return _attribution_png(rows, key, _attribution_title(args, window))
     if stages:
         return _stages_table(result | {"rows": rows})
@@ -256,19 +256,34 @@ MARKERS = {"aware": "o", "use": "s", "produce": "^"}
 WIDTH_IN, HEIGHT_IN, DPI = 16, 9, 120  # 1920 x 1080 px
 
 
-def _stages_png(result: dict[str, Any]) -> bytes:
-    """The run chart: a line per stage, its dashed median, signal points ringed."""
+#: Run-chart rule -> its legend text; a signal's span is drawn in the rule's style.
+RULES = {
+    "shift": "shift: 6+ points on one side of the median",
+    "trend": "trend: 5+ points rising or falling",
+    "too_few_runs": "too few runs: the line crosses the median too seldom",
+    "too_many_runs": "too many runs: the line crosses the median too often",
+    "longest_run": "longest run: too many points on one side of the median",
+    "few_crossings": "few crossings: the line crosses the median too seldom",
+}
+RULES_OF = {"ihi": ("shift", "trend", "too_few_runs", "too_many_runs"),
+            "anhoej": ("longest_run", "few_crossings")}  # fmt: skip
+HATCHES = {"too_few_runs": "//", "too_many_runs": "\\\\", "longest_run": "..",
+           "few_crossings": "xx"}  # fmt: skip
+
+
+def stages_png(result: dict[str, Any]) -> bytes:
+    """The run chart: a line per stage of ``result["median"]``, its dashed median, each
+    signal's span highlighted in its rule's style (legend: the rules of ``result["rules"]``)."""
     from matplotlib import rc_context
     from matplotlib.figure import Figure
-    from matplotlib.lines import Line2D
     from matplotlib.ticker import MaxNLocator
 
     rows, base = result["rows"], result["baseline"]
-    periods = [r["period"] for r in rows]
+    periods, shown = [r["period"] for r in rows], [s for s in STAGES if s in result["median"]]
     with rc_context({"font.size": 14, "axes.spines.top": False, "axes.spines.right": False}):
         fig = Figure(figsize=(WIDTH_IN, HEIGHT_IN), dpi=DPI, layout="constrained")
         ax = fig.add_subplot()
-        for stage in STAGES:
+        for stage in shown:
             _plot_stage(ax, stage, [r[stage] for r in rows], periods, result)
         x = range(len(periods))
         if base in periods:
@@ -276,7 +291,7 @@ def _stages_png(result: dict[str, Any]) -> bytes:
         step = -(-len(periods) // 24)  # at most 24 labels
         ax.set_xticks(x[::step], [_month(p) for p in periods[::step]], rotation=45, ha="right")
         ax.set_xlim(-0.5, len(periods) - 0.5 + max(0.6, len(periods) * 0.06))  # end labels
-        top = max(max(r[s] or 0 for s in STAGES) for r in rows)
+        top = max(max(r[s] or 0 for s in shown) for r in rows)
         ax.set_ylim(0, max(5, top * 1.05))
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         if not top:
@@ -285,21 +300,39 @@ def _stages_png(result: dict[str, Any]) -> bytes:
         ax.set_ylabel("unique people")
         ax.grid(axis="y", color="#dddddd")
         span = f"{_month(periods[0])} to {_month(periods[-1])}"
-        fig.suptitle(f"Unique people aware, using and producing: {span}", size=22, weight="bold")
-        growth = ", ".join(f"{s} {_times(result['growth'][s])}" for s in STAGES)
-        if None in result["growth"].values():
-            growth += " (n/a: nobody at that stage in the baseline month)"
+        fig.suptitle(f"Unique people {_verbs(shown)}: {span}", size=22, weight="bold")
+        growth = ", ".join(f"{s} {_times(result['growth'][s])}" for s in shown)
+        if None in (result["growth"][s] for s in shown):
+            growth += " (n/a: nobody at that stage in the baseline month, or withheld)"
         ax.set_title(f"Growth since the {_month(base)} baseline: {growth}", size=17, pad=12)
         handles, _ = ax.get_legend_handles_labels()
-        baseline = handles[len(STAGES) * 2 :]  # read column by column: stage, its median
-        handles = handles[: len(STAGES) * 2] + [
-            Line2D([], [], marker="o", ms=16, mfc="none", mec="#444444", mew=2, ls="none",
-                   label="shift: 6+ points on one side of the median"),
-            Line2D([], [], lw=12, color="#444444", alpha=0.25,
-                   label="trend: 5+ points rising or falling"),
-        ] + baseline  # fmt: skip
-        fig.legend(handles=handles, loc="outside lower center", ncol=5, frameon=False, fontsize=13)
+        baseline = handles[len(shown) * 2 :]  # read column by column: stage, its median
+        handles = handles[: len(shown) * 2] + _rule_handles(result) + baseline
+        fig.legend(handles=handles, loc="outside lower center", ncol=3, frameon=False, fontsize=13)
         return _png_bytes(fig)
+
+
+def _verbs(stages: list[str]) -> str:
+    verbs = [{"aware": "aware", "use": "using", "produce": "producing"}[s] for s in stages]
+    return ", ".join(verbs[:-1]) + (" and " if len(verbs) > 1 else "") + verbs[-1]
+
+
+def _rule_handles(result: dict[str, Any]) -> list[Any]:
+    """One legend entry per rule of the rule set, in the style its spans are drawn."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    handles: list[Any] = []
+    for rule in RULES_OF[result.get("rules", "ihi")]:
+        if rule == "shift":
+            handles.append(Line2D([], [], marker="o", ms=16, mfc="none", mec="#444444", mew=2,
+                                  ls="none", label=RULES[rule]))  # fmt: skip
+        elif rule == "trend":
+            handles.append(Line2D([], [], lw=12, color="#444444", alpha=0.25, label=RULES[rule]))
+        else:
+            handles.append(Patch(facecolor="#44444418", edgecolor="#444444", hatch=HATCHES[rule],
+                                 label=RULES[rule]))  # fmt: skip
+    return handles
 
 
 def _plot_stage(
@@ -321,7 +354,10 @@ def _plot_stage(
                         ha="center", color=colour, size=12)  # fmt: skip
     for signal in result["signals"][stage]:
         a, b = periods.index(signal["from"]), periods.index(signal["to"]) + 1
-        if signal["rule"] == "shift":
+        if signal["rule"] in HATCHES:  # about the whole series or a long run: its span
+            ax.axvspan(a - 0.5, b - 0.5, facecolor=colour, alpha=0.08, edgecolor=colour,
+                       hatch=HATCHES[signal["rule"]], zorder=1)  # fmt: skip
+        elif signal["rule"] == "shift":
             ax.scatter(x[a:b], values[a:b], s=380, facecolors="none", edgecolors=colour,
                        linewidths=2.2, zorder=4)  # fmt: skip
         else:  # a highlighter stroke behind the rising or falling run

@@ -19,7 +19,7 @@ from services.domain.periods import PeriodKind
 from services.experiments.global_lift import global_lift
 from services.experiments.overview import experiments
 
-__all__ = ["did_it_work"]
+__all__ = ["did_it_work", "run_chart_data"]
 
 
 def did_it_work(
@@ -46,3 +46,14 @@ def did_it_work(
         disclosure = sharing.exact_marker()
     return {"experiments": found, "global": report, "stages": stages, "rules": rules.value,
             "from": first, "to": last, "disclosure": disclosure}  # fmt: skip
+
+
+def run_chart_data(stages: dict[str, Any], stage: str) -> dict[str, Any]:
+    """What the run-chart picture of one stage draws, from the page's stage metrics (as
+    shared): per month its count (``None``: withheld, drawn as a gap), its median, its
+    signals, its growth, the rule set and the disclosure."""
+    keep = ("baseline", "rules", "disclosure")
+    return {k: stages[k] for k in keep if k in stages} | {
+        "rows": [{"period": r["period"], stage: r[stage]} for r in stages["rows"]],
+        **{k: {stage: stages[k][stage]} for k in ("median", "signals", "growth")},
+    }

@@ -18,7 +18,7 @@ from services.errors import UsageError
 from services.experiments.lift import experiment_lift
 from services.spreadsheet import csv_text
 
-__all__ = ["COLUMNS", "forest_png", "lift_rows", "run_lift_report"]
+__all__ = ["COLUMNS", "forest_png", "lift_rows", "p_charts_png", "run_lift_report"]
 
 COLUMNS = ["stage", "rate_treatment", "rate_control", "difference", "ci95_low", "ci95_high",
            "relative_lift", "p_value", "p_holm", "incremental_people"]  # fmt: skip
@@ -103,3 +103,36 @@ def forest_png(labelled: list[dict[str, Any]], what: str) -> bytes:
     ax.set_xlabel("difference in conversion, treatment minus control (95% interval)")
     fig.suptitle(f"Did it work? Lift of {what}", fontsize=16, weight="bold")
     return _png_bytes(fig)
+
+
+def p_charts_png(charts: dict[str, Any], span: str) -> bytes:
+    """One panel per p-chart (``use_of_aware``, ``produce_of_use``): the monthly
+    proportion, the centre line, the 3-sigma limits as steps (each month its own) and
+    the points outside them marked. A withheld value (``None``) is a gap, not a point."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(12, 4 + 3.5 * len(charts)), dpi=120, layout="constrained")
+    axes = fig.subplots(len(charts), 1, squeeze=False)[:, 0]
+    for ax, (name, chart) in zip(axes, charts.items(), strict=True):
+        points = chart["points"]
+        x = list(range(len(points)))
+        ax.plot(x, _gaps(points, "p"), "o-", color="#0072B2", label="proportion")
+        if chart["centre"] is not None:
+            ax.axhline(chart["centre"], color="#444444", label=f"centre {chart['centre']:.1%}")
+        for key in ("upper", "lower"):
+            ax.step(x, _gaps(points, key), where="mid", color="#D55E00", ls="--",
+                    label="3-sigma limits" if key == "upper" else None)  # fmt: skip
+        out = [i for i, p in enumerate(points) if p["outside"]]
+        ax.plot(out, [points[i]["p"] for i in out], "o", ms=14, mfc="none", mec="#D55E00",
+                mew=2.5, ls="none", label="outside the limits")  # fmt: skip
+        ax.set_xticks(x, [p["period"] for p in points], rotation=45, ha="right")
+        ax.yaxis.set_major_formatter(lambda v, _: f"{v:.0%}")
+        ax.set_title(name.replace("_of_", " ÷ "), weight="bold")
+        ax.legend(loc="upper left", frameon=False, fontsize=9)
+    fig.suptitle(f"p-charts, {span}", fontsize=16, weight="bold")
+    return _png_bytes(fig)
+
+
+def _gaps(points: list[dict[str, Any]], key: str) -> list[float]:
+    """``key`` of every point; a withheld one (``None``) is NaN: a gap in the line."""
+    return [float("nan") if p[key] is None else p[key] for p in points]

@@ -14,15 +14,17 @@ from services.analytics import sharing
 from services.analytics.charts import RuleSet
 from services.analytics.dashboard import FromMonth, ToMonth, month_range
 from services.analytics.metrics import QueryError
+from services.analytics.reports import stages_png
 from services.analytics.routes import min_cell_for
 from services.auth import Authorized
 from services.bootstrap import AppDep, Container
 from services.domain.disclosure import shown
+from services.domain.stages import Stage
 from services.experiments import overview
-from services.experiments.board import did_it_work
+from services.experiments.board import did_it_work, run_chart_data
 from services.experiments.global_lift import global_lift
 from services.experiments.lift import experiment_lift
-from services.experiments.report import forest_png
+from services.experiments.report import forest_png, p_charts_png
 from services.experiments.variants import decision_of
 from services.spreadsheet import csv_text
 
@@ -147,6 +149,34 @@ def forest(request: Request, response: Response, c: AppDep, _: Authorized) -> Re
                 for e in found for row in e["stages"]]  # fmt: skip
     png = forest_png(labelled, "every experiment")
     return Response(png, media_type="image/png", headers={"Cache-Control": "no-store"})
+
+
+def _png(png: bytes) -> Response:
+    return Response(png, media_type="image/png", headers={"Cache-Control": "no-store"})
+
+
+@router.get("/api/v1/experiments/p-charts.png", response_class=Response, responses=PNG)
+def p_charts_picture(
+    request: Request, response: Response, c: AppDep, _: Authorized,
+    start: FromMonth = None, end: ToMonth = None,
+) -> Response:  # fmt: skip
+    """The p-charts of the "Did it work?" page: use ÷ aware and produce ÷ use per month,
+    centre line, 3-sigma limits; withheld points (for a role without exact counts) are
+    gaps and the limits of a withheld denominator are not drawn."""
+    board = board_for(c, start, end, RuleSet.IHI, min_cell_for(request, response, c))
+    return _png(p_charts_png(board["stages"]["p_charts"], f"{board['from']} to {board['to']}"))
+
+
+@router.get("/api/v1/experiments/run-chart.png", response_class=Response, responses=PNG)
+def run_chart_picture(
+    request: Request, response: Response, c: AppDep, _: Authorized,
+    start: FromMonth = None, end: ToMonth = None, rules: RuleSet = RuleSet.IHI,
+    stage: Stage = Stage.AWARE,
+) -> Response:  # fmt: skip
+    """The run chart of one stage: monthly counts, median, each signal's span with its
+    rule in the legend; withheld counts (for a role without exact counts) are gaps."""
+    board = board_for(c, start, end, rules, min_cell_for(request, response, c))
+    return _png(stages_png(run_chart_data(board["stages"], stage.value)))
 
 
 @router.get("/api/v1/campaigns/{campaign_id}/decision")

@@ -49,6 +49,12 @@ def test_an_analyst_reads_did_it_work_by_keyboard(console, browser):
     page.wait_for_url("**rules=anhoej**")
     assert "anhoej rules" in page.inner_text("#h-run")
     assert "rules=anhoej" in page.get_attribute("#csv", "href")
+    for chart in ("#p-charts-png", "#run-chart-aware", "#run-chart-produce"):  # under the tables
+        image = page.locator(chart)
+        image.scroll_into_view_if_needed()
+        until(lambda image=image: image.evaluate("i => i.complete"), 20, chart)
+        assert image.evaluate("i => i.naturalWidth") > 0 and image.get_attribute("alt")
+    assert "rules=anhoej" in page.get_attribute("#run-chart-use", "src")
     _accessible(page, "did it work")
     ARTIFACTS.mkdir(exist_ok=True)
     _screenshot(page, "console-did-it-work", full_page=True)

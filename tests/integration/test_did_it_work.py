@@ -11,11 +11,14 @@ import io
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from services.analytics.charts import RuleSet
 from services.analytics.sink import AttributionSink
 from services.api import create_app
 from services.campaigns.dispatch import Dispatcher, make_sender
 from services.db.migrate import upgrade
 from services.db.models_experiments import HoldoutAssignment
+from services.experiments.board import run_chart_data
+from services.experiments.routes import board_for
 from tests.integration.journeys.helpers import (
     DAY,
     T0,
@@ -120,4 +123,40 @@ def test_an_analyst_gets_small_cells_of_a_lift_withheld(database_url, tmp_path):
         use = next(r for r in lift["stages"] if r["stage"] == "use")
         assert use["rate_control"] is None and use["ci95"] is None and use["difference"] is None
         assert str(exact["arms"]["control"]["use"]) not in str(use)
+    c.engine.dispose()
+
+
+def test_the_p_charts_and_the_run_chart_as_pictures(database_url, tmp_path):
+    upgrade(database_url)
+    c = make_container(database_url, tmp_path, Clock(T0 + 40 * DAY))  # April
+    events = [record(f"v-{i}", f"p-{i}", T0 + DAY, "page.view") for i in range(30)]
+    events += [record(f"u-{i}", f"p-{i}", T0 + DAY, "resource.use") for i in range(4)]
+    AttributionSink(c.sessions).write(events, [])
+    client = TestClient(create_app(c), headers=AUTH)
+    analyst = client.post("/api/v1/tokens", json={"name": "a", "role": "analyst"}).json()
+    months = "from=2024-02&to=2024-04"
+    for who in (AUTH, {"Authorization": f"Bearer {analyst['token']}"}):
+        for path in ("p-charts.png", "run-chart.png", "run-chart.png?rules=anhoej&stage=use&"):
+            sep = "" if path.endswith("&") else "?"
+            png = client.get(f"/api/v1/experiments/{path}{sep}{months}", headers=who)
+            assert png.status_code == 200 and png.headers["content-type"] == "image/png"
+            assert png.content[:8] == b"\x89PNG\r\n\x1a\n" and len(png.content) > 1000
+    for bad in ("rules=nope", "stage=nope", "from=2024-13"):
+        assert client.get(f"/api/v1/experiments/run-chart.png?{bad}").status_code == 422
+    assert client.get("/api/v1/experiments/p-charts.png?from=2024-05&to=2024-04").status_code == 422
+
+    def use_counts(min_cell):
+        board = board_for(c, "2024-02", "2024-04", RuleSet.IHI, min_cell)
+        return run_chart_data(board["stages"], "use"), board["stages"]["p_charts"]
+
+    exact, _ = use_counts(0)
+    assert [r["use"] for r in exact["rows"]] == [0, 4, 0] and exact["median"] == {"use": 0}
+    shared, p_charts = use_counts(c.settings.min_cell)
+    assert [r["use"] for r in shared["rows"]] == [0, None, 0]  # a gap, not the 4
+    assert shared["disclosure"] == {"exact": False, "min_cell": c.settings.min_cell}
+    assert not any(0 < (r["use"] or 0) < c.settings.min_cell for r in shared["rows"])
+    assert p_charts["use_of_aware"]["points"][1]["p"] is None  # 4 of March's 30: a gap
+    for point in [p for chart in p_charts.values() for p in chart["points"]]:
+        if point["denominator"] is None:  # its limits would give it back: not drawn
+            assert point["lower"] is None and point["upper"] is None
     c.engine.dispose()
