@@ -168,8 +168,8 @@ def _cookie(settings: Settings) -> dict[str, Any]:
 
 def month_range(start: str | None, end: str | None, now: datetime, tz: str) -> tuple[str, str]:
     """The selected months (``YYYY-MM``); default: the twelve months up to this one."""
-    last = (end or period_of(now, PeriodKind.MONTH, tz))[:7]
-    first = start[:7] if start else last
+    last = _month((end or period_of(now, PeriodKind.MONTH, tz))[:7], "to")
+    first = _month(start[:7], "from") if start else last
     if not start:
         for _ in range(11):
             first = _previous_month(first)
@@ -180,9 +180,25 @@ def month_range(start: str | None, end: str | None, now: datetime, tz: str) -> t
     return first, last
 
 
+def _month(label: str, field: str) -> str:
+    """``label`` if it is a month the data can hold (``YYYY-MM``, years 1901–2199); 422."""
+    year, month = int(label[:4]), int(label[5:7])
+    if not (1901 <= year <= 2199 and 1 <= month <= 12):
+        raise HTTPException(
+            422,
+            [
+                {
+                    "field": field,
+                    "error": f"{field}: {label!r} is not a month from 1901-01 to 2199-12",
+                }
+            ],
+        )
+    return label
+
+
 def _previous_month(label: str) -> str:
     year, month = int(label[:4]), int(label[5:7])
-    return f"{year - (month == 1)}-{(month - 2) % 12 + 1:02d}"
+    return f"{year - (month == 1):04d}-{(month - 2) % 12 + 1:02d}"
 
 
 def snapshot(
