@@ -114,10 +114,10 @@ def test_a_content_test_picks_the_variant_with_a_real_effect() -> None:
 def test_equal_variants_give_no_clear_winner_and_the_first_is_used() -> None:
     rng = np.random.default_rng(18)
     unclear = 0
-    for _ in range(50):
+    for _ in range(20):
         variants = [Arm(1000, int(rng.binomial(1000, 0.1))) for _ in range(3)]
         decision = choose_variant(variants)
         if not decision["clear_winner"]:
             unclear += 1
             assert decision["winner"] == 0
-    assert unclear >= 45  # a false winner needs two Holm-adjusted wins at 5%
+    assert unclear >= 18  # a false winner needs two Holm-adjusted wins at 5%
