@@ -39,6 +39,9 @@ def clone_campaign(campaign_id: str, c: AppDep, _: Authorized) -> dict[str, Any]
             send_at=None,
             status=CampaignStatus.DRAFT,
             unsubscribe_group=original.unsubscribe_group,
+            children=original.children,
+            digest=original.digest,
+            throttle_per_hour=original.throttle_per_hour,
         )
         session.add(copy)
         session.flush()

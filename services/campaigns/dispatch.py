@@ -223,10 +223,15 @@ class Dispatcher:
             return 0
         self._content[run.id] = content_tests.start(self._c, run, self._c.now().astimezone(UTC))
         sent, unsure = self._reconciler.settle(run, self._record, self._release_ids)
+        allowance = self._allowance(run)  # None: no hourly cap
         cursor = ""
         while True:
+            if allowance is not None and allowance <= 0:
+                log.info("campaign %s: its %d an hour are sent; more next hour", run.id,
+                         run.throttle_per_hour)  # fmt: skip
+                return sent  # still sending: the next dispatcher tick goes on
             batch_id = new_id()
-            recipients, cursor, fetched = self._next_batch(run, cursor, batch_id)
+            recipients, cursor, fetched = self._next_batch(run, cursor, batch_id, allowance)
             if not fetched:
                 break
             emails, failures = self._render(run, recipients, batch_id)
@@ -234,6 +239,8 @@ class Dispatcher:
                 self._record(run, failures)
             delivered, deferred = self._deliver(run, emails)
             sent += delivered
+            if allowance is not None:
+                allowance -= delivered
             if deferred:
                 log.warning("campaign %s: %d send(s) left for the next run", run.id, deferred)
                 return sent
@@ -241,8 +248,22 @@ class Dispatcher:
             finish(self._sessions, run.id)
         return sent
 
+    def _allowance(self, run: CampaignRun) -> int | None:
+        """How many more of the campaign's emails may go this hour (its throttle less
+        those sent in the last 60 minutes); None without a throttle."""
+        if not run.throttle_per_hour:
+            return None
+        since = self._c.now().astimezone(UTC) - timedelta(hours=1)
+        with self._sessions() as session:
+            recent = session.scalar(
+                select(func.count())
+                .select_from(Send)
+                .where(Send.campaign_id == run.id, Send.sent_at >= since)
+            )
+        return max(0, run.throttle_per_hour - (recent or 0))
+
     def _next_batch(
-        self, run: CampaignRun, cursor: str, batch_id: str
+        self, run: CampaignRun, cursor: str, batch_id: str, allowance: int | None = None
     ) -> tuple[list[Recipient], str, int]:
         """The next pending sends after ``cursor``, consent, suppression and the campaign's
         unsubscribe group re-checked in the same query; the ones no longer allowed are marked ``suppressed`` and the rest
@@ -274,7 +295,7 @@ class Dispatcher:
             .where(Send.campaign_id == run.id, Send.status == SendStatus.PENDING, Send.id > cursor)
             .where(InflightSend.send_id.is_(None))
             .order_by(Send.id)
-            .limit(self.batch_size)
+            .limit(self.batch_size if allowance is None else min(self.batch_size, allowance))
         )
         with transaction(self._sessions) as session:
             rows = session.execute(stmt).all()

@@ -61,6 +61,7 @@ class CampaignRun:
     tracked_links: dict[str, str] = field(default_factory=dict)  # destination → link id
     persons: dict[str, str] = field(default_factory=dict)  # send id → pseudonym
     unsubscribe_group: int | None = None  # SendGrid ASM group of the campaign
+    throttle_per_hour: int | None = None  # at most so many sends in any hour
 
     def mentions(self, name: str) -> bool:
         """Whether any part of any version names ``name`` (a context key a template

@@ -254,6 +254,8 @@ class CampaignIn(StaffInput):
     children: Literal["skip", "guardians"] | None = None
     #: The monthly digest (reaches people who chose "monthly digest only").
     digest: bool | None = None
+    #: At most so many emails in any hour (email only); none: as fast as sending allows
+    throttle_per_hour: Annotated[int, Strict()] | None = Field(default=None, ge=1, le=1_000_000)
     #: A/B/n (email only): ``{"variants": [...], "test_share", "metric", "decide_at"}``
     content_test: ContentTestIn | None = None
 

@@ -184,6 +184,7 @@ def prepare(
         resources = [found[r] for r in wanted if r in found]
         run = CampaignRun(campaign.id, campaign.name, default, variants, resources)
         run.unsubscribe_group = campaign.unsubscribe_group
+        run.throttle_per_hour = campaign.throttle_per_hour
         _load_links(session, run)
         for resource in resources:
             if resource.id not in run.resource_links:

@@ -142,6 +142,8 @@ class Campaign(Base):
     children: Mapped[str | None] = mapped_column(String(20))
     #: The monthly digest: reaches people who chose "monthly digest only" (0024).
     digest: Mapped[bool | None] = mapped_column(Boolean)
+    #: At most so many of this email campaign's sends in any hour; None: no cap (0027).
+    throttle_per_hour: Mapped[int | None] = mapped_column(Integer)
 
 
 class Link(Base):

@@ -81,6 +81,8 @@ class NewCampaign:
     children: str | None = None
     #: Part of the monthly digest (reaches people who chose "monthly digest only").
     digest: bool | None = None
+    #: At most so many emails of the campaign in any hour (email only); None: no cap.
+    throttle_per_hour: int | None = None
 
 
 #: Something stored with a new campaign, in its transaction (a holdout, an audience, a
@@ -122,6 +124,7 @@ def create_campaign(
             unsubscribe_group=new.unsubscribe_group,
             children=new.children,
             digest=new.digest,
+            throttle_per_hour=new.throttle_per_hour,
         )
         uow.campaigns.add(campaign)
         try:
@@ -141,6 +144,8 @@ def _new_campaign_problem(uow: UnitOfWork, new: NewCampaign) -> str | None:
         return f"audience: {exc}"
     if problem := unsubscribe_group_problem(new.channel, new.unsubscribe_group):
         return problem
+    if new.throttle_per_hour is not None and new.channel != "email":
+        return "throttle_per_hour: only email campaigns are throttled"
     template = uow.templates.get(new.template_id)
     channel = template.channel if template is not None else None
     if problem := template_problem(new.channel, new.template_id, channel):

@@ -23,5 +23,6 @@ def describe(campaign: Campaign, progress: dict[str, int]) -> dict[str, Any]:
         "unsubscribe_group": campaign.unsubscribe_group,
         "children": campaign.children or "skip",
         "digest": bool(campaign.digest),
+        "throttle_per_hour": campaign.throttle_per_hour,
         "progress": progress,
     }

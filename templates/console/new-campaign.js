@@ -72,6 +72,7 @@
   async function create(f) {
     const body = {name: f.name, channel: channel(), template_id: f.template_id, resources: checked("resources")};
     if (body.channel === "email" && f.audience_id) body.audience_id = f.audience_id;
+    if (body.channel === "email" && f.throttle_per_hour) body.throttle_per_hour = Number(f.throttle_per_hour);
     if (body.channel === "social") body.platforms = checked("platforms");
     if (body.channel === "toolkit") body.messengers = checked("messengers");
     const made = await WW.api("/api/v1/campaigns", {json: body});

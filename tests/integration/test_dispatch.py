@@ -632,3 +632,38 @@ def test_templates_get_each_recipients_recommended_resources_behind_tracked_link
     claims = c.tokens.verify(recommended[0][0].rsplit("/", 1)[1], "r")
     assert claims is not None and claims.send_id is not None
     assert "REC" not in mails["c1@example.net"]["text"]  # no stated need, nothing used: nothing
+
+
+def test_a_throttled_campaign_sends_at_most_its_hourly_share(db_url: str, tmp_path: Any):
+    """Issue 16: a campaign's throttle (``throttle_per_hour``) caps its emails in any
+    hour; the rest go in the next hours, each person once, and the campaign ends sent."""
+    clock = {"at": NOW}
+    with FakeSendGrid(api_key=KEY) as fake:
+        settings = make_container(db_url, tmp_path, sendgrid_host=fake.host)
+        c = bootstrap(settings.settings, now=lambda: clock["at"])
+        settings.close()
+        try:
+            add_contacts(c, plain(25))
+            cid = add_campaign(c)
+            with c.sessions() as s, s.begin():
+                s.execute(update(Campaign).where(Campaign.id == cid).values(throttle_per_hour=10))
+            dispatcher = Dispatcher(c, make_sender(c), batch_size=4)
+            assert dispatcher.dispatch_due(clock["at"]) == 10  # three batches, the last cut to 2
+            clock["at"] += timedelta(minutes=59)
+            assert dispatcher.dispatch_due(clock["at"]) == 0  # the hour is not over
+            clock["at"] += timedelta(minutes=2)
+            assert dispatcher.dispatch_due(clock["at"]) == 10
+            clock["at"] += timedelta(hours=1, minutes=1)
+            assert dispatcher.dispatch_due(clock["at"]) == 5
+            with c.sessions() as s:
+                status = s.get(Campaign, cid).status
+            assert status == "sent" and progress_of(c, cid)["sent"] == 25
+            assert sorted(m.to for m in fake.delivered) == sorted({m.to for m in fake.delivered})
+            assert len(fake.delivered) == 25  # each person once
+        finally:
+            c.close()
+
+
+def progress_of(c: Container, campaign_id: str) -> dict[str, int]:
+    with c.sessions() as s:
+        return progress(s, campaign_id)

@@ -48,7 +48,14 @@ def test_staff_build_a_segment_plan_a_campaign_and_edit_journeys(client: TestCli
     assert "people with consent match" in audiences.text and "Save audience" in audiences.buttons
     assert "Audiences" in audiences.links and "Campaigns" in audiences.links
     form = seen(client.get("/new-campaign").text)
-    for label in ("Campaign name", "Channel", "Template", "Audience (email)", "Send at"):
+    for label in (
+        "Campaign name",
+        "Channel",
+        "Template",
+        "Audience (email)",
+        "Throttle",
+        "Send at",
+    ):
         assert labelled(form, label), label
     assert {"Send me a test", "Create campaign"} <= set(form.buttons)
     journeys = seen(client.get("/journeys").text)

@@ -90,3 +90,14 @@ def test_the_posts_check_runs_after_the_rules_and_its_refusal_stores_nothing() -
     with pytest.raises(CampaignRefused, match="^template_id"):
         handlers.create_campaign(uow, NewCampaign("S", "social", "t-none"), too_long)
     assert checked == ["posts"] and store.campaigns == {}
+
+
+def test_only_an_email_campaign_is_throttled() -> None:
+    store, uow = _library()
+    view = handlers.create_campaign(
+        uow, NewCampaign("T", "email", "t-email", throttle_per_hour=500)
+    )
+    assert store.campaigns[view["id"]].throttle_per_hour == 500
+    assert view["throttle_per_hour"] == 500
+    with pytest.raises(CampaignRefused, match="throttle_per_hour: only email"):
+        handlers.create_campaign(uow, NewCampaign("S", "social", "t-social", throttle_per_hour=5))
