@@ -50,7 +50,7 @@ def _credits_ready(c: Container, window_days: int | None) -> int:
     return window
 
 
-def _min_cell(request: Request, response: Response, c: Container) -> int:
+def min_cell_for(request: Request, response: Response, c: Container) -> int:
     """0 (exact counts, headed "not for sharing") for admins and staff; the smallest
     count shown (``WINWIN_MIN_CELL``) for every other role."""
     if sharing.exact_for(role_of(request)):
@@ -61,7 +61,6 @@ def _min_cell(request: Request, response: Response, c: Container) -> int:
 
 
 #: For the other routers that answer with counts (experiments).
-min_cell_for = _min_cell
 
 
 @router.get("/api/v1/metrics/stages")
@@ -84,7 +83,7 @@ def get_stage_metrics(
     ``rules``: ``ihi`` (shift, trend, too few / too many runs) or ``anhoej`` (longest
     run, few crossings). ``p_charts``: use ÷ aware and produce ÷ use, 3-sigma limits.
     """
-    min_cell = _min_cell(request, response, c)
+    min_cell = min_cell_for(request, response, c)
     with c.sessions() as session:
         result = _answer(
             lambda: metrics.stage_metrics(
@@ -122,7 +121,7 @@ def get_attribution(
     """Credits per campaign, channel or messenger and stage (``unattributed`` included)."""
     _answer(lambda: metrics.day_bounds(start, end))  # 422 before any recomputation
     window = _credits_ready(c, window_days)
-    min_cell = _min_cell(request, response, c)
+    min_cell = min_cell_for(request, response, c)
     with c.sessions() as session:
         result = _answer(lambda: metrics.attribution(session, model, window, start, end, group_by))
     return result | {"rows": sharing.attribution(result["rows"], "key", min_cell)}
@@ -141,7 +140,7 @@ def get_campaign_attribution(
 ) -> list[dict[str, Any]]:
     """One campaign's credits per period and stage."""
     window = _credits_ready(c, window_days)
-    min_cell = _min_cell(request, response, c)
+    min_cell = min_cell_for(request, response, c)
     with c.sessions() as session:
         rows = _answer(
             lambda: metrics.campaign_attribution(session, campaign_id, model, window, period)

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 from pydantic import Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.analytics import sharing
-from services.auth import Authorized, role_of
+from services.analytics.routes import min_cell_for
+from services.auth import Authorized
 from services.bootstrap import AppDep, Container
 from services.db.models import Contact
 from services.db.models_journeys import Journey
@@ -65,29 +66,28 @@ def post_journey(body: JourneyIn, c: AppDep, _: Authorized) -> dict[str, Any]:
 
 
 @router.get("/api/v1/journeys")
-def list_journeys(request: Request, c: AppDep, _: Authorized) -> list[dict[str, Any]]:
-    """Every journey with its statistics."""
+def list_journeys(
+    request: Request, response: Response, c: AppDep, _: Authorized
+) -> list[dict[str, Any]]:
+    """Every journey with its statistics (small counts withheld from analysts)."""
+    min_cell = min_cell_for(request, response, c)
     with c.sessions() as session:
         journeys = session.scalars(select(Journey).order_by(Journey.created_at, Journey.id)).all()
         counts = definitions.stats(session, [j.id for j in journeys])
-        return [_as_seen(request, c, definitions.view(j, counts[j.id])) for j in journeys]
+        return [sharing.journey(definitions.view(j, counts[j.id]), min_cell) for j in journeys]
 
 
 @router.get("/api/v1/journeys/{journey_id}")
-def get_journey(request: Request, journey_id: str, c: AppDep, _: Authorized) -> dict[str, Any]:
+def get_journey(
+    request: Request, response: Response, journey_id: str, c: AppDep, _: Authorized
+) -> dict[str, Any]:
+    min_cell = min_cell_for(request, response, c)
     with c.sessions() as session:
         journey = session.get(Journey, journey_id)
         if journey is None:
             raise HTTPException(404, "journey not found")
         view = definitions.view(journey, definitions.stats(session, [journey_id])[journey_id])
-        return _as_seen(request, c, view)
-
-
-def _as_seen(request: Request, c: Container, view: dict[str, Any]) -> dict[str, Any]:
-    """Exact for admins and staff; small counts withheld for every other role."""
-    if sharing.exact_for(role_of(request)):
-        return view
-    return sharing.journey(view, c.settings.min_cell)
+        return sharing.journey(view, min_cell)
 
 
 @router.put("/api/v1/journeys/{journey_id}")
