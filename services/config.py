@@ -21,8 +21,10 @@ PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "changethis", "dev
 PLACEHOLDER_PARTS = ("changeme", "change-me", "changethis", "replace-with", "replace-me")
 MIN_SECRET_LENGTH = 32
 #: Shannon estimate over the secret's characters: a random 32-character hex secret has
-#: 92-125 (~116 typical); "password" x 4 has 88, one repeated character 0.
-MIN_SECRET_BITS = 90
+#: ~116 typically and below 90 about twice in a million (86.5 the lowest of 2,000,000 drawn:
+#: a floor of 90 refused one CI run's random secret); one repeated character has 0, "ab" x 16
+#: has 32. Short patterns repeated are refused by their period, whatever their variety.
+MIN_SECRET_BITS = 72
 #: Rows a hand or a mind walks along: a secret mostly made of steps to a neighbour in one
 #: of them (abcdef..., 0123..., qwerty...) is guessable whatever its variety. A random
 #: hex secret has 1 such step in 8 (at most 15 of 31 in 100,000 tries): 3/4 refuses none.
@@ -230,6 +232,9 @@ def weak_secret(value: str) -> str:
         return "it is a placeholder"
     if len(value) < MIN_SECRET_LENGTH:
         return f"{len(value)} characters, at least {MIN_SECRET_LENGTH} needed"
+    period = next(p for p in range(1, len(value) + 1) if value[p:] == value[:-p] or p == len(value))
+    if 2 * period <= len(value):  # "password" x 4, "a1b2c3d4" x 4
+        return f"a short pattern repeated ({period} characters, {len(value) / period:.1f} times)"
     counts = Counter(value)
     bits = sum(n * math.log2(len(value) / n) for n in counts.values())
     if bits < MIN_SECRET_BITS:  # e.g. one character repeated, or a short pattern
