@@ -12,7 +12,6 @@ import pytest
 from fastapi.testclient import TestClient
 
 from services.api import create_app
-from services.bootstrap import Container
 from services.db.migrate import upgrade
 from tests.integration.journeys.helpers import Clock, make_container
 from tests.integration.red_team import STAFF, client, container  # noqa: F401 (fixtures)
