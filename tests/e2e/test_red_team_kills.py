@@ -1,0 +1,61 @@
+"""Red team, round 4: signals to the processes of a running `winwin up` (embedded broker
+and SQLite). Each test is one finding and fails on the code it was found on.
+
+What held, in runs of tests/e2e/test_chaos.py's kind with more kills (SIGKILL and
+SIGTERM, at random, 10 to 16 a run, the worker's sink child among the targets, several
+in the same second): every event answered 202 was stored once, the stage counts were
+exact, every role came back, /readyz recovered, and SIGTERM (twice too) or SIGKILL of
+`winwin up` left no process of the stack.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+
+import pytest
+
+from services.bench.memory import child_pids
+from services.db.models import EngagementEvent
+from tests.e2e.test_supervision import _counter
+from tests.e2e.up import Up, post_until_answered
+from tests.integration.test_reliability_crash import _workload
+from tests.stack import wait_for
+
+pytestmark = pytest.mark.e2e
+
+
+def _sink_of(worker: int) -> int:
+    """The worker's sink process (``streams/writer.py``: a spawned pool child; the other
+    child is multiprocessing's resource tracker)."""
+
+    def found() -> int | None:
+        for pid in child_pids(worker):
+            with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+                if b"spawn_main" in cmdline.read():
+                    return pid
+        return None
+
+    return int(wait_for(found, 30, 0.1, "the worker's sink process"))
+
+
+def test_a_frozen_sink_process_is_noticed_and_the_events_are_stored(tmp_path):
+    """The worker's sink child is stopped (SIGSTOP; a sink hung on a lock or a page-in
+    looks the same). The worker awaits it forever: its event loop lives, so its
+    heartbeat goes on, the supervisor's stall check (here 6 s) never fires, /readyz
+    says 200, and events accepted from then on are never stored (0 of 200 after 80 s
+    in the run that found it, with the default 60 s). The worker could bound a
+    batch's write and start another sink, as it does when the child dies."""
+    up = Up(tmp_path, WINWIN_WORKER_STALL_SECONDS="6").start()
+    count = _counter(up)
+    try:
+        with up.client() as client:
+            up.wait_ready(client)
+            os.kill(_sink_of(up.children()["worker"]), signal.SIGSTOP)
+            events, _ = _workload(random.Random(11), 200)
+            assert post_until_answered(client, events)["accepted"] == 200
+            wait_for(lambda: count(EngagementEvent) == 200, 30, 0.5, f"200 events\n{up.logs()}")
+        assert up.stop() == 0, up.logs()
+    finally:
+        up.close()
