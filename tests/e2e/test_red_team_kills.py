@@ -55,7 +55,27 @@ def test_a_frozen_sink_process_is_noticed_and_the_events_are_stored(tmp_path):
             os.kill(_sink_of(up.children()["worker"]), signal.SIGSTOP)
             events, _ = _workload(random.Random(11), 200)
             assert post_until_answered(client, events)["accepted"] == 200
-            wait_for(lambda: count(EngagementEvent) == 200, 30, 0.5, f"200 events\n{up.logs()}")
+            wait_for(lambda: count(EngagementEvent) == 200, 25, 0.5, f"200 events\n{up.logs()}")
+        assert up.stop() == 0, up.logs()
+    finally:
+        up.close()
+
+
+def test_a_frozen_relay_is_noticed_and_the_outbox_is_sent(tmp_path):
+    """Issue 13 taught the supervisor to restart a frozen *worker* (its heartbeat
+    stops). The relay has no heartbeat: stopped with SIGSTOP (or hung in a call that
+    never returns), it is never restarted, the outbox only grows, /readyz says 200,
+    and no event accepted since is stored (0 of 300 after 90 s in the run that found
+    it). The API answers 202 all along, so nobody notices."""
+    up = Up(tmp_path, WINWIN_WORKER_STALL_SECONDS="6").start()
+    count = _counter(up)
+    try:
+        with up.client() as client:
+            up.wait_ready(client)
+            up.kill("relay", signal.SIGSTOP)
+            events, _ = _workload(random.Random(12), 200)
+            assert post_until_answered(client, events)["accepted"] == 200
+            wait_for(lambda: count(EngagementEvent) == 200, 25, 0.5, f"200 events\n{up.logs()}")
         assert up.stop() == 0, up.logs()
     finally:
         up.close()
