@@ -83,3 +83,22 @@ def test_refused_sign_ins_do_not_grow_the_limiter_without_bound(
         assert r.status_code in (401, 429)
     assert r.status_code == 429
     assert len(limits.by_email._failures) <= limits.by_email.max_keys
+
+
+# --- Events: the 4 KB of properties --------------------------------------------------------
+
+
+def test_a_property_that_quotes_the_text_backslash_u0000_is_accepted(
+    client: TestClient,  # noqa: F811
+):
+    """``check_event`` looks for NUL characters in the *serialised* properties
+    (``"\\u0000" in text``). A NUL is serialised as ``\\u0000``, but so is the harmless
+    six-character text ``\\u0000`` once its backslash is escaped (``\\\\u0000``): the
+    network's site posting a search query or a code snippet that mentions it gets its
+    event refused as "must not contain NUL characters", and the event is lost."""
+    event = {"event_id": "r4-backslash", "type": "page.view", "person_ref": "fam-1",
+             "occurred_at": "2024-03-01T00:00:00Z",
+             "properties": {"query": "what does \\u0000 mean in JSON?"}}  # fmt: skip
+    r = client.post("/api/v1/events", json=[event], headers=STAFF)
+    assert r.status_code == 202, r.text
+    assert r.json()["accepted"] == 1, r.text
