@@ -147,7 +147,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument(
         "what",
-        choices=["pipeline", "latency", "redirect", "dispatch", "memory", "scaleout", "all"],
+        choices=[
+            "pipeline",
+            "latency",
+            "redirect",
+            "dispatch",
+            "memory",
+            "scaleout",
+            "reads",
+            "all",
+        ],
     )
     bench.add_argument(
         "--json", action="store_true", help="machine-readable results (figure, baseline, ratio)"
@@ -156,10 +165,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--events",
         type=int,
         default=None,
-        help="pipeline and scaleout: records (default 200000)",
+        help="pipeline and scaleout: records (default 200000); reads: events (default 1000000)",
     )
     bench.add_argument(
-        "--people", type=int, default=None, help="memory: distinct people (default 1000000)"
+        "--people",
+        type=int,
+        default=None,
+        help="memory: distinct people (default 1000000); reads: people (default 100000)",
     )
     bench.add_argument(
         "--real-kafka",

@@ -19,13 +19,14 @@ from services.bench.figures import Figure, table, to_json
 from services.bench.latency import bench_latency
 from services.bench.memory import bench_memory
 from services.bench.pipeline import bench_pipeline
+from services.bench.reads import ReadsRun, bench_reads
 from services.bench.redirect import bench_redirect
 from services.bench.scaleout import bench_scaleout
 from services.config import Settings
 
 __all__ = ["BENCHES", "Figure", "run_bench", "table", "to_json"]
 
-BENCHES = ("pipeline", "latency", "redirect", "dispatch", "memory", "scaleout")
+BENCHES = ("pipeline", "latency", "redirect", "dispatch", "memory", "scaleout", "reads")
 
 
 def run_bench(settings: Settings, args: argparse.Namespace) -> int:
@@ -58,5 +59,9 @@ def _run_one(name: str, args: argparse.Namespace) -> list[Figure]:
     if name == "scaleout":
         return bench_scaleout(
             getattr(args, "events", None) or 200_000, real_kafka=getattr(args, "real_kafka", False)
+        )
+    if name == "reads":
+        return bench_reads(
+            ReadsRun(args.events or 1_000_000, getattr(args, "people", None) or 100_000)
         )
     return bench_dispatch()
