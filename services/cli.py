@@ -178,6 +178,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="scaleout: start a real Kafka from deploy/kafka/lib (a checkout) if none is set",
     )
+    bench.add_argument(
+        "--workers",
+        metavar="N,N,...",
+        help="scaleout: the same backlog with each group size from the start (e.g. 1,2,4)",
+    )
 
     report = sub.add_parser("report", help="stage and attribution reports (table, CSV, JSON, PNG)")
     r_sub = report.add_subparsers(dest="report_command", metavar="REPORT", required=True)
