@@ -27,6 +27,7 @@ TYPES = {
     "produce": ["contribution.submitted", "story.shared", "resource.submitted"],
 }
 UNKNOWN = ["email.delivered", "newsletter.forwarded"]
+Campaign = tuple[str, str, str | None]  # (campaign_id, channel, messenger_id)
 DUPLICATES, BOTS, BACKFILL, LATE = 0.05, 0.03, 0.01, 0.03  # shares of event records
 
 
@@ -36,7 +37,7 @@ class Network:
 
     months: list[str]
     arrivals: list[tuple[str, dict[str, Any]]]
-    campaigns: list[tuple[str, str, str | None]] = field(default_factory=list)
+    campaigns: list[Campaign] = field(default_factory=list)
 
     @property
     def events(self) -> list[dict[str, Any]]:
@@ -66,17 +67,22 @@ class _Builder:
         self.cumulative = list(_accumulate(weights))
         self.events: list[tuple[datetime, dict[str, Any]]] = []  # (arrival, record)
         self.touches: list[tuple[datetime, dict[str, Any]]] = []
-        self.campaigns: list[tuple[str, str, str | None]] = []
+        self.campaigns: list[Campaign] = []
         self.n = 0
 
     def someone(self) -> str:
         x = self.rng.random() * self.cumulative[-1]
         return self.people[bisect.bisect_right(self.cumulative, x)]
 
-    def event(self, type_: str, at: datetime, who: str, campaign: tuple | None = None,
+    def event(self, type_: str, at: datetime, who: str, campaign: Campaign | None = None,
               arrival: datetime | None = None, **extra: Any) -> None:  # fmt: skip
         self.n += 1
-        record = {"event_id": f"ev-{self.n}", "type": type_, "occurred_at": iso(at), "person": who}
+        record: dict[str, Any] = {
+            "event_id": f"ev-{self.n}",
+            "type": type_,
+            "occurred_at": iso(at),
+            "person": who,
+        }
         if campaign:
             record.update(campaign_id=campaign[0], channel=campaign[1], messenger_id=campaign[2])
         record.update(extra)
@@ -124,7 +130,7 @@ class _Builder:
                     posted + timedelta(hours=rng.expovariate(1 / 48)), self.someone(), camp
                 )
 
-    def click_and_follow(self, at: datetime, who: str, campaign: tuple) -> None:
+    def click_and_follow(self, at: datetime, who: str, campaign: Campaign) -> None:
         rng = self.rng
         self.event("link.click", at, who, campaign)
         if rng.random() < 0.5:

@@ -97,7 +97,8 @@ def table_rows(url: str) -> dict[str, dict[str, int]]:
     engine = make_engine(url)
     with engine.connect() as conn:
         rows = {
-            name: conn.scalar(select(func.count()).select_from(m)) for name, m in TABLES.items()
+            name: int(conn.scalar(select(func.count()).select_from(m)) or 0)
+            for name, m in TABLES.items()
         }
     engine.dispose()
     return {"rows": rows}
@@ -165,8 +166,8 @@ def measure(url: str, run: ReadsRun, state_dir: Path) -> dict[str, Any]:
         progress(f"reads: ingesting {len(net.arrivals):,} records through AttributionSink.write")
         figures = ingest(url, net, run.batch)
     progress("reads: computing the oracle")
-    settings = Settings(database_url=url, api_token=TOKEN, secret_key="b" * 32,
-                        state_dir=state_dir, kafka_bootstrap="")  # fmt: skip
+    settings = Settings.model_validate({"database_url": url, "api_token": TOKEN, "secret_key": "b" * 32,
+                                        "state_dir": state_dir, "kafka_bootstrap": ""})  # fmt: skip
     truth = oracle(net, campaign, settings.attribution_window_days, run.other_window)
     todo = cases(net, truth, campaign, run.other_window)
     endpoints = query(settings, todo, run.calls)

@@ -15,6 +15,7 @@ exactly the ground truth, every run. The broker is chosen as in
 from __future__ import annotations
 
 import time
+from functools import partial
 from typing import Any
 
 from services.bench.env import BenchEnv, progress, wait_for
@@ -49,7 +50,7 @@ def bench_scaleout_workers(
                 progress(f"scaleout: {size} worker(s), {work.total:,} records, {broker}")
                 produce_backlog(env, work)
                 rates = consume(env, work, size, partitions)
-                checks = wait_for(lambda env=env: exact_counts(env, work), 120, 1.0, "exact counts")
+                checks = wait_for(partial(exact_counts, env, work), 120, 1.0, "exact counts")
                 runs.append(rates | {"workers_started": size, "exact": checks, "broker": broker})
                 progress(f"scaleout: {size} worker(s): {rates['events_per_s']:,.0f} events/s")
     return growth_figures(runs, work, partitions)
