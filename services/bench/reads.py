@@ -29,7 +29,7 @@ from services.api import create_app
 from services.bench.env import BenchEnv, progress
 from services.bench.figures import Figure
 from services.bench.network import Network, build_network
-from services.bench.oracle import oracle
+from services.bench.oracle import Oracle, oracle
 from services.bench.reads_cases import Case, cases
 from services.bootstrap import bootstrap
 from services.bus.envelopes import MAX_RECORDS
@@ -152,12 +152,38 @@ def query(settings: Settings, todo: list[Case], calls: int) -> list[dict[str, An
     return results
 
 
-def measure(url: str, run: ReadsRun, state_dir: Path) -> dict[str, Any]:
-    """Generate, ingest (unless ``run.reuse``) and time every read on the database ``url``."""
-    load = os.getloadavg()
+@dataclass
+class Expected:
+    """The network and the oracle's answers: built once for every database of a run."""
+
+    net: Network
+    campaign: str  # the filter of the campaign reads: the middle month's newsletter
+    truth: Oracle
+
+
+def expect(run: ReadsRun, window_days: int) -> Expected:
     progress(f"reads: generating {run.events:,} events, {run.people:,} people, {run.months} months")
     net = build_network(run.events, run.people, run.months, run.seed)
     campaign = f"news-{net.months[len(net.months) // 2]}"
+    progress("reads: computing the oracle")
+    return Expected(net, campaign, oracle(net, campaign, window_days, run.other_window))
+
+
+def settings_for(url: str, state_dir: Path) -> Settings:
+    """The API's settings for the database ``url``: no Kafka (stream health says so)."""
+    return Settings.model_validate({"database_url": url, "api_token": TOKEN, "secret_key": "b" * 32,
+                                    "state_dir": state_dir, "kafka_bootstrap": ""})  # fmt: skip
+
+
+def measure(
+    url: str, run: ReadsRun, state_dir: Path, expected: Expected | None = None
+) -> dict[str, Any]:
+    """Ingest (unless ``run.reuse``) and time every read on the database ``url``."""
+    load = os.getloadavg()
+    settings = settings_for(url, state_dir)
+    window = settings.attribution_window_days
+    expected = expected or expect(run, window)
+    net = expected.net
     upgrade(url)
     if run.reuse:
         figures: dict[str, Any] = {"skipped": True, **table_rows(url)}
@@ -165,17 +191,13 @@ def measure(url: str, run: ReadsRun, state_dir: Path) -> dict[str, Any]:
         require_empty(url)
         progress(f"reads: ingesting {len(net.arrivals):,} records through AttributionSink.write")
         figures = ingest(url, net, run.batch)
-    progress("reads: computing the oracle")
-    settings = Settings.model_validate({"database_url": url, "api_token": TOKEN, "secret_key": "b" * 32,
-                                        "state_dir": state_dir, "kafka_bootstrap": ""})  # fmt: skip
-    truth = oracle(net, campaign, settings.attribution_window_days, run.other_window)
-    todo = cases(net, truth, campaign, run.other_window)
+    todo = cases(net, expected.truth, expected.campaign, run.other_window)
     endpoints = query(settings, todo, run.calls)
     return {
         "database": url.split(":", 1)[0].split("+", 1)[0],
         "events": len(net.events), "touches": len(net.touches),
         "people": run.people, "months": run.months, "unique_events": len({r["event_id"] for r in net.events}),
-        "campaign_filter": campaign, "window_days": settings.attribution_window_days,
+        "campaign_filter": expected.campaign, "window_days": window,
         "other_window": run.other_window, "ingest": figures, "endpoints": endpoints,
         "oracle_ok": all(e["oracle"] == "OK" for e in endpoints),
         "load_average": {"start": [round(x, 2) for x in load], "end": [round(x, 2) for x in os.getloadavg()]},
@@ -183,14 +205,19 @@ def measure(url: str, run: ReadsRun, state_dir: Path) -> dict[str, Any]:
 
 
 def bench_reads(run: ReadsRun | None = None) -> list[Figure]:
-    """The reads bench on SQLite, and on PostgreSQL when ``WINWIN_DATABASE_URL`` names one."""
+    """The reads bench on SQLite, and on PostgreSQL when ``WINWIN_DATABASE_URL`` names one
+    (one network and one oracle for both)."""
     run = run or ReadsRun()
     figures: list[Figure] = []
+    expected: Expected | None = None
     postgres = os.environ.get("WINWIN_DATABASE_URL", "").startswith("postgresql")
     for on_postgres in (False, True) if postgres else (False,):
         with BenchEnv("reads", broker=False, postgres=on_postgres) as env:
             env.engine.dispose()
-            figures += _figures(measure(env.database_url, run, env.dir / "state"), run)
+            state = env.dir / "state"
+            window = settings_for(env.database_url, state).attribution_window_days
+            expected = expected or expect(run, window)
+            figures += _figures(measure(env.database_url, run, state, expected), run)
     return figures
 
 
