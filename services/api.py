@@ -40,6 +40,7 @@ from services.db.models import WorkerHeartbeat
 from services.experiments.routes import router as experiments_router
 from services.guards import BodyLimit, SecurityHeaders, document_errors
 from services.journeys.routes import router as journeys_router
+from services.json_bodies import JSONBodyRoute
 from services.privacy_routes import router as privacy_router
 from services.signin import SignInLimits
 from services.staff_routes import router as staff_router
@@ -74,6 +75,7 @@ def create_app(container: Container | None = None, settings: Settings | None = N
         redoc_url=None,
         description="Outreach and attribution engine for a Collaborative Learning Health System.",
     )
+    app.router.route_class = JSONBodyRoute  # health and docs: no NaN in a body either
     app.state.container = container or bootstrap(settings)
     app.state.sign_in_limits = SignInLimits()  # failed sign-ins, in this process's memory
     app.include_router(tracking_router)

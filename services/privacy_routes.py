@@ -16,8 +16,9 @@ from services import audit as trail
 from services import privacy
 from services.auth import Authorized, role_of
 from services.bootstrap import AppDep
+from services.json_bodies import JSONBodyRoute
 
-router = APIRouter(tags=["privacy"])
+router = APIRouter(route_class=JSONBodyRoute, tags=["privacy"])
 audit = logging.getLogger("winwin.audit")
 ExternalId = Annotated[str, Path(min_length=1, max_length=200)]
 

@@ -19,9 +19,10 @@ from services.auth import Authorized
 from services.bootstrap import AppDep
 from services.domain.roles import Role
 from services.errors import UsageError
+from services.json_bodies import JSONBodyRoute
 from services.staff_input import StaffInput
 
-router = APIRouter(tags=["accounts"])
+router = APIRouter(route_class=JSONBodyRoute, tags=["accounts"])
 
 
 class TokenIn(StaffInput):

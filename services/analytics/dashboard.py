@@ -39,11 +39,12 @@ from services.db.models import StageFact
 from services.domain.attribution import DEFAULT_MODEL, Model
 from services.domain.periods import PeriodKind, period_bounds, period_of
 from services.domain.roles import ActorKind
+from services.json_bodies import JSONBodyRoute
 
 if TYPE_CHECKING:
     from services.config import Settings
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(route_class=JSONBodyRoute, include_in_schema=False)
 PAGES = Path(__file__).resolve().parents[2] / "templates" / "web"
 LIVE_INTERVAL = 1.0
 STAFF_PAGES = {"campaigns": "campaigns.html", "preview": "preview.html", "audit": "audit.html"}

@@ -19,9 +19,10 @@ from services.bootstrap import AppDep, Container
 from services.domain.attribution import DEFAULT_MODEL, Dimension, Model
 from services.domain.disclosure import shown
 from services.domain.periods import PeriodKind, period_bounds
+from services.json_bodies import JSONBodyRoute
 from services.spreadsheet import csv_text
 
-router = APIRouter(tags=["analytics"])
+router = APIRouter(route_class=JSONBodyRoute, tags=["analytics"])
 STAGES = sharing.STAGES
 COLUMNS = ["section", "key", "stage", "measure", "value"]
 

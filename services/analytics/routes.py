@@ -25,8 +25,9 @@ from services.bootstrap import AppDep, Container
 from services.domain.attribution import DEFAULT_MODEL, Dimension, Model
 from services.domain.periods import PeriodKind
 from services.domain.stages import StageMap, StageMapError
+from services.json_bodies import JSONBodyRoute
 
-router = APIRouter(tags=["analytics"])
+router = APIRouter(route_class=JSONBodyRoute, tags=["analytics"])
 T = TypeVar("T")
 
 From = Annotated[str | None, Query(alias="from", description="YYYY-MM or YYYY-MM-DD")]

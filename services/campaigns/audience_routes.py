@@ -16,9 +16,10 @@ from services.db.models_audiences import SavedAudience
 from services.domain.periods import PeriodKind, period_of
 from services.domain.segments import Segment, SegmentError, parse_segment
 from services.ids import new_id
+from services.json_bodies import JSONBodyRoute
 from services.staff_input import StaffInput
 
-router = APIRouter(tags=["audiences"])
+router = APIRouter(route_class=JSONBodyRoute, tags=["audiences"])
 
 
 class RuleIn(StaffInput):

@@ -14,8 +14,9 @@ from services.db.models_audiences import CampaignAudience
 from services.domain.lifecycle import CampaignStatus
 from services.experiments.assign import holdout_of, save_holdout
 from services.ids import new_id
+from services.json_bodies import JSONBodyRoute
 
-router = APIRouter(tags=["staff"])
+router = APIRouter(route_class=JSONBodyRoute, tags=["staff"])
 COPY = " (copy)"
 
 

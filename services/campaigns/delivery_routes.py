@@ -24,9 +24,10 @@ from services.campaigns.views import campaign_view
 from services.db.models import Campaign, Template
 from services.db.models_consent import TemplateVariant
 from services.db.upsert import upsert
+from services.json_bodies import JSONBodyRoute
 from services.staff_input import StaffInput
 
-router = APIRouter(tags=["staff"])
+router = APIRouter(route_class=JSONBodyRoute, tags=["staff"])
 
 
 class VariantIn(StaffInput):

@@ -15,9 +15,10 @@ from services.bootstrap import AppDep
 from services.db.models import Contact
 from services.db.models_guardians import GuardianConsent, GuardianLink
 from services.domain.events import EventError, supported_time
+from services.json_bodies import JSONBodyRoute
 from services.staff_input import StaffInput
 
-router = APIRouter(tags=["staff"])
+router = APIRouter(route_class=JSONBodyRoute, tags=["staff"])
 
 
 class GuardianConsentIn(StaffInput):

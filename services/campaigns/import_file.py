@@ -67,12 +67,15 @@ def open_text(path: Path, encoding: str = "auto") -> tuple[TextIO, str]:
 
 
 def count_lines(path: Path) -> int:
-    """Lines in the file, read in blocks (a progress bar's total, nothing more)."""
-    lines, last = 0, b"\n"
+    """Lines in the file, read in blocks (a progress bar's total, nothing more), ended
+    as the reader ends them: by ``\\n``, ``\\r\\n`` or a lone ``\\r`` (old Mac files)."""
+    lines, last = 0, b""
     with path.open("rb") as raw:
         for block in iter(lambda: raw.read(1 << 20), b""):
-            lines, last = lines + block.count(b"\n"), block[-1:]
-    return lines + (last != b"\n")
+            lines += block.count(b"\n") + block.count(b"\r") - block.count(b"\r\n")
+            lines -= last == b"\r" and block.startswith(b"\n")  # a \r\n across two blocks
+            last = block[-1:]
+    return lines + (last not in (b"", b"\n", b"\r"))
 
 
 class _Lines:

@@ -23,9 +23,10 @@ from services.auth import Authorized
 from services.bootstrap import AppDep
 from services.campaigns.import_jobs import UPLOAD, Busy, ImportJob, ImportJobs
 from services.errors import UsageError
+from services.json_bodies import JSONBodyRoute
 from services.spreadsheet import csv_text
 
-router = APIRouter(tags=["staff"])
+router = APIRouter(route_class=JSONBodyRoute, tags=["staff"])
 CHUNK = 1 << 16
 #: The body, as the OpenAPI document shows it (the route reads it as a stream itself).
 CSV_BODY = {

@@ -39,13 +39,14 @@ from services.experiments.holdout_input import HoldoutIn, holdout_for
 from services.experiments.variant_input import ContentTestIn, content_test_for
 from services.experiments.variants import save_content_test
 from services.ids import new_id
+from services.json_bodies import JSONBodyRoute
 from services.service_layer import handlers
 from services.staff_input import StaffInput
 
 if TYPE_CHECKING:
     pass
 
-router = APIRouter(tags=["staff"])
+router = APIRouter(route_class=JSONBodyRoute, tags=["staff"])
 Channel = Literal["email", "social", "toolkit"]
 
 

@@ -25,12 +25,13 @@ from services.db.models import Campaign
 from services.db.models_social import CampaignReach, SocialPost
 from services.db.upsert import upsert
 from services.domain.social import LABELS, PLATFORMS
+from services.json_bodies import JSONBodyRoute
 from services.staff_input import StaffInput
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-router = APIRouter(tags=["social"])
+router = APIRouter(route_class=JSONBodyRoute, tags=["social"])
 FEED_LIMIT = 50
 ATOM = "http://www.w3.org/2005/Atom"
 

@@ -23,8 +23,9 @@ from services.campaigns.routes import TemplateIn, check_template
 from services.db.models import Template
 from services.domain.roles import ActorKind
 from services.ids import new_id
+from services.json_bodies import JSONBodyRoute
 
-router = APIRouter(tags=["staff"])
+router = APIRouter(route_class=JSONBodyRoute, tags=["staff"])
 FIELDS = ("id", "name", "channel", "subject", "html", "text")
 
 

@@ -30,10 +30,11 @@ from services.domain.inputs import parse_json
 from services.domain.lifecycle import CampaignStatus
 from services.domain.pseudonyms import messenger_ref
 from services.ids import new_id
+from services.json_bodies import JSONBodyRoute
 from services.tracking.bots import bot_reason
 from services.tracking.routes import NOT_FOUND_PAGE
 
-router = APIRouter()
+router = APIRouter(route_class=JSONBodyRoute)
 PRIVATE = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",

@@ -8,8 +8,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from services.console.routes import page
+from services.json_bodies import JSONBodyRoute
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(route_class=JSONBodyRoute, include_in_schema=False)
 
 
 @router.get("/audiences")

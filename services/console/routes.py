@@ -20,8 +20,9 @@ from services.bootstrap import AppDep
 from services.console import pages
 from services.domain.roles import Role
 from services.experiments.routes import board_for
+from services.json_bodies import JSONBodyRoute
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(route_class=JSONBodyRoute, include_in_schema=False)
 ASSET_NAME = re.compile(r"^[a-z][a-z0-9-]*\.(js|css)$")
 MEDIA = {"js": "text/javascript", "css": "text/css"}
 

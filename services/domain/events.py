@@ -53,6 +53,10 @@ _RFC3339 = re.compile(
     r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})",
     flags=re.ASCII,
 )
+#: A NUL character as ``json.dumps`` writes it: ``\u0000`` after an even number of
+#: backslashes (none, or escaped ones). After an odd number it is the harmless text
+#: backslash-u-0000 (its backslash escaped as ``\\``).
+_NUL_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 _REQUIRED = ("event_id", "type", "occurred_at", "person_ref")
 _OPTIONAL_IDS = ("campaign_id", "messenger_id", "resource_id")
 _FIELDS = frozenset({*_REQUIRED, *_OPTIONAL_IDS, "channel", "properties"})
@@ -254,7 +258,7 @@ def _properties(value: object) -> tuple[dict[str, Any], str]:
         size = len(text.encode("utf-8"))  # a lone surrogate raises here
     except (TypeError, ValueError) as error:
         raise EventError("properties", f"must be plain JSON ({error})") from None
-    if "\\u0000" in text:
+    if "\\u0000" in text and _NUL_ESCAPE.search(text):
         raise EventError("properties", "must not contain NUL characters")
     if size > MAX_PROPERTIES_BYTES:
         raise EventError(

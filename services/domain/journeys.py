@@ -152,6 +152,8 @@ class FrequencyCap:
 # --- parsing -------------------------------------------------------------------------
 
 MAX_DELAY = timedelta(days=3650)
+#: Event types a trigger or an exit rule may list (each as long as an event's type may be).
+MAX_TYPES, MAX_TYPE_CHARS = 100, 100
 """The longest journey delay (about ten years): a due time always within the calendar."""
 _DURATION = re.compile(
     r"P(?:(?P<w>\d+)W)?(?:(?P<d>\d+)D)?(?:T(?:(?P<h>\d+)H)?(?:(?P<m>\d+)M)?(?:(?P<s>\d+)S)?)?",
@@ -201,8 +203,12 @@ def _types(value: object, name: str) -> frozenset[str]:
     if isinstance(value, str) or not isinstance(value, Iterable):
         raise JourneyError(f"{name}: must be a list of event types")
     items = list(value)
-    if not all(isinstance(t, str) and t for t in items):
-        raise JourneyError(f"{name}: event types must be non-empty strings")
+    if len(items) > MAX_TYPES:
+        raise JourneyError(f"{name}: at most {MAX_TYPES} event types, got {len(items)}")
+    if not all(isinstance(t, str) and 0 < len(t) <= MAX_TYPE_CHARS for t in items):
+        raise JourneyError(
+            f"{name}: event types must be strings of 1 to {MAX_TYPE_CHARS} characters"
+        )
     return frozenset(items)
 
 

@@ -26,9 +26,10 @@ from services.experiments.global_lift import global_lift
 from services.experiments.lift import experiment_lift
 from services.experiments.report import forest_png, p_charts_png
 from services.experiments.variants import decision_of
+from services.json_bodies import JSONBodyRoute
 from services.spreadsheet import csv_text
 
-router = APIRouter(tags=["experiments"])
+router = APIRouter(route_class=JSONBodyRoute, tags=["experiments"])
 SubjectId = Annotated[str, Path(max_length=40)]
 PNG: dict[int | str, dict[str, Any]] = {200: {"content": {"image/png": {}}}}
 #: Per CSV section, the columns holding counts of people: a blank one was withheld.

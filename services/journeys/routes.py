@@ -22,9 +22,10 @@ from services.experiments.holdout_input import HoldoutIn, holdout_for, holdout_v
 from services.journeys import definitions, identity
 from services.journeys.needs import recommended_for
 from services.journeys.simulate import range_bounds, simulate
+from services.json_bodies import JSONBodyRoute
 from services.staff_input import StaffInput
 
-router = APIRouter(tags=["journeys"])
+router = APIRouter(route_class=JSONBodyRoute, tags=["journeys"])
 
 
 class JourneyIn(StaffInput):

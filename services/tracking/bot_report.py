@@ -16,8 +16,9 @@ from sqlalchemy import func, select
 from services.auth import Authorized
 from services.bootstrap import AppDep
 from services.db.models import EngagementEvent
+from services.json_bodies import JSONBodyRoute
 
-router = APIRouter(tags=["reports"])
+router = APIRouter(route_class=JSONBodyRoute, tags=["reports"])
 
 
 class BotRow(BaseModel):

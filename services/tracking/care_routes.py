@@ -11,11 +11,12 @@ from starlette.concurrency import run_in_threadpool
 from services.bootstrap import AppDep
 from services.campaigns.confirmations import confirm
 from services.guards import limit_for
+from services.json_bodies import JSONBodyRoute
 from services.tracking import preferences
 from services.tracking.links import lookup_send
 from services.tracking.routes import _PAGE, NO_REFERRER, NOT_FOUND_PAGE
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(route_class=JSONBodyRoute, include_in_schema=False)
 CONFIRM_PAGE = _PAGE.format(
     title="Confirm your email",
     body='<h1>Confirm your email</h1><form method="post" action="{action}">'

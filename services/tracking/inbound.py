@@ -39,6 +39,7 @@ from services.db.models_consent import Reply
 from services.db.upsert import insert_new
 from services.domain.events import format_timestamp
 from services.domain.inputs import parse_json, storable
+from services.json_bodies import JSONBodyRoute
 from services.tracking.reply_addresses import reply_address, send_of_address
 
 if TYPE_CHECKING:
@@ -47,7 +48,7 @@ if TYPE_CHECKING:
 __all__ = ["InboundReply", "receive", "reply_address", "router", "send_of_address"]
 
 log = logging.getLogger(__name__)
-router = APIRouter()
+router = APIRouter(route_class=JSONBodyRoute)
 MAX_BODY = 30 * 1024 * 1024  # Inbound Parse posts up to 30 MB (attachments)
 _MSG_ID = re.compile(r"<([^<>\s]+)>")
 _BOUNDARY = re.compile(r"^\s*multipart/form-data\s*;.*?\bboundary=\"?([^\";]+)\"?", re.I)

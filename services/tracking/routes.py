@@ -26,6 +26,7 @@ from services.domain.pseudonyms import pseudonymise, visitor_ref
 from services.guards import limit_for
 from services.ids import new_token
 from services.journeys.identity import note_click, resolve_nowait, valid_visitor
+from services.json_bodies import JSONBodyRoute
 from services.service_layer import handlers
 from services.staff_input import StaffInput
 from services.tracking import consent, webhooks
@@ -43,7 +44,7 @@ from services.tracking.links import (
 from services.tracking.tokens import TokenClaims
 
 log = logging.getLogger(__name__)
-router = APIRouter()
+router = APIRouter(route_class=JSONBodyRoute)
 VISITOR_COOKIE = "ww_vid"
 PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
 TOKEN_CACHE_SIZE = 50_000

@@ -170,6 +170,8 @@ def test_a_content_test_is_validated(database_url, tmp_path):
         {"metric": "click"},
         {"decide_at": T0.isoformat()},
         {"variants": [{"template_id": "nope"}, {"subject": "B"}]},
+        {"variants": [{}, {}]},  # the same email twice: nothing to compare
+        {"variants": [{"subject": "A"}, {"subject": "B"}, {"subject": "A"}]},
     ]
     for change in bad:
         answer = client.post("/api/v1/campaigns", json=body | {"content_test": good | change})

@@ -73,7 +73,38 @@ def test_the_wiring_check_sees_a_late_import_and_an_import_by_name(tmp_path: Pat
 
 # --- campaign statuses are the domain's enum -----------------------------------------------
 
+
 #: Status words outside the domain that are not statuses, and why (a ratchet, as above).
+def routers_without_strict_json(modules: dict[str, Module]) -> list[str]:
+    """``APIRouter(...)`` calls without ``route_class=JSONBodyRoute``: their routes would
+    parse NaN and Infinity in a JSON body (services/json_bodies.py)."""
+    return [
+        f"{module.name}:{node.lineno}"
+        for module in modules.values()
+        for node in ast.walk(module.tree)
+        if isinstance(node, ast.Call)
+        and _called(node) == "APIRouter"
+        and not any(
+            k.arg == "route_class" and getattr(k.value, "id", None) == "JSONBodyRoute"
+            for k in node.keywords
+        )
+    ]
+
+
+def test_every_router_refuses_nan_and_infinity_in_json_bodies(
+    modules: dict[str, Module],
+) -> None:
+    assert routers_without_strict_json(modules) == []
+
+
+def test_the_router_check_sees_a_plain_router(tmp_path: Path) -> None:
+    (tmp_path / "services").mkdir()
+    (tmp_path / "services/__init__.py").write_text("")
+    source = "from fastapi import APIRouter\n\nrouter = APIRouter(tags=['x'])\n"
+    (tmp_path / "services/plain_routes.py").write_text(source)
+    assert routers_without_strict_json(scan(tmp_path)) == ["services.plain_routes:3"]
+
+
 ALLOWED_STATUS_WORDS = {
     ("services.campaigns.social", "draft"): "the id of a campaign not yet saved (its check)",
 }

@@ -184,3 +184,27 @@ def test_the_range_edges_are_accepted() -> None:
     later = datetime(2300, 1, 1, tzinfo=UTC)
     assert check_event(event(occurred_at="1900-01-01T00:00:00Z"), later)
     assert check_event(event(occurred_at="2199-12-31T23:59:59.999999Z"), later)
+
+
+@pytest.mark.parametrize("text", ["\\u0000", "a\\\\\\u0000", "\\\\u0000", "\\u00000"], ids=repr)
+def test_the_text_backslash_u0000_in_properties_is_kept(text: str) -> None:
+    """Six characters (or more backslashes), not a NUL: kept as given."""
+    checked = check_event(event(properties={"q": text, text: 1}), NOW)
+    assert checked.properties == {"q": text, text: 1}
+
+
+@pytest.mark.parametrize("text", ["\x00", "a\\\x00", "\\\\\x00", "\\u0000\x00"], ids=repr)
+def test_a_real_nul_in_properties_is_refused_after_any_backslashes(text: str) -> None:
+    for properties in ({"q": text}, {text: 1}, {"q": [{"deep": text}]}):
+        with pytest.raises(EventError, match="^properties: must not contain NUL characters$"):
+            check_event(event(properties=properties), NOW)
+
+
+@given(st.text(alphabet="\\u0\x00", max_size=12))
+def test_properties_are_refused_exactly_when_a_string_holds_a_nul(text: str) -> None:
+    try:
+        check_event(event(properties={"q": text}), NOW)
+    except EventError:
+        assert "\x00" in text
+    else:
+        assert "\x00" not in text

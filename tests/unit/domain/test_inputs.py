@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.domain.inputs import parse_json, unstorable
+from services.domain.inputs import NotJSONNumber, parse_json, unstorable
 
 
 def test_json_nested_too_deep_is_a_value_error_not_a_recursion_error():
@@ -24,3 +24,24 @@ def test_storable_values_pass_and_deep_nesting_does_not_recurse():
     for _ in range(50_000):
         deep = [deep]
     assert unstorable({"a": ["é", 1, None, True], "b": deep}) is None
+
+
+@pytest.mark.parametrize(
+    ("body", "constant", "where"),
+    [
+        (b'[{"id": "a", "attributes": {"score": NaN}}]', "NaN", "0.attributes.score"),
+        ('{"rule": {"filter": {"attr": "x", "eq": -Infinity}}}', "-Infinity", "rule.filter.eq"),
+        (b'{"a": [1, 2, Infinity]}', "Infinity", "a.2"),
+        (b"NaN", "NaN", ""),
+    ],
+)
+def test_nan_and_infinity_are_refused_naming_where(body, constant, where):
+    """RFC 8259 has neither; ``json.loads`` takes both (PostgreSQL then refuses them)."""
+    with pytest.raises(NotJSONNumber) as refused:
+        parse_json(body)
+    assert (refused.value.constant, refused.value.where) == (constant, where)
+    assert f"{constant} is not a number JSON allows" in str(refused.value)
+
+
+def test_the_words_nan_and_infinity_in_text_are_plain_json():
+    assert parse_json(b'{"NaN": "Infinity", "x": 1e308}') == {"NaN": "Infinity", "x": 1e308}

@@ -113,6 +113,15 @@ def test_cap_and_definitions_parse():
             parse_trigger(bad)
 
 
+def test_a_trigger_lists_at_most_100_event_types_of_at_most_100_characters():
+    """100,000 types were kept and compared with every event (and sent to SQL in an IN)."""
+    assert len(parse_trigger({"types": [f"t{i}" for i in range(100)]}).types) == 100
+    with pytest.raises(JourneyError, match="^trigger.types: at most 100 event types, got 100000$"):
+        parse_trigger({"types": [f"t{i}" for i in range(100_000)]})
+    with pytest.raises(JourneyError, match="exit.types: event types must be strings of 1 to 100"):
+        parse_exit({"types": ["x" * 101]})
+
+
 # --- triggers ----------------------------------------------------------------------------
 
 

@@ -49,3 +49,16 @@ def test_the_limiter_forgets_old_keys_instead_of_growing_without_end():
     limiter.failed("b", t0)
     limiter.failed("c", t0 + timedelta(minutes=2))  # a and b are old: forgotten
     assert set(limiter._failures) == {"c"}
+
+
+def test_asking_about_keys_adds_none_and_the_cap_holds_on_every_path():
+    """A client already refused (429) asks ``wait`` about a fresh email per request:
+    asking must add no key, and failures past the cap forget the least recent key."""
+    limiter, t0 = AttemptLimiter(limit=2, max_keys=3), datetime(2024, 1, 1, tzinfo=UTC)
+    for i in range(1000):
+        assert limiter.wait(f"nobody{i}@attacker.example", t0) == 0
+    assert len(limiter._failures) == 0
+    for i, key in enumerate(["a", "b", "c", "a", "d"]):
+        limiter.failed(key, t0 + timedelta(seconds=i))
+    assert list(limiter._failures) == ["c", "a", "d"]  # b failed least recently: forgotten
+    assert limiter.wait("a", t0 + timedelta(seconds=5)) == 55  # a failed at 0 s and 3 s: both kept
