@@ -70,10 +70,10 @@ def content_test_for(
                 f"content_test.variants[{i}].template_id: no email template {v.template_id!r}"
             )
     variants = tuple(Variant(v.template_id, v.subject) for v in body.variants)
-    for i, v in enumerate(variants):
-        if v in variants[:i]:
+    for i, variant in enumerate(variants):
+        if variant in variants[:i]:
             raise ContentTestError(
-                f"content_test.variants[{i}]: the same as variants[{variants.index(v)}];"
+                f"content_test.variants[{i}]: the same as variants[{variants.index(variant)}];"
                 " each variant must differ in template or subject"
             )
     return ContentTest(variants, body.test_share, body.metric, body.decide_at)
