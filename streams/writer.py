@@ -74,6 +74,9 @@ _ENVIRONMENT = (
 #: Default of ``stall_seconds``: a batch (~20k records) is written in 1 to 3 s; 60 s is
 #: far past any write of a live sink, yet short against a worker frozen for good.
 STALL_SECONDS = 60.0
+#: Seconds a new sink process gets to come up (spawn, imports: 1 to 3 s) before it counts
+#: as stalled: its first write must not be cut short by its start.
+STARTUP_SECONDS = 30.0
 
 
 class SinkStalled(TimeoutError):
@@ -110,7 +113,7 @@ class SinkProcess:
         self._pool = self._start()
 
     def _start(self) -> ProcessPoolExecutor:
-        self._progress_at = time.monotonic()  # the kill timer starts again with the child
+        self._started_at = time.monotonic()
         # spawn, not fork: the worker has threads (Faust's consumer) and open sockets.
         pool = ProcessPoolExecutor(
             max_workers=1,
@@ -118,8 +121,13 @@ class SinkProcess:
             initializer=_open,
             initargs=(os.getpid(), *self._args),
         )
-        pool.submit(_ready)  # start it now, not on the first batch
+        # Start it now, not on the first batch; its kill timer starts once it is up.
+        self._ready = pool.submit(_ready)
+        self._ready.add_done_callback(self._up)
         return pool
+
+    def _up(self, _: object) -> None:
+        self._progress_at = time.monotonic()
 
     async def write(
         self,
@@ -203,15 +211,22 @@ class SinkProcess:
         """Await ``call`` to ``pool``'s child; SIGKILL the child once the calls to it have
         made no progress for ``stall_seconds`` (the call then raises BrokenProcessPool)."""
         while True:
-            idle = time.monotonic() - self._progress_at
-            done, _ = await asyncio.wait({call}, timeout=max(0.1, self.stall_seconds - idle))
+            done, _ = await asyncio.wait({call}, timeout=max(0.1, self._time_left()))
             if done:
                 self._progress_at = time.monotonic()  # the next call's time starts
                 if not isinstance(call.exception(), BrokenProcessPool):
                     self._done_at = self._progress_at
                 return call.result()
-            if time.monotonic() - self._progress_at >= self.stall_seconds:
+            if self._time_left() <= 0:
                 self._kill(pool)
+
+    def _time_left(self) -> float:
+        """Seconds before the current child counts as stalled: ``stall_seconds`` since its
+        last progress once it is up, :data:`STARTUP_SECONDS` at least to come up."""
+        if self._ready.done():
+            return self._progress_at + self.stall_seconds - time.monotonic()
+        startup = max(self.stall_seconds, STARTUP_SECONDS)
+        return self._started_at + startup - time.monotonic()
 
     def _kill(self, pool: ProcessPoolExecutor) -> None:
         self._progress_at = time.monotonic()  # once per stall, whichever call saw it first
