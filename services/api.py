@@ -36,7 +36,7 @@ from services.campaigns.toolkit_routes import router as toolkit_router
 from services.config import Settings
 from services.console.outreach_routes import router as outreach_router
 from services.console.routes import router as console_router
-from services.db.models import WorkerHeartbeat
+from services.db.models import OutboxMessage, WorkerHeartbeat
 from services.experiments.routes import router as experiments_router
 from services.guards import BodyLimit, SecurityHeaders, document_errors
 from services.journeys.routes import router as journeys_router
@@ -119,11 +119,13 @@ def create_app(container: Container | None = None, settings: Settings | None = N
     def readyz(request: Request, c: AppDep) -> JSONResponse:
         kafka_ok = request.app.state.kafka.ok
         worker_ok = _worker_consuming(c)
-        ready = kafka_ok and worker_ok
+        relay_ok = _relay_sending(c)
+        ready = kafka_ok and worker_ok and relay_ok
         body = {
             "status": "ready" if ready else "not ready",
             "kafka": kafka_ok,
             "stream_worker": worker_ok,
+            "relay": relay_ok,
         }
         return JSONResponse(body, status_code=200 if ready else 503)
 
@@ -162,6 +164,22 @@ def _worker_consuming(c: Container) -> bool:
         if seen >= since and (info or {}).get("assigned_partitions", 0) > 0:
             return True
     return False
+
+
+def _relay_sending(c: Container) -> bool:
+    """False while the oldest outbox row not yet sent has waited longer than
+    ``WINWIN_RELAY_STALL_SECONDS`` (a relay frozen, or one that cannot reach Kafka)."""
+    with c.sessions() as session:
+        oldest = session.scalar(
+            select(OutboxMessage.created_at)
+            .where(OutboxMessage.published_at.is_(None))
+            .order_by(OutboxMessage.id)
+            .limit(1)
+        )
+    if oldest is None:
+        return True
+    oldest = oldest if oldest.tzinfo else oldest.replace(tzinfo=UTC)
+    return datetime.now(UTC) - oldest <= timedelta(seconds=c.settings.relay_stall_seconds)
 
 
 class KafkaProbe:

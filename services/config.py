@@ -65,6 +65,19 @@ class Settings(BaseSettings):
         description="`winwin up` restarts a stream worker whose heartbeat (every 2 s) is older "
         "than this, once it has been seen (a frozen or wedged worker)",
     )
+    sink_stall_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="a stream worker SIGKILLs its SQL-writing child when a batch's write takes "
+        "longer than this (frozen, or stuck on a lock), and writes the batch again in a new one; "
+        "a batch is written in 1 to 3 s, so 60 s is never a live write",
+    )
+    relay_stall_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="`winwin up` restarts a relay whose heartbeat (a file in the state folder, "
+        "every second) is older than this, and /readyz says 503 while an outbox row waits longer",
+    )
     kafka_security_protocol: str = "PLAINTEXT"
     kafka_sasl_mechanism: str | None = None
     kafka_sasl_username: str | None = None

@@ -8,7 +8,7 @@ import signal
 from typing import TYPE_CHECKING
 
 from services.config import Settings
-from services.processes import GRACE, exit_within  # GRACE: services.roles.GRACE too
+from services.processes import GRACE, Heartbeat, exit_within  # GRACE: services.roles.GRACE too
 
 if TYPE_CHECKING:
     pass
@@ -46,7 +46,11 @@ def run_relay(settings: Settings) -> None:
 
     relay = Relay(settings, make_sessionmaker(make_engine(settings.database_url)))
     _stop_on_signals(relay.stop, "relay")
-    relay.run()
+    heartbeat = Heartbeat(settings.state_dir, "relay")
+    try:
+        relay.run(beat=heartbeat.beat)
+    finally:
+        heartbeat.remove()
 
 
 def run_dispatcher(settings: Settings, poll: float = 1.0) -> None:

@@ -6,7 +6,8 @@ is configured) and the four roles, each a child process, kept running.
 * **Stalls.** A worker whose heartbeat (``worker_heartbeats``, every 2 s) is older than
   ``WINWIN_WORKER_STALL_SECONDS`` (60 s), once it has been seen, is frozen or wedged: its
   process group is killed and it is restarted like a role that died, the log says
-  "stalled".
+  "stalled". The relay likewise, by its heartbeat file (``<state dir>/heartbeats``,
+  every second) and ``WINWIN_RELAY_STALL_SECONDS`` (60 s).
 * **The embedded broker** keeps nothing once it ends (memory storage). When it dies it
   is started again on the same port, and the relay and the worker, which hold its
   connections and its consumer group, are restarted with it. The relay then sends again
@@ -46,7 +47,13 @@ from services.db.migrate import upgrade
 from services.db.models import WorkerHeartbeat
 from services.db.session import make_engine, make_sessionmaker
 from services.logs import open_private_log, private_log_folder
-from services.processes import die_with_parent, kill_group
+from services.processes import (
+    die_with_parent,
+    drop_heartbeat,
+    heartbeat_age,
+    heartbeat_path,
+    kill_group,
+)
 from services.roles import ROLES
 
 if TYPE_CHECKING:
@@ -68,7 +75,7 @@ EMBEDDED_FAUST = {
 }
 #: Roles restarted with the broker, and how long they get to stop before SIGKILL.
 NEEDS_BROKER, BROKER_ROLES_WAIT = ("relay", "worker"), 5.0
-#: Seconds between two looks at the worker's heartbeat.
+#: Seconds between two looks at the heartbeats of the worker and the relay.
 STALL_CHECK_EVERY = 5.0
 
 
@@ -189,25 +196,32 @@ class Supervisor:
                 )
 
     def _watch_stall(self, now: float) -> None:
-        """Kill a worker whose heartbeat is too old (it then restarts like one that died)."""
-        child = self.children.get("worker")
-        if now < self.stall_checked + STALL_CHECK_EVERY or child is None or child.proc is None:
+        """Kill a worker or a relay whose heartbeat is too old (it then restarts like one
+        that died)."""
+        if now < self.stall_checked + STALL_CHECK_EVERY:
             return
         self.stall_checked = now
-        pid = child.proc.pid
-        age = self._heartbeat_age(pid)
-        if (
-            age is None
-            or age <= self.settings.worker_stall_seconds
-            or child.proc.poll() is not None
-        ):
-            return
-        log.warning(
-            "the worker role stalled (pid %d, no heartbeat for %.0f s); killing it", pid, age
-        )
-        kill_group(pid)
-        child.proc.wait()
-        self._died(child, now)
+        limits = {
+            "worker": self.settings.worker_stall_seconds,
+            "relay": self.settings.relay_stall_seconds,
+        }
+        for name, limit in limits.items():
+            child = self.children.get(name)
+            if child is None or child.proc is None or child.proc.poll() is not None:
+                continue
+            pid = child.proc.pid
+            if name == "worker":
+                age = self._heartbeat_age(pid)
+            else:
+                age = heartbeat_age(heartbeat_path(self.settings.state_dir, name, pid))
+            if age is None or age <= limit:
+                continue
+            log.warning(
+                "the %s role stalled (pid %d, no heartbeat for %.0f s); killing it", name, pid, age
+            )
+            kill_group(pid)
+            child.proc.wait()
+            self._died(child, now)
 
     def _heartbeat_age(self, pid: int) -> float | None:
         """Seconds since the heartbeat of the worker ``pid``; None if it has none yet."""
@@ -230,6 +244,7 @@ class Supervisor:
     def _died(self, child: Child, now: float) -> None:
         code, lived = child.proc.returncode, now - child.started  # type: ignore[union-attr]
         kill_group(child.proc.pid)  # type: ignore[union-attr]  # what it started goes too
+        drop_heartbeat(self.settings.state_dir, child.name, child.proc.pid)  # type: ignore[union-attr]
         child.proc = None
         if lived >= STABLE_AFTER:
             child.failures = 0

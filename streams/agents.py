@@ -157,10 +157,17 @@ class Attribution:
         self.stats["dead"] += len(letters)
 
     async def heartbeat(self) -> None:
-        """The timer: this worker's statistics into ``worker_heartbeats`` (the dashboard)."""
+        """The timer: this worker's statistics into ``worker_heartbeats`` (the dashboard).
+        None while a batch's write is overdue (streams/writer.py): the supervisor's stall
+        check and /readyz then see the worker as the stalled one it is."""
+        if self.sink.stalled():
+            log.warning(
+                "no heartbeat: the sink has written nothing for %.0f s", self.sink.stall_seconds
+            )
+            return
         consumer = self.app.consumer
         assigned = len(consumer.assignment()) if consumer else 0
-        info = self.stats | {"assigned_partitions": assigned}
+        info = self.stats | {"assigned_partitions": assigned, "sink_stalls": self.sink.stalls}
         row = {"worker_id": self.worker_id, "seen_at": datetime.now(UTC), "info": info}
 
         def beat() -> None:

@@ -21,7 +21,11 @@ def build(settings: Settings, app_id: str = "winwin-attribution") -> faust.App:
     sessions = make_sessionmaker(make_engine(settings.database_url))  # heartbeats
     secret = settings.secret_key.get_secret_value().encode()  # erased people's late events
     sink = SinkProcess(
-        settings.database_url, settings.attribution_window_days, settings.timezone, secret
+        settings.database_url,
+        settings.attribution_window_days,
+        settings.timezone,
+        secret,
+        stall_seconds=settings.sink_stall_seconds,
     )
     app = create_app(settings, app_id)
     install(app, sink, sessions, partitions, settings.topic_prefix)

@@ -21,6 +21,14 @@ back as :class:`Failure` (the worker dead-letters them) and all the others are w
 A failure of the database itself (unreachable, locked) is no record's fault: it stops
 the worker as before, and nothing is committed past it.
 
+A child that makes no progress (frozen by SIGSTOP, hung on a lock or a page-in) would
+stall the worker forever: a call to it that runs longer than ``stall_seconds``
+(``WINWIN_SINK_STALL_SECONDS``) gets it SIGKILLed, and the path of a child that died
+alone takes over (a new child, the batch written again). :attr:`SinkProcess.stalls`
+counts those kills, and :meth:`SinkProcess.stalled` tells the heartbeat not to claim
+health while a write is overdue. A child stalled :data:`RESTARTS` times in a row is the
+database's fault, not a record's: :class:`SinkStalled` stops the worker.
+
 No Faust here: the child imports only the sink and its database.
 """
 
@@ -31,6 +39,7 @@ import logging
 import os
 import signal
 import sys
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -62,6 +71,16 @@ _ENVIRONMENT = (
     sql_errors.TimeoutError,
     OSError,
 )
+#: Default of ``stall_seconds``: a batch (~20k records) is written in 1 to 3 s; 60 s is
+#: far past any write of a live sink, yet short against a worker frozen for good.
+STALL_SECONDS = 60.0
+#: Seconds a new sink process gets to come up (spawn, imports: 1 to 3 s) before it counts
+#: as stalled: its first write must not be cut short by its start.
+STARTUP_SECONDS = 30.0
+
+
+class SinkStalled(TimeoutError):
+    """The sink process made no progress, again after every restart (an environment error)."""
 
 
 @dataclass(frozen=True)
@@ -77,12 +96,24 @@ class SinkProcess:
     """Writes batches through an :class:`AttributionSink` living in a child process."""
 
     def __init__(
-        self, database_url: str, window_days: int, timezone: str, secret: bytes | None = None
+        self,
+        database_url: str,
+        window_days: int,
+        timezone: str,
+        secret: bytes | None = None,
+        stall_seconds: float = STALL_SECONDS,
     ):
         self._args = (database_url, window_days, timezone, secret)
+        self.stall_seconds = stall_seconds
+        #: Children killed because a call to them ran longer than ``stall_seconds``.
+        self.stalls = 0
+        self._calls = 0  # calls in flight
+        self._progress_at = self._done_at = time.monotonic()
+        self._stalled_pool: ProcessPoolExecutor | None = None
         self._pool = self._start()
 
     def _start(self) -> ProcessPoolExecutor:
+        self._started_at = time.monotonic()
         # spawn, not fork: the worker has threads (Faust's consumer) and open sockets.
         pool = ProcessPoolExecutor(
             max_workers=1,
@@ -90,8 +121,13 @@ class SinkProcess:
             initializer=_open,
             initargs=(os.getpid(), *self._args),
         )
-        pool.submit(_ready)  # start it now, not on the first batch
+        # Start it now, not on the first batch; its kill timer starts once it is up.
+        self._ready = pool.submit(_ready)
+        self._ready.add_done_callback(self._up)
         return pool
+
+    def _up(self, _: object) -> None:
+        self._progress_at = time.monotonic()
 
     async def write(
         self,
@@ -146,17 +182,67 @@ class SinkProcess:
 
     async def _call(self, fn: Callable[..., Any], args: tuple[Any, ...], restarts: int) -> Any:
         loop = asyncio.get_running_loop()
-        for attempt in range(restarts + 1):
-            pool = self._pool
-            try:
-                return await loop.run_in_executor(pool, fn, *args)
-            except BrokenProcessPool:
-                if attempt == restarts:
-                    raise
-                if self._pool is pool:  # the first of the batches in flight to hear of it
-                    log.error("the sink process died; starting a new one")
-                    self._pool = self._start()
+        if self._calls == 0:  # the child was idle: its time starts now
+            self._progress_at = self._done_at = time.monotonic()
+        self._calls += 1
+        try:
+            for attempt in range(restarts + 1):
+                pool = self._pool
+                try:
+                    return await self._watched(loop.run_in_executor(pool, fn, *args), pool)
+                except BrokenProcessPool as exc:
+                    if attempt == restarts and pool is self._stalled_pool:
+                        raise SinkStalled(f"the sink stalled {self.stalls} times") from exc
+                    if attempt == restarts:
+                        raise
+                    if self._pool is pool:  # the first of the batches in flight to hear of it
+                        log.error("the sink process died; starting a new one")
+                        self._pool = self._start()
+        finally:
+            self._calls -= 1
         raise AssertionError("unreachable")
+
+    def stalled(self) -> bool:
+        """Whether calls have been in flight for ``stall_seconds`` with none finished
+        (through the kills and restarts it took): the heartbeat then says nothing."""
+        return self._calls > 0 and time.monotonic() - self._done_at >= self.stall_seconds
+
+    async def _watched(self, call: asyncio.Future[Any], pool: ProcessPoolExecutor) -> Any:
+        """Await ``call`` to ``pool``'s child; SIGKILL the child once the calls to it have
+        made no progress for ``stall_seconds`` (the call then raises BrokenProcessPool)."""
+        while True:
+            done, _ = await asyncio.wait({call}, timeout=max(0.1, self._time_left()))
+            if done:
+                self._progress_at = time.monotonic()  # the next call's time starts
+                if not isinstance(call.exception(), BrokenProcessPool):
+                    self._done_at = self._progress_at
+                return call.result()
+            if self._time_left() <= 0:
+                self._kill(pool)
+
+    def _time_left(self) -> float:
+        """Seconds before the current child counts as stalled: ``stall_seconds`` since its
+        last progress once it is up, :data:`STARTUP_SECONDS` at least to come up."""
+        if self._ready.done():
+            return self._progress_at + self.stall_seconds - time.monotonic()
+        startup = max(self.stall_seconds, STARTUP_SECONDS)
+        return self._started_at + startup - time.monotonic()
+
+    def _kill(self, pool: ProcessPoolExecutor) -> None:
+        self._progress_at = time.monotonic()  # once per stall, whichever call saw it first
+        if pool is not self._pool:
+            return  # replaced already: its child died
+        self.stalls += 1
+        self._stalled_pool = pool
+        for pid, child in dict(pool._processes or {}).items():  # the stdlib's: no public way
+            log.error(
+                "the sink process (pid %d) wrote nothing for %.0f s (frozen, or stuck on a "
+                "lock); killing it: a new one writes the batch again (stall %d)",
+                pid,
+                self.stall_seconds,
+                self.stalls,
+            )
+            child.kill()
 
 
 def describe(exc: BaseException) -> str:

@@ -47,6 +47,10 @@ WORKER_CREDITED = prometheus.counter(
 WORKER_DEAD = prometheus.counter(
     "winwin_worker_deadlettered_total", "Records sent to the dead-letter topic, per worker process."
 )
+WORKER_SINK_STALLS = prometheus.counter(
+    "winwin_worker_sink_stalls_total",
+    "Sink processes a worker killed because a batch's write made no progress.",
+)
 SENDS = prometheus.counter(
     "winwin_sends_total", "Campaign sends by status, from SQL (rate() of sent = send rate)."
 )
@@ -177,6 +181,7 @@ def refresh_prometheus(container: Container) -> None:
             WORKER_EVENTS.mirror(w.get("events", 0), worker=w["worker_id"])
             WORKER_CREDITED.mirror(w.get("credited", 0), worker=w["worker_id"])
             WORKER_DEAD.mirror(w.get("dead", 0), worker=w["worker_id"])
+            WORKER_SINK_STALLS.mirror(w.get("sink_stalls", 0), worker=w["worker_id"])
         S = models.Send
         for status, n in session.execute(select(S.status, func.count()).group_by(S.status)):
             SENDS.mirror(n, status=status)

@@ -18,6 +18,7 @@ import logging
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -53,12 +54,14 @@ class Relay:
     def stop(self) -> None:
         self._stop.set()
 
-    def run(self, idle_poll: float = 0.01) -> None:
+    def run(self, idle_poll: float = 0.01, beat: Callable[[], None] = lambda: None) -> None:
         """Publish until ``stop()``. An empty outbox is polled every ``idle_poll`` seconds
         (one indexed SELECT; a longer backoff was most of the relay's share of the
-        POST-to-visible latency, `winwin bench latency`)."""
+        POST-to-visible latency, `winwin bench latency`). ``beat`` is called on each
+        round (the heartbeat `winwin up` watches: services/supervisor.py)."""
         idle = idle_poll
         while not self._stop.is_set():
+            beat()
             try:
                 self._replay_and_prune()
                 moved = self.publish_once()

@@ -53,7 +53,7 @@ def test_a_frozen_sink_process_is_noticed_and_the_events_are_stored(tmp_path):
     says 200, and events accepted from then on are never stored (0 of 200 after 80 s
     in the run that found it, with the default 60 s). The worker could bound a
     batch's write and start another sink, as it does when the child dies."""
-    up = Up(tmp_path, WINWIN_WORKER_STALL_SECONDS="6").start()
+    up = Up(tmp_path, WINWIN_WORKER_STALL_SECONDS="6", WINWIN_SINK_STALL_SECONDS="4").start()
     count = _counter(up)
     try:
         with up.client() as client:
@@ -62,6 +62,7 @@ def test_a_frozen_sink_process_is_noticed_and_the_events_are_stored(tmp_path):
             events, _ = _workload(random.Random(11), 200)
             assert post_until_answered(client, events)["accepted"] == 200
             wait_for(lambda: count(EngagementEvent) == 200, 25, 0.5, f"200 events\n{up.logs()}")
+            assert "wrote nothing for 4 s" in (up.state / "logs" / "worker.log").read_text()
         assert up.stop() == 0, up.logs()
     finally:
         up.close()
@@ -73,7 +74,7 @@ def test_a_frozen_relay_is_noticed_and_the_outbox_is_sent(tmp_path):
     never returns), it is never restarted, the outbox only grows, /readyz says 200,
     and no event accepted since is stored (0 of 300 after 90 s in the run that found
     it). The API answers 202 all along, so nobody notices."""
-    up = Up(tmp_path, WINWIN_WORKER_STALL_SECONDS="6").start()
+    up = Up(tmp_path, WINWIN_WORKER_STALL_SECONDS="6", WINWIN_RELAY_STALL_SECONDS="4").start()
     count = _counter(up)
     try:
         with up.client() as client:
@@ -82,6 +83,7 @@ def test_a_frozen_relay_is_noticed_and_the_outbox_is_sent(tmp_path):
             events, _ = _workload(random.Random(12), 200)
             assert post_until_answered(client, events)["accepted"] == 200
             wait_for(lambda: count(EngagementEvent) == 200, 25, 0.5, f"200 events\n{up.logs()}")
+            assert "the relay role stalled" in up.log()
         assert up.stop() == 0, up.logs()
     finally:
         up.close()
