@@ -26,6 +26,7 @@ from services.config import Settings
 from services.db.migrate import upgrade
 from services.db.models import WorkerHeartbeat
 from services.db.session import make_engine, make_sessionmaker
+from services.supervisor import EMBEDDED_FAUST
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "test-api-token-0123456789abcdefgh"  # 32+: production mode refuses less
@@ -113,7 +114,9 @@ class Stack:
         proc = subprocess.Popen(
             [sys.executable, "-m", "services.cli", "worker"],
             cwd=ROOT,
-            env=os.environ | self.env_vars,
+            # As `winwin up` runs its worker: a SIGKILLed worker's partitions move after
+            # 10 s, not Faust's default 60 s (a test's environment may set its own).
+            env=EMBEDDED_FAUST | os.environ | self.env_vars,
             stdout=log,
             stderr=subprocess.STDOUT,
         )
