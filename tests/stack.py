@@ -171,11 +171,16 @@ class Stack:
         with self.sessions() as s:
             return int(s.scalar(select(func.count()).select_from(model).where(*where)) or 0)
 
-    def close(self) -> None:
+    def stop_relay(self) -> None:
+        """Stop the relay thread (at most ~10 s: a send to a broker that is gone may block
+        it longer; stop it before a test kills its broker)."""
         if self._relay:
             self._relay.stop()
             if self._relay_thread:
                 self._relay_thread.join(10)
+
+    def close(self) -> None:
+        self.stop_relay()
         for proc in self.workers:
             if proc.poll() is None:
                 proc.terminate()
