@@ -195,7 +195,7 @@ def pytest_runtest_protocol(item, nextitem):  # type: ignore[no-untyped-def]
     threads, children = set(threading.enumerate()), _children()
     yield
     left = [t.name for t in threading.enumerate() if t not in threads and t.is_alive()]
-    left += [f"pid {p}" for p in sorted(_children() - children)]
+    left += [_command(pid) for pid in sorted(_children() - children)]
     if left:
         item.config.stash.setdefault(_LEFT_RUNNING, []).append(f"{item.nodeid}: {left}")
 
@@ -207,6 +207,15 @@ def _children() -> set[str]:
         with contextlib.suppress(OSError):
             found |= set(path.read_text().split())
     return found
+
+
+def _command(pid: str) -> str:
+    """``pid N: its command line`` (the first 80 characters)."""
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+    except OSError:
+        command = b"(gone)"
+    return f"pid {pid}: {command[:80].decode(errors='replace')}"
 
 
 def pytest_terminal_summary(terminalreporter, config):  # type: ignore[no-untyped-def]
