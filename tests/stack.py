@@ -26,6 +26,7 @@ from services.config import Settings
 from services.db.migrate import upgrade
 from services.db.models import WorkerHeartbeat
 from services.db.session import make_engine, make_sessionmaker
+from services.supervisor import EMBEDDED_FAUST
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "test-api-token-0123456789abcdefgh"  # 32+: production mode refuses less
@@ -113,7 +114,9 @@ class Stack:
         proc = subprocess.Popen(
             [sys.executable, "-m", "services.cli", "worker"],
             cwd=ROOT,
-            env=os.environ | self.env_vars,
+            # As `winwin up` runs its worker: a SIGKILLed worker's partitions move after
+            # 10 s, not Faust's default 60 s (a test's environment may set its own).
+            env=EMBEDDED_FAUST | os.environ | self.env_vars,
             stdout=log,
             stderr=subprocess.STDOUT,
         )
@@ -168,15 +171,21 @@ class Stack:
         with self.sessions() as s:
             return int(s.scalar(select(func.count()).select_from(model).where(*where)) or 0)
 
-    def close(self) -> None:
+    def stop_relay(self) -> None:
+        """Stop the relay thread (at most ~10 s: a send to a broker that is gone may block
+        it longer; stop it before a test kills its broker)."""
         if self._relay:
             self._relay.stop()
             if self._relay_thread:
                 self._relay_thread.join(10)
+
+    def close(self) -> None:
+        """Stop the relay and kill the workers: the test has asserted what it asserts, and a
+        Faust worker's graceful stop takes seconds (a SIGKILLed worker's sink process dies
+        with it: test_reliability_crash)."""
+        self.stop_relay()
         for proc in self.workers:
             if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(20)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+                proc.kill()
+        for proc in self.workers:
+            proc.wait(20)

@@ -164,24 +164,34 @@ class BenchEnv:
         return path.read_text(errors="replace")[-chars:] if path.exists() else ""
 
     def stop(self, proc: subprocess.Popen[bytes], timeout: float = 20) -> None:
+        self._ask_to_stop(proc)
+        self._wait_stopped(proc, timeout)
+
+    @staticmethod
+    def _ask_to_stop(proc: subprocess.Popen[bytes]) -> None:
         if proc.poll() is None:
             if os.environ.get("WINWIN_BENCH_PROFILE"):
                 proc.send_signal(signal.SIGINT)  # py-spy writes its profile on SIGINT
             else:
                 proc.terminate()
-            try:
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
+
+    @staticmethod
+    def _wait_stopped(proc: subprocess.Popen[bytes], timeout: float = 20) -> None:
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
 
     def count(self, model: Any, *where: Any) -> int:
         with self.sessions() as s:
             return int(s.scalar(select(func.count()).select_from(model).where(*where)) or 0)
 
     def __exit__(self, *exc: object) -> None:
+        for proc in reversed(self.children):  # all stop at once: each takes seconds
+            self._ask_to_stop(proc)
         for proc in reversed(self.children):
-            self.stop(proc)
+            self._wait_stopped(proc)
         self.engine.dispose()
         if self._broker:
             self._broker.stop()

@@ -8,7 +8,7 @@ from typing import Any
 
 from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import NewTopic
-from kafka.errors import TopicAlreadyExistsError
+from kafka.errors import KafkaTimeoutError, TopicAlreadyExistsError
 
 from services.bus import topics
 from services.config import Settings
@@ -46,6 +46,22 @@ def make_producer(settings: Settings, **overrides: Any) -> KafkaProducer:
         "delivery_timeout_ms": 60_000,
     }
     return KafkaProducer(**(opts | overrides))
+
+
+def close_producer(producer: KafkaProducer, timeout: float = 5.0) -> None:
+    """Close ``producer`` and end its network thread, even when its broker is gone.
+
+    kafka-python's ``close()`` first flushes and raises when records are still unsent
+    after ``timeout``, leaving the thread to retry a dead broker for good (one leaked,
+    busy thread per outage). The records it drops are still in the outbox."""
+    try:
+        producer.close(timeout=timeout)
+    except KafkaTimeoutError:
+        sender = producer._sender  # no public API closes without the flush
+        sender.force_close()  # fails the pending records instead of sending them
+        sender.join(timeout)
+        with contextlib.suppress(Exception):
+            producer.close(timeout=0)  # nothing left to flush: releases the rest
 
 
 def ensure_topics(settings: Settings, partitions: int | None = None) -> dict[str, int]:

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from services.bus import outbox, topics
 from services.bus.envelopes import pack
-from services.bus.producer import ensure_topics, make_producer
+from services.bus.producer import close_producer, ensure_topics, make_producer
 from services.config import Settings
 from services.db.models import OutboxMessage
 
@@ -144,7 +144,7 @@ class Relay:
     def _reset(self) -> None:
         if self._producer is not None:
             with contextlib.suppress(Exception):  # closing a broken producer may fail too
-                self._producer.close(timeout=5)
+                close_producer(self._producer, timeout=5)
             self._producer = None
 
 

@@ -13,8 +13,18 @@ import math
 import pytest
 
 from services.bench import Figure, table, to_json
+from services.supervisor import EMBEDDED_FAUST
 
 pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(autouse=True)
+def _faust_as_winwin_up_sets_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The benches' workers get the Faust timeouts `winwin up` gives the embedded broker's
+    worker (heartbeat 1 s, session 10 s): a joining or leaving worker rebalances in
+    seconds, not after Faust's defaults (3 s heartbeats, 60 s sessions)."""
+    for name, value in EMBEDDED_FAUST.items():
+        monkeypatch.setenv(name, value)
 
 
 def _sane(figures: list[Figure]) -> None:
@@ -47,7 +57,7 @@ def test_latency_bench_sees_every_event():
 def test_redirect_bench_clicks_reach_sql():
     from services.bench.redirect import bench_redirect
 
-    figures = bench_redirect(peak_seconds=1.0, half_seconds=1.0)
+    figures = bench_redirect(peak_seconds=1.0, half_seconds=1.0, warmup_seconds=0.2)
     _sane(figures)
     assert figures[-1].met is True  # every click accepted reached SQL through Kafka
 

@@ -1,4 +1,6 @@
-"""Broker outage: Kafka stopped for 30 s under steady click traffic on /r.
+"""Broker outage: Kafka stopped for 15 s (``WINWIN_OUTAGE_SECONDS``) under steady click
+traffic on /r (longer than the stream worker's 10 s Faust session: it rejoins a group
+that dropped it).
 
 Redirects keep answering, the clicks wait in the SQL outbox (the durable spool), and
 are delivered when Kafka returns: none lost, none doubled. ``/readyz`` reports the outage
@@ -7,6 +9,7 @@ are delivered when Kafka returns: none lost, none doubled. ``/readyz`` reports t
 
 from __future__ import annotations
 
+import os
 import time
 
 import pytest
@@ -15,7 +18,9 @@ from services.db.models import EngagementEvent, OutboxMessage
 from tests.stack import Stack, wait_for
 
 pytestmark = pytest.mark.kafka
-OUTAGE_SECONDS = 30
+#: 15 s in `make test` (/readyz notices within ~6 s: a probe every 3 s, 3 s timeout);
+#: the README's figures were measured at WINWIN_OUTAGE_SECONDS=30.
+OUTAGE_SECONDS = float(os.environ.get("WINWIN_OUTAGE_SECONDS", "15"))
 CLICK_INTERVAL = 0.05  # ~20 clicks a second: steady traffic, not a load test
 
 
@@ -93,7 +98,7 @@ def test_clicks_during_a_broker_outage_are_spooled_and_delivered_once(stack: Sta
     assert stack.count(EngagementEvent, EngagementEvent.type == "link.click") == clicks
     assert stack.count(OutboxMessage) == 0
     print(
-        f"\n[outage] Kafka down {OUTAGE_SECONDS}s: {during} clicks during it all redirected (302); "
+        f"\n[outage] Kafka down {OUTAGE_SECONDS:.0f}s: {during} clicks during it all redirected (302); "
         f"up to {spooled} outbox rows spooled; /readyz 503 after {readyz_down:.1f}s; "
         f"{clicks} clicks in SQL {recovered:.0f}s after Kafka returned: lost 0, doubled 0"
     )

@@ -30,6 +30,7 @@ def test_a_worker_without_its_broker_ends_within_its_grace_period(tmp_path, monk
                     == 202
                 )
         wait_for(lambda: stack.count(EngagementEvent) > 0, 60, 0.05, what="the worker busy")
+        stack.stop_relay()  # not blocked in a send to the dead broker, spinning, for 30 s
         broker.proc.kill()  # type: ignore[union-attr]
         broker.proc.wait()  # type: ignore[union-attr]
         worker.send_signal(signal.SIGTERM)
