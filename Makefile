@@ -41,8 +41,8 @@ format: $(STAMP) ## ruff format + autofix
 	$(VENV)/bin/ruff format services streams schemas tests
 	$(VENV)/bin/ruff check --fix services streams schemas tests
 
-bench: $(STAMP) ## all benchmarks (embedded broker unless WINWIN_KAFKA_BOOTSTRAP is set)
-	$(VENV)/bin/winwin bench all
+bench: $(STAMP) kafka-jars ## all benchmarks (embedded broker unless WINWIN_KAFKA_BOOTSTRAP is set; scale-out on a real Kafka)
+	$(VENV)/bin/winwin bench all --real-kafka
 
 clean: ## remove the venv, caches and local state
 	rm -rf $(VENV) .winwin .pytest_cache .mypy_cache .ruff_cache deploy/kafka/lib

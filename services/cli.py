@@ -147,7 +147,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument(
         "what",
-        choices=["pipeline", "latency", "redirect", "dispatch", "memory", "scaleout", "all"],
+        choices=[
+            "pipeline",
+            "latency",
+            "redirect",
+            "dispatch",
+            "memory",
+            "scaleout",
+            "reads",
+            "all",
+        ],
     )
     bench.add_argument(
         "--json", action="store_true", help="machine-readable results (figure, baseline, ratio)"
@@ -156,15 +165,23 @@ def build_parser() -> argparse.ArgumentParser:
         "--events",
         type=int,
         default=None,
-        help="pipeline and scaleout: records (default 200000)",
+        help="pipeline and scaleout: records (default 200000); reads: events (default 1000000)",
     )
     bench.add_argument(
-        "--people", type=int, default=None, help="memory: distinct people (default 1000000)"
+        "--people",
+        type=int,
+        default=None,
+        help="memory: distinct people (default 1000000); reads: people (default 100000)",
     )
     bench.add_argument(
         "--real-kafka",
         action="store_true",
         help="scaleout: start a real Kafka from deploy/kafka/lib (a checkout) if none is set",
+    )
+    bench.add_argument(
+        "--workers",
+        metavar="N,N,...",
+        help="scaleout: the same backlog with each group size from the start (e.g. 1,2,4)",
     )
 
     report = sub.add_parser("report", help="stage and attribution reports (table, CSV, JSON, PNG)")

@@ -24,7 +24,7 @@ from typing import Any
 import faust
 from sqlalchemy.orm import Session, sessionmaker
 
-from services.analytics.recompute import MODEL_NAMES, NO_TOUCH, models_of
+from services.analytics.recompute import MODEL_NAMES, NO_TOUCH, model_weights
 from services.analytics.sink import BatchResult
 from services.bus import envelopes, topics
 from services.db.models import WorkerHeartbeat
@@ -175,8 +175,9 @@ def _credit_envelopes(
 ) -> list[tuple[bytes, bytes, int]]:
     """Credit records (schemas/credit.v1.json), one per model, in envelopes.
 
-    The worker publishes ~4 of them per event, so each stored credit row is encoded
-    once, without its model, and that JSON is reused for each model it stands for.
+    The worker publishes ~4 of them per event, so each stored credit row (one per
+    touch, a weight per model) is encoded once per distinct weight, without its model,
+    and that JSON is reused for each model giving that weight.
     """
     # An event's credits share its time: format it once (keyed with the offset, as equal
     # instants in different offsets are equal datetimes but not equal text).
@@ -188,13 +189,16 @@ def _credit_envelopes(
         text = stamps.get(key)
         if text is None:
             text = stamps[key] = at.isoformat()
-        body = envelopes.dumps(
-            {name: credit[name] for name in _TOPIC_FIELDS} | {"occurred_at": text}
-        )
+        fields = {name: credit[name] for name in _TOPIC_FIELDS}
+        bodies: dict[float, bytes] = {}
         person = credit["person"]
-        encoded += (
-            (person, _MODEL_PREFIX[model] + body[1:]) for model in models_of(credit["model"])
-        )
+        for model, weight in model_weights(credit):
+            body = bodies.get(weight)
+            if body is None:
+                body = bodies[weight] = envelopes.dumps(
+                    fields | {"weight": weight, "occurred_at": text}
+                )
+            encoded.append((person, _MODEL_PREFIX[model] + body[1:]))
     return [(e.key, e.value, e.partition) for e in envelopes.pack_encoded(encoded, partitions)]
 
 
@@ -208,7 +212,6 @@ _TOPIC_FIELDS = (
     "touch_id",
     "channel",
     "messenger_id",
-    "weight",
 )
 _MODEL_PREFIX = {m: b'{"model":%b,' % json.dumps(m).encode() for m in MODEL_NAMES}
 

@@ -262,8 +262,7 @@ async def live(
 
 
 def _min_cell(request: Request, c: Container) -> int:
-    """0 for roles that see exact counts, else ``WINWIN_MIN_CELL`` (see sharing)."""
-    return 0 if sharing.exact_for(auth.role_of(request)) else c.settings.min_cell
+    return sharing.min_cell(auth.role_of(request), c.settings.min_cell)
 
 
 @router.get("/api/v1/dashboard/panels")

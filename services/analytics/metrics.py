@@ -17,7 +17,7 @@ from sqlalchemy import ColumnElement, case, distinct, func, literal_column, or_,
 from sqlalchemy.orm import Session
 
 from services.analytics.charts import RuleSet, p_charts, run_chart
-from services.analytics.recompute import EVERY_MODEL, NO_TOUCH, apply_stage_map, ensure_window
+from services.analytics.recompute import NO_TOUCH, apply_stage_map, ensure_window, weight_of
 from services.db import models
 from services.domain.attribution import (
     DEFAULT_MODEL,
@@ -143,6 +143,7 @@ def _credited_counts(
 ) -> dict[str, dict[str, int]]:
     C = models.Credit
     label = getattr(C, kind.value)
+    weight = weight_of(_model(model).value)
     # Implication inside the aggregate: a credited produce event counts at all three.
     use = case((C.stage.in_([Stage.USE.value, Stage.PRODUCE.value]), C.person))
     produce = case((C.stage == Stage.PRODUCE.value, C.person))
@@ -154,9 +155,8 @@ def _credited_counts(
             func.count(distinct(produce)),
         )
         .where(
-            _of_model(_model(model)),
             C.window_days == window_days,
-            C.weight > 0,
+            weight > 0,
             or_(label.between(first, last), label == base),
             *(getattr(C, column) == value for column, value in filters.items()),
         )
@@ -189,9 +189,9 @@ def attribution(
         raise QueryError("group_by", "group_by: must be campaign, channel or messenger") from None
     C = models.Credit
     key = _key_column(dimension)
-    where = [_of_model(model), C.window_days == window_days, C.weight > 0]
+    where = [C.window_days == window_days, weight_of(model.value) > 0]
     where += _date_filters(start, end)
-    stmt = select(key, C.stage, *_sums()).where(*where).group_by(key, C.stage)
+    stmt = select(key, C.stage, *_sums(model)).where(*where).group_by(key, C.stage)
     rows = [
         {"key": k, "stage": stage, **_sum_fields(credited, people, events)}
         for k, stage, credited, people, events in session.execute(stmt)
@@ -212,12 +212,11 @@ def campaign_attribution(
     C = models.Credit
     label = getattr(C, kind.value)
     stmt = (
-        select(label, C.stage, *_sums())
+        select(label, C.stage, *_sums(model))
         .where(
             C.campaign_id == campaign_id,
-            _of_model(model),
             C.window_days == window_days,
-            C.weight > 0,
+            weight_of(model.value) > 0,
         )
         .group_by(label, C.stage)
     )
@@ -269,11 +268,6 @@ def _ratio(last_value: int, base_value: int) -> float | None:
     return None if base_value == 0 else round(last_value / base_value, 4)
 
 
-def _of_model(model: Model) -> ColumnElement[bool]:
-    """Credit rows of ``model``: its own and those every model agrees on."""
-    return models.Credit.model.in_((model.value, EVERY_MODEL))
-
-
 def _key_column(dimension: Dimension) -> Any:
     C = models.Credit
     if dimension is Dimension.CAMPAIGN:
@@ -295,7 +289,7 @@ def day_bounds(start: str | None, end: str | None) -> tuple[str | None, str | No
 
 
 def _date_filters(start: str | None, end: str | None) -> list[ColumnElement[bool]]:
-    """Day-label bounds, plus month bounds so the (model, window, month) index is used."""
+    """Day-label bounds, plus month bounds so the (window, month) index is used."""
     C = models.Credit
     first, last = day_bounds(start, end)
     where: list[ColumnElement[bool]] = []
@@ -316,9 +310,13 @@ def _day(value: str, field: str, first_day: bool) -> str:
     return date.fromordinal(following.toordinal() - 1).isoformat()
 
 
-def _sums() -> tuple[Any, ...]:
+def _sums(model: Model) -> tuple[Any, ...]:
     C = models.Credit
-    return func.sum(C.weight), func.count(distinct(C.person)), func.count(distinct(C.event_id))
+    return (
+        func.sum(weight_of(model.value)),
+        func.count(distinct(C.person)),
+        func.count(distinct(C.event_id)),
+    )
 
 
 def _sum_fields(credited: float, people: int, events: int) -> dict[str, Any]:

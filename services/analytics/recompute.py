@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -18,30 +18,32 @@ from sqlalchemy import Select, Table, delete, func, literal, select, update
 from sqlalchemy.orm import Session
 
 from services.analytics import windows
+from services.analytics.credit_rows import (
+    MODEL_NAMES,
+    NO_TOUCH,
+    WEIGHT_COLUMNS,
+    credit_rows,
+    model_weights,
+    weight_of,
+)
 from services.analytics.stage_map import save_stage_map
 from services.db import models
 from services.db.upsert import insert_ignore
 from services.db.values import chunks, utc
-from services.domain.attribution import (
-    UNATTRIBUTED,
-    Credit,
-    Model,
-    Touch,
-    TouchHistory,
-    attribute_all,
-)
+from services.domain.attribution import Touch, TouchHistory
 from services.domain.periods import PeriodKind, period_of
 from services.domain.stages import Stage, StageMap, implied
 
 __all__ = [
     "BATCH",
-    "EVERY_MODEL",
     "MODEL_NAMES",
     "NO_TOUCH",
+    "WEIGHT_COLUMNS",
     "apply_stage_map",
     "credit_rows",
     "ensure_window",
-    "models_of",
+    "model_weights",
+    "weight_of",
     "stored_touch",
     "touch_columns",
     "touches_of",
@@ -49,9 +51,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 BATCH = 2000  # events per round trip
-NO_TOUCH = "-"  # the touch_id of an unattributed credit
-EVERY_MODEL = "*"  # the model of credits every model agrees on, stored once
-MODEL_NAMES = tuple(m.value for m in Model)
 
 
 def ensure_window(
@@ -115,71 +114,12 @@ def ensure_window(
 
 def credited(window_days: int) -> Select[int]:
     """An event's credits in ``window_days``, correlated to ``engagement_events``, for
-    each event to probe the primary key (event_id, model, window_days). The model is
-    named too, each one: given only the event and the window, SQLite walked
-    ``ix_credits_attribution_day`` (whose first column is the window) instead. ``OFFSET
-    0`` keeps PostgreSQL from making it a join over all the window's credits."""
+    each event to probe the primary key (event_id, window_days, touch_id). ``OFFSET 0``
+    keeps PostgreSQL from making it a join over all the window's credits."""
     C, E = models.Credit, models.EngagementEvent
     return (
-        select(literal(1))
-        .where(C.event_id == E.event_id, C.model.in_((*MODEL_NAMES, EVERY_MODEL)))
-        .where(C.window_days == window_days)
-        .offset(0)
+        select(literal(1)).where(C.event_id == E.event_id, C.window_days == window_days).offset(0)
     )
-
-
-def credit_rows(
-    event: dict[str, Any],
-    touches: Iterable[Touch],
-    window_days: int,
-    timezone: str,
-    labels: dict[str, str] | None = None,
-) -> list[dict[str, Any]]:
-    """The ``credits`` rows of one stage event: what the stream's sink writes and what a
-    recomputation writes (one definition for both). ``labels`` are the event's period
-    labels when the caller has them cached. Give a person's events their
-    :class:`~services.domain.attribution.TouchHistory` (as :func:`touches_of` does):
-    each event's lookup is then a bisection, whatever the size of their history.
-
-    When every model credits the event alike (no touch in the window, or one: most
-    events) the credits are stored once, under :data:`EVERY_MODEL`, rather than five
-    times; otherwise once per model. Readers of one model read its rows and these.
-    """
-    at = event["occurred_at"]
-    labels = labels or {k.value: period_of(at, k, timezone) for k in PeriodKind}
-    by_model = attribute_all(at, touches, window_days)
-    first, *others = by_model.values()
-    if all(credits == first for credits in others):
-        shares: Iterable[tuple[str, list[Credit]]] = [(EVERY_MODEL, first)]
-    else:
-        shares = ((model.value, credits) for model, credits in by_model.items())
-    rows = []
-    for model, credits in shares:
-        for credit in credits:
-            t = credit.touch
-            rows.append(
-                {
-                    "event_id": event["event_id"],
-                    "model": model,
-                    "window_days": window_days,
-                    "touch_id": t.touch_id if t else NO_TOUCH,
-                    "campaign_id": t.campaign_id if t else UNATTRIBUTED,
-                    "channel": t.channel if t else None,
-                    "messenger_id": t.messenger_id if t else None,
-                    "weight": credit.weight,
-                    "stage": event["stage"],
-                    "person": event["person"],
-                    "occurred_at": at,
-                    **labels,
-                }
-            )
-    return rows
-
-
-def models_of(model: str) -> tuple[str, ...]:
-    """The models a credit row of ``model`` stands for: all of them for
-    :data:`EVERY_MODEL`, else its own."""
-    return MODEL_NAMES if model == EVERY_MODEL else (model,)
 
 
 def touches_of(

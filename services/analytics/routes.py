@@ -53,11 +53,10 @@ def _credits_ready(c: Container, window_days: int | None) -> int:
 def min_cell_for(request: Request, response: Response, c: Container) -> int:
     """0 (exact counts, headed "not for sharing") for admins and staff; the smallest
     count shown (``WINWIN_MIN_CELL``) for every other role."""
-    if sharing.exact_for(role_of(request)):
-        response.headers["X-WinWin-Disclosure"] = f"exact; {sharing.NOT_FOR_SHARING}"
-        return 0
-    response.headers["X-WinWin-Disclosure"] = f"suppressed; min-cell={c.settings.min_cell}"
-    return c.settings.min_cell
+    cell = sharing.min_cell(role_of(request), c.settings.min_cell)
+    disclosure = f"suppressed; min-cell={cell}" if cell else f"exact; {sharing.NOT_FOR_SHARING}"
+    response.headers["X-WinWin-Disclosure"] = disclosure
+    return cell
 
 
 #: For the other routers that answer with counts (experiments).

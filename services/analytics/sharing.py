@@ -38,6 +38,12 @@ def exact_for(role: str) -> bool:
     return role in EXACT_ROLES
 
 
+def min_cell(role: str, configured: int) -> int:
+    """The smallest count ``role`` is shown: 0 (exact) for admins and staff, else
+    ``configured`` (``WINWIN_MIN_CELL``). The one place a role becomes a cell size."""
+    return 0 if exact_for(role) else configured
+
+
 def exact_marker() -> dict[str, Any]:
     return {"exact": True, "note": NOT_FOR_SHARING}
 

@@ -1,7 +1,7 @@
 """The attribution sink: turns a batch of engagement and touch records into SQL facts.
 
 One batch, one transaction, a handful of round trips whatever its size. Every write is
-keyed (event id, touch id, (event, model, window, touch), (period, stage, person)), so a
+keyed (event id, touch id, (event, window, touch), (period, stage, person)), so a
 batch delivered twice — a worker killed before it committed its Kafka offsets, a
 rebalance — inserts nothing the second time: the stream is at-least-once, the counts are
 exactly-once (DESIGN.md, Reliability rules).
@@ -240,8 +240,8 @@ class AttributionSink:
         self, session: Session, late: Sequence[dict[str, Any]], wide: Sequence[str]
     ) -> None:
         """Delete the credits a late touch makes wrong, in every window (the stream's
-        are written again at once, the others on their next read). Every model's rows,
-        those stored once for all models (``*``) included, go with the event's id."""
+        are written again at once, the others on their next read): every row of the
+        event's id (a row holds every model's weight)."""
         C = models.Credit
         for chunk in chunks([e["event_id"] for e in late]):
             session.execute(delete(C).where(C.event_id.in_(chunk)))
@@ -300,7 +300,7 @@ _FACTS = BulkInsert(models.StageFact.__table__, ("period_kind", "period", "stage
 # value per sink and weight never decides the order, so they are left out.)
 _CREDITS = BulkInsert(
     models.Credit.__table__,  # type: ignore[arg-type]
-    order=("campaign_id", "stage", "model", "day", "person", "event_id"),  # its index's
+    order=("campaign_id", "stage", "day", "person", "event_id"),  # its index's
 )
 _EVENTS = BulkInsert(models.EngagementEvent.__table__)  # type: ignore[arg-type]
 _TOUCHES = BulkInsert(models.Touch.__table__)  # type: ignore[arg-type]

@@ -19,13 +19,15 @@ from services.bench.figures import Figure, table, to_json
 from services.bench.latency import bench_latency
 from services.bench.memory import bench_memory
 from services.bench.pipeline import bench_pipeline
+from services.bench.reads import ReadsRun, bench_reads
 from services.bench.redirect import bench_redirect
 from services.bench.scaleout import bench_scaleout
+from services.bench.scaleout_workers import GROUPS, bench_scaleout_workers
 from services.config import Settings
 
 __all__ = ["BENCHES", "Figure", "run_bench", "table", "to_json"]
 
-BENCHES = ("pipeline", "latency", "redirect", "dispatch", "memory", "scaleout")
+BENCHES = ("pipeline", "latency", "redirect", "dispatch", "memory", "scaleout", "reads")
 
 
 def run_bench(settings: Settings, args: argparse.Namespace) -> int:
@@ -56,7 +58,23 @@ def _run_one(name: str, args: argparse.Namespace) -> list[Figure]:
     if name == "memory":
         return bench_memory(getattr(args, "people", None) or 1_000_000)
     if name == "scaleout":
-        return bench_scaleout(
-            getattr(args, "events", None) or 200_000, real_kafka=getattr(args, "real_kafka", False)
+        return _scaleout(args)
+    if name == "reads":
+        return bench_reads(
+            ReadsRun(args.events or 1_000_000, getattr(args, "people", None) or 100_000)
         )
     return bench_dispatch()
+
+
+def _scaleout(args: argparse.Namespace) -> list[Figure]:
+    """Joins and a leave (``scaleout``), group sizes (``scaleout --workers 1,2,4``); both
+    in ``all`` (the group sizes at 100,000 records)."""
+    real, events = getattr(args, "real_kafka", False), getattr(args, "events", None)
+    groups = getattr(args, "workers", None)
+    figures: list[Figure] = []
+    if args.what == "all" or not groups:
+        figures += bench_scaleout(events or 200_000, real_kafka=real)
+    if args.what == "all" or groups:
+        sizes = tuple(int(k) for k in groups.split(",")) if groups else GROUPS
+        figures += bench_scaleout_workers(events or 100_000, sizes, real_kafka=real)
+    return figures

@@ -59,8 +59,13 @@ def wait_for(
 class BenchEnv:
     """A broker, a database and the environment of the child processes of one bench."""
 
-    def __init__(self, name: str, partitions: int | None = None):
+    def __init__(
+        self, name: str, partitions: int | None = None, broker: bool = True, postgres: bool = True
+    ):
+        """``broker=False``: no Kafka at all (a bench of SQL and the API only);
+        ``postgres=False``: SQLite even when ``WINWIN_DATABASE_URL`` names PostgreSQL."""
         self.name = name
+        self.broker, self.postgres = broker, postgres
         self.dir = Path(tempfile.mkdtemp(prefix=f"winwin-bench-{name}-"))
         self.children: list[subprocess.Popen[bytes]] = []
         self._broker: Any = None
@@ -69,7 +74,9 @@ class BenchEnv:
 
     def __enter__(self) -> BenchEnv:
         bootstrap = os.environ.get("WINWIN_KAFKA_BOOTSTRAP", "")
-        if not bootstrap:
+        if not self.broker:
+            bootstrap = ""
+        elif not bootstrap:
             self._broker = EmbeddedBroker(log_path=self.dir / "broker.log").start()
             bootstrap = self._broker.bootstrap
         self.database_url = self._database()
@@ -99,7 +106,7 @@ class BenchEnv:
 
     def _database(self) -> str:
         url = os.environ.get("WINWIN_DATABASE_URL", "")
-        if not url.startswith("postgresql"):
+        if not (self.postgres and url.startswith("postgresql")):
             return f"sqlite:///{self.dir / 'bench.db'}"
         from sqlalchemy import create_engine
         from sqlalchemy.engine import make_url

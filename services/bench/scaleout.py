@@ -58,18 +58,18 @@ def bench_scaleout(
 ) -> list[Figure]:
     """Join/leave run over ``n`` records on ``partitions`` partitions; exact counts."""
     work = make_workload(n, people=min(50_000, max(n // 4, 1)))
-    with _kafka(real_kafka) as broker_kind, BenchEnv("scaleout", partitions) as env:
+    with broker_for(real_kafka) as broker_kind, BenchEnv("scaleout", partitions) as env:
         progress(f"scaleout: {work.total:,} records, {partitions} partitions, {broker_kind}")
         produced, seconds = produce(env, work)
         progress(f"scaleout: produced {produced:,} envelopes in {seconds:.1f}s")
         phases, names = run_phases(env, work)
-        checks = wait_for(lambda: _exact(env, work), 120, 1.0, "exact counts in SQL")
+        checks = wait_for(lambda: exact_counts(env, work), 120, 1.0, "exact counts in SQL")
         redelivered = _duplicates(env)
     return _figures(phases, names, work, checks, redelivered, partitions, broker_kind)
 
 
 @contextlib.contextmanager
-def _kafka(real: bool) -> Iterator[str]:
+def broker_for(real: bool) -> Iterator[str]:
     """The broker this run uses: configured Kafka, one started here, or embedded."""
     if os.environ.get("WINWIN_KAFKA_BOOTSTRAP"):
         yield "Kafka (WINWIN_KAFKA_BOOTSTRAP)"
@@ -160,7 +160,7 @@ def _duplicates(env: BenchEnv) -> int:
     return sum(int((i or {}).get("duplicates", 0)) for i in infos)
 
 
-def _exact(env: BenchEnv, work: Workload) -> dict[str, int] | None:
+def exact_counts(env: BenchEnv, work: Workload) -> dict[str, int] | None:
     """SQL against the ground truth; None while still short, an error if over."""
     C = models.Credit
     with env.sessions() as s:

@@ -7,6 +7,9 @@ at or after its decision time, makes the decision (services/experiments/variants
 and the rest only once the decision is made. :func:`emails` renders each variant's
 recipients with that variant's texts (its template and language variants, with the
 inline subject over them); links, pixel and unsubscribe are the campaign's as ever.
+:func:`undecided` keeps the campaign from finishing before its decision: a small
+audience may fall wholly in the test share and be sent long before the decision time,
+and a finished campaign is never dispatched again, so its decision would never be taken.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from services.experiments.variants import assign, content_test_of, decide
 if TYPE_CHECKING:
     from services.application import Container
 
-__all__ = ["ContentRun", "admit", "emails", "start"]
+__all__ = ["ContentRun", "admit", "emails", "start", "undecided"]
 
 log = logging.getLogger(__name__)
 Texts = tuple[Version, dict[str, Version]]  # the default, and language key → variant
@@ -59,6 +62,12 @@ def start(container: Container, run: CampaignRun, now: datetime) -> ContentRun |
         texts = [_texts(session, run, v) for v in test.variants]
         session.expunge_all()
     return ContentRun(test, chosen, texts)
+
+
+def undecided(content: ContentRun | None) -> bool:
+    """A content test still to be decided: its campaign stays ``sending`` until then,
+    even with nobody left to get the chosen variant."""
+    return content is not None and content.chosen is None
 
 
 def admit(

@@ -244,7 +244,7 @@ class Dispatcher:
             if deferred:
                 log.warning("campaign %s: %d send(s) left for the next run", run.id, deferred)
                 return sent
-        if not unsure:
+        if not unsure and not content_tests.undecided(self._content.get(run.id)):
             finish(self._sessions, run.id)
         return sent
 

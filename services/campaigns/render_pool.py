@@ -35,7 +35,7 @@ from services.campaigns.render_worker import (
     timeout_reason,
     write_frame,
 )
-from services.campaigns.rendering import Rendered, TemplateProblem, TemplateRenderer, sample_context
+from services.campaigns.rendering import Rendered, SampleCheck, TemplateProblem, TemplateRenderer
 
 if TYPE_CHECKING:
     from services.config import Settings
@@ -211,7 +211,7 @@ def shared_pool(size: int) -> RenderPool:
         return _POOL[1]
 
 
-class BoundedRenderer:
+class BoundedRenderer(SampleCheck):
     """What the application renders staff-written templates with: same calls as
     :class:`TemplateRenderer`, in worker processes, under the time and size limits.
     ``trusted`` renders WINWIN's own fixed page templates in process."""
@@ -225,18 +225,6 @@ class BoundedRenderer:
         return cls(
             settings.render_timeout_seconds, settings.render_max_bytes, settings.render_workers
         )
-
-    def check(
-        self,
-        subject: str | None,
-        html: str | None,
-        text: str,
-        *,
-        channel: str = "email",
-        context: Mapping[str, Any] | None = None,
-    ) -> None:
-        """Render against ``context`` (default: the channel's sample); raise TemplateProblem."""
-        self.render(subject, html, text, sample_context(channel) if context is None else context)
 
     def render(
         self, subject: str | None, html: str | None, text: str, context: Mapping[str, Any]

@@ -137,18 +137,13 @@ class _Sandbox(ImmutableSandboxedEnvironment):
         return super().is_safe_attribute(obj, attr, value)
 
 
-class TemplateRenderer:
-    """Compiles templates once (cached by source hash) and renders them in the sandbox.
+class SampleCheck:
+    """``check``: what a renderer answers a staff member saving or previewing a template."""
 
-    Thread-safe: compiled templates are immutable and the cache is guarded by a lock.
-    """
-
-    def __init__(self) -> None:
-        self._html = _Sandbox(autoescape=True)
-        self._plain = _Sandbox(autoescape=False)
-        self._cache: dict[tuple[bool, bytes], Template] = {}
-        self._recent: dict[tuple[bool, str], Template] = {}  # by source, for hot loops
-        self._lock = threading.Lock()
+    def render(
+        self, subject: str | None, html: str | None, text: str, context: Mapping[str, Any]
+    ) -> Rendered:
+        raise NotImplementedError
 
     def check(
         self,
@@ -160,9 +155,21 @@ class TemplateRenderer:
         context: Mapping[str, Any] | None = None,
     ) -> None:
         """Render against ``context`` (default: the channel's sample); raise TemplateProblem."""
-        self.render(
-            subject, html, text, context if context is not None else sample_context(channel)
-        )
+        self.render(subject, html, text, sample_context(channel) if context is None else context)
+
+
+class TemplateRenderer(SampleCheck):
+    """Compiles templates once (cached by source hash) and renders them in the sandbox.
+
+    Thread-safe: compiled templates are immutable and the cache is guarded by a lock.
+    """
+
+    def __init__(self) -> None:
+        self._html = _Sandbox(autoescape=True)
+        self._plain = _Sandbox(autoescape=False)
+        self._cache: dict[tuple[bool, bytes], Template] = {}
+        self._recent: dict[tuple[bool, str], Template] = {}  # by source, for hot loops
+        self._lock = threading.Lock()
 
     def render(
         self,

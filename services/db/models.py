@@ -35,6 +35,10 @@ from services.domain.lifecycle import CampaignStatus, SendStatus
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 
+#: The credits' weight columns, one per attribution model, in the models' order.
+CREDIT_WEIGHTS = ("w_last_touch", "w_first_touch", "w_linear", "w_time_decay", "w_position_based")
+
+
 class Base(DeclarativeBase):
     type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
 
@@ -258,17 +262,17 @@ class Touch(Base):
 
 
 class Credit(Base):
-    """A share of one stage event credited to one touch (or unattributed), per model."""
+    """A share of one stage event credited to one touch (or unattributed), with the
+    weight each model gives it: one row per (event, window, touch), NULL where a model
+    does not credit that touch (migration 0028_credit_rows)."""
 
     __tablename__ = "credits"
     event_id: Mapped[str] = mapped_column(String(110), primary_key=True)
-    model: Mapped[str] = mapped_column(String(20), primary_key=True)
     window_days: Mapped[int] = mapped_column(Integer, primary_key=True)
     touch_id: Mapped[str] = mapped_column(String(120), primary_key=True)
     campaign_id: Mapped[str] = mapped_column(String(40))
     channel: Mapped[str | None] = mapped_column(String(20))
     messenger_id: Mapped[str | None] = mapped_column(String(100))
-    weight: Mapped[float] = mapped_column(Float)
     stage: Mapped[str] = mapped_column(String(10))
     person: Mapped[str] = mapped_column(String(40))
     occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -277,23 +281,28 @@ class Credit(Base):
     month: Mapped[str] = mapped_column(String(7))
     week: Mapped[str] = mapped_column(String(10))
     day: Mapped[str] = mapped_column(String(10))
+    # One weight per attribution model (services.domain.attribution.Model), its name
+    # prefixed with w_ (services.analytics.recompute.WEIGHT_COLUMNS).
+    w_last_touch: Mapped[float | None] = mapped_column(Float)
+    w_first_touch: Mapped[float | None] = mapped_column(Float)
+    w_linear: Mapped[float | None] = mapped_column(Float)
+    w_time_decay: Mapped[float | None] = mapped_column(Float)
+    w_position_based: Mapped[float | None] = mapped_column(Float)
     __table_args__ = (
-        Index("ix_credits_model_month", "model", "window_days", "month"),
-        Index("ix_credits_campaign", "campaign_id", "model", "window_days", "month"),
-        # Covers GET /api/v1/attribution: every column it reads, in GROUP BY order, a
-        # model's rows and the every-model rows in one scan; the day before the person so
-        # a live stream appends (migration 0008_credits_by_day).
+        Index("ix_credits_window_month", "window_days", "month"),
+        Index("ix_credits_campaign", "campaign_id", "window_days", "month"),
+        # Covers GET /api/v1/attribution: every column it reads, in GROUP BY order; the
+        # day before the person so a live stream appends (migration 0008_credits_by_day).
         Index(
             "ix_credits_attribution_day",
             "window_days",
             "campaign_id",
             "stage",
-            "model",
             "day",
             "person",
             "event_id",
-            "weight",
-        ),
+            *CREDIT_WEIGHTS,
+        ),  # fmt: skip
     )
 
 

@@ -36,6 +36,8 @@ __all__ = [
 #: Useful observations -> (lowest, highest) number of runs expected by chance, both
 #: inclusive. Perla, Provost & Murray 2011, Table 1 ("Table for checking for too many
 #: or too few runs on a run chart"), adapted from Swed & Eisenhart 1943 (about 5% risk).
+#: Kept as published: 35 of its 51 rows are the exact two-sided 5% limits for the points
+#: split in half, the other 16 one run off them (tests/unit/domain/test_runs_rules.py).
 RUNS_TABLE: dict[int, tuple[int, int]] = {
     10: (3, 9), 11: (3, 10), 12: (3, 11), 13: (4, 11), 14: (4, 12), 15: (5, 12),
     16: (5, 13), 17: (5, 13), 18: (6, 14), 19: (6, 15), 20: (6, 16), 21: (7, 16),

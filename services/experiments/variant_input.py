@@ -78,7 +78,7 @@ def content_test_view(session: Session, campaign_id: str) -> dict[str, Any] | No
     found = content_test_of(session, campaign_id)
     if found is None:
         return None
-    test, _ = found
+    test, chosen = found
     return {
         "variants": [
             {"variant": label(i), "template_id": v.template_id, "subject": v.subject}
@@ -87,5 +87,6 @@ def content_test_view(session: Session, campaign_id: str) -> dict[str, Any] | No
         "test_share": test.test_share,
         "metric": test.metric,
         "decide_at": test.decide_at.isoformat(),
+        "status": "testing" if chosen is None else "decided",
         "decision": decision_of(session, campaign_id),
     }

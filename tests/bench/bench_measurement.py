@@ -3,206 +3,34 @@
     .venv/bin/python -m tests.bench.bench_measurement [--events N] [--people N]
         [--months N] [--database-url URL | --postgres] [--json]
 
-Records go through ``services.analytics.sink.AttributionSink.write`` — the SQL writer the
-Faust agent runs — one envelope's worth (``envelopes.MAX_RECORDS``) per call, in arrival
-order. Kafka transport is not in this figure: ``winwin bench pipeline`` measures it. The
-read side is timed through the real FastAPI app (TestClient), and every answer is compared
-with a brute-force oracle computed in Python from the generated records. Progress on
-stderr; the figures on stdout. Exit status 1 when an answer differs from the oracle.
+The bench itself is ``services.bench.reads`` (``winwin bench reads``, in ``make bench``);
+this command adds what only a checkout has: ``--postgres`` (a fresh database from
+tests/pg_cluster.py), ``--database-url``, ``--reuse`` and ``--keep`` for a database to
+inspect with EXPLAIN, and a plain report. Progress on stderr; the figures on stdout.
+Exit status 1 when an answer differs from the oracle.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
-import os
-import statistics
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from fastapi.testclient import TestClient
-from sqlalchemy import func, select
-
-from services.analytics.sink import AttributionSink
-from services.api import create_app
-from services.bootstrap import bootstrap
+from services.bench.env import progress
+from services.bench.oracle import same_attribution, same_counts
+from services.bench.reads import ReadsRun, measure
 from services.bus.envelopes import MAX_RECORDS
-from services.config import Settings
-from services.db import models
-from services.db.migrate import upgrade
-from services.db.session import make_engine, make_sessionmaker
-from services.domain import Model
-from tests.bench.measurement_network import Network, Oracle, build_network, oracle
 
-TOKEN = "bench-measurement-token-0123456789"
-STAGES = ("aware", "use", "produce")
-TABLES = {"engagement_events": models.EngagementEvent, "touches": models.Touch,
-          "credits": models.Credit, "stage_facts": models.StageFact}  # fmt: skip
-
-
-def progress(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-def ingest(url: str, net: Network, batch: int) -> dict[str, Any]:
-    """Write the arrivals through the stream's sink; events/s over the whole run."""
-    engine = make_engine(url)
-    sink = AttributionSink(make_sessionmaker(engine))
-    records, step = net.arrivals, max(1, len(net.arrivals) // 20)
-    started = time.perf_counter()
-    for lo in range(0, len(records), batch):
-        part = records[lo : lo + batch]
-        sink.write([r for k, r in part if k == "e"], [r for k, r in part if k == "t"])
-        if (lo // batch) % max(1, step // batch) == 0:
-            rate = (lo + len(part)) / (time.perf_counter() - started)
-            progress(f"ingest {lo + len(part):,}/{len(records):,} records ({rate:,.0f}/s)")
-    seconds = time.perf_counter() - started
-    engine.dispose()
-    events = len(net.events)
-    return {"seconds": round(seconds, 2), "events": events, "touches": len(net.touches),
-            "events_per_s": round(events / seconds), "records_per_s": round(len(records) / seconds),
-            "batch_records": batch, "vacuum_s": vacuum(url), **table_rows(url)}  # fmt: skip
-
-
-def vacuum(url: str) -> float | None:
-    """PostgreSQL: VACUUM ANALYZE the fact tables, as autovacuum soon would after a bulk
-    load (statistics and the visibility map decide whether index-only scans are used).
-    Seconds taken, or None on SQLite (nothing run: SQLite plans need no statistics)."""
-    if not url.startswith("postgresql"):
-        return None
-    engine = make_engine(url, isolation_level="AUTOCOMMIT")
-    started = time.perf_counter()
-    with engine.connect() as conn:
-        for table in TABLES:
-            conn.exec_driver_sql(f"VACUUM ANALYZE {table}")
-    engine.dispose()
-    return round(time.perf_counter() - started, 1)
-
-
-def table_rows(url: str) -> dict[str, dict[str, int]]:
-    """Rows in each fact table (the read models' size)."""
-    engine = make_engine(url)
-    with engine.connect() as conn:
-        rows = {
-            name: conn.scalar(select(func.count()).select_from(m)) for name, m in TABLES.items()
-        }
-    engine.dispose()
-    return {"rows": rows}
-
-
-def require_empty(url: str) -> None:
-    engine = make_engine(url)
-    with engine.connect() as conn:
-        found = conn.scalar(select(func.count()).select_from(models.EngagementEvent))
-    engine.dispose()
-    if found:
-        raise SystemExit(f"the database already holds {found:,} events: give an empty one")
-
-
-def timed(call: Callable[[], Any], times: int) -> dict[str, float]:
-    """p50 and p99 (nearest rank) in milliseconds over ``times`` calls."""
-    spent = []
-    for _ in range(times):
-        started = time.perf_counter()
-        call()
-        spent.append((time.perf_counter() - started) * 1000)
-    spent.sort()
-    p99 = spent[max(0, math.ceil(0.99 * len(spent)) - 1)]
-    return {"p50_ms": round(statistics.median(spent), 1), "p99_ms": round(p99, 1)}
-
-
-def stage_rows(body: dict[str, Any]) -> dict[str, dict[str, int]]:
-    return {r["period"]: {s: r[s] for s in STAGES} for r in body["rows"]}
-
-
-def same_counts(body: dict[str, Any], expected: dict[str, dict[str, int]]) -> bool:
-    got = stage_rows(body)
-    zero = dict.fromkeys(STAGES, 0)
-    return got == {p: expected.get(p, zero) for p in got}
-
-
-def same_attribution(body: dict[str, Any], expected: dict[tuple[str, str], tuple]) -> bool:
-    """People and events exactly; credited within 1e-6 (the same floats summed in
-    another order, then rounded to 6 places by the API)."""
-    got = {(r["key"], r["stage"]): (r["credited"], r["people"], r["events"]) for r in body["rows"]}
-    if got.keys() != expected.keys():
-        return False
-    return all(
-        got[k][1:] == expected[k][1:]
-        and abs(got[k][0] - expected[k][0]) <= 2e-6 * max(1, expected[k][0])
-        for k in got
-    )
-
-
-Case = tuple[str, str, dict[str, Any], Callable[[dict[str, Any]], bool]]
-
-
-def cases(net: Network, truth: Oracle, campaign: str) -> list[Case]:
-    """(name, path, params, oracle check) of every timed endpoint."""
-    span = {"from": net.months[0], "to": net.months[-1], "period": "month"}
-    found: list[Case] = [
-        ("stages", "/api/v1/metrics/stages", span, lambda b: same_counts(b, truth.months)),
-        ("stages campaign", "/api/v1/metrics/stages", {**span, "campaign_id": campaign},
-         lambda b: same_counts(b, truth.campaign_months)),
-    ]  # fmt: skip
-    for model in Model:
-        expected = truth.attribution[model.value]
-        found.append((f"attribution {model.value}", "/api/v1/attribution", {"model": model.value},
-                      lambda b, e=expected: same_attribution(b, e)))  # fmt: skip
-    return found
-
-
-def query(url: str, todo: list[Case], calls: int, tmp: Path) -> list[dict[str, Any]]:
-    """Each endpoint: one answer checked against the oracle, then ``calls`` timed calls."""
-    settings = Settings(database_url=url, api_token=TOKEN, secret_key="b" * 32, state_dir=tmp)
-    container = bootstrap(settings)
-    client = TestClient(create_app(container), headers={"Authorization": f"Bearer {TOKEN}"})
-    results = []
-    try:
-        for name, path, params, check in todo:
-            response = client.get(path, params=params)
-            response.raise_for_status()
-            verdict = "OK" if check(response.json()) else "MISMATCH"
-
-            def call(path: str = path, params: dict[str, Any] = params) -> None:
-                client.get(path, params=params).raise_for_status()
-
-            figures = timed(call, calls)
-            results.append({"endpoint": name, "params": params, **figures, "oracle": verdict})
-            progress(f"{name}: p50 {figures['p50_ms']} ms, p99 {figures['p99_ms']} ms, {verdict}")
-    finally:
-        container.close()
-    return results
+__all__ = ["main", "same_attribution", "same_counts"]
 
 
 def run(url: str, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
-    load = os.getloadavg()
-    progress(f"generating {args.events:,} events, {args.people:,} people, {args.months} months")
-    net = build_network(args.events, args.people, args.months, args.seed)
-    campaign = f"news-{net.months[len(net.months) // 2]}"
-    upgrade(url)
-    if args.reuse:
-        figures = {"skipped": True, **table_rows(url)}
-    else:
-        require_empty(url)
-        progress(f"ingesting {len(net.arrivals):,} records through AttributionSink.write")
-        figures = ingest(url, net, args.batch)
-    progress("computing the oracle")
-    truth = oracle(net, campaign)
-    endpoints = query(url, cases(net, truth, campaign), args.calls, tmp / "state")
-    return {
-        "database": url.split(":", 1)[0].split("+", 1)[0],
-        "events": len(net.events), "touches": len(net.touches),
-        "people": args.people, "months": args.months, "unique_events": len({r["event_id"] for r in net.events}),
-        "campaign_filter": campaign, "ingest": figures, "endpoints": endpoints,
-        "oracle_ok": all(e["oracle"] == "OK" for e in endpoints),
-        "load_average": {"start": [round(x, 2) for x in load], "end": [round(x, 2) for x in os.getloadavg()]},
-    }  # fmt: skip
+    sizes = ReadsRun(args.events, args.people, args.months, args.calls, args.batch, args.seed,
+                     args.reuse, args.other_window)  # fmt: skip
+    return measure(url, sizes, tmp / "state")
 
 
 def render(result: dict[str, Any]) -> str:
@@ -226,12 +54,13 @@ def render(result: dict[str, Any]) -> str:
             )
     lines += [
         "  rows: " + ", ".join(f"{k} {v:,}" for k, v in i["rows"].items()),
-        f"{'endpoint':<28} {'p50 ms':>9} {'p99 ms':>9}  oracle",
+        f"{'endpoint':<32} {'first ms':>9} {'p50 ms':>9} {'p99 ms':>9}  oracle",
     ]
     for e in result["endpoints"]:
-        lines.append(f"{e['endpoint']:<28} {e['p50_ms']:>9} {e['p99_ms']:>9}  {e['oracle']}")
+        lines.append(f"{e['endpoint']:<32} {e['first_ms']:>9} {e['p50_ms']:>9} {e['p99_ms']:>9}  {e['oracle']}")  # fmt: skip
     lines.append(f"(stages: month, {result['months']} months; campaign filter {result['campaign_filter']}; "
-                 f"attribution: default 30-day window, all time; load average {result['load_average']})")  # fmt: skip
+                 f"attribution: {result['window_days']}-day window unless named, all time; "
+                 f"dashboard: its months; load average {result['load_average']})")  # fmt: skip
     return "\n".join(lines)
 
 
@@ -248,6 +77,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--calls", type=int, default=30, help="timed calls per endpoint")
     p.add_argument("--batch", type=int, default=MAX_RECORDS, help="records per sink.write")
     p.add_argument("--seed", type=int, default=2017)
+    p.add_argument("--other-window", type=int, default=7, help="the non-default window read")
     p.add_argument("--reuse", action="store_true",
                    help="the database already holds this network (same sizes, seed): time the reads only")  # fmt: skip
     p.add_argument("--json", action="store_true")

@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import delete, select, update
 
 import schemas
-from services.analytics.recompute import models_of
+from services.analytics.recompute import model_weights
 from services.analytics.sink import AttributionSink
 from services.api import create_app
 from services.bus.outbox import prune_stored
@@ -53,10 +53,10 @@ def numbers(client, c) -> dict:
         "/api/v1/attribution", params={"model": "last_touch", "from": MONTH, "to": MONTH}
     ).json()
     with c.sessions() as s:
-        credits = sorted(  # one per model, as if none were stored once for all models
-            (r.event_id, m, r.window_days, r.touch_id, r.person, round(r.weight, 9))
-            for r in s.scalars(select(Credit))
-            for m in models_of(r.model)
+        credits = sorted(  # one per model and touch
+            (r.event_id, m, r.window_days, r.touch_id, r.person, round(w, 9))
+            for r in s.execute(select(Credit.__table__)).mappings()
+            for m, w in model_weights(r)
         )
         facts = sorted(
             (f.period_kind, f.period, f.stage, f.person) for f in s.scalars(select(StageFact))

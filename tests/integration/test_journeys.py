@@ -324,7 +324,7 @@ def _diet_journey(stack, wait_for, t0) -> None:
                     Credit,
                     Credit.event_id == "s1",
                     Credit.campaign_id == jcampaign,
-                    Credit.model.in_(("last_touch", "*")),
+                    Credit.w_last_touch > 0,
                 )
                 == 1
             ),

@@ -166,7 +166,7 @@ def test_each_messengers_qr_link_is_credited_to_that_messenger(stack: Stack, tmp
             )
             credited = s.execute(
                 select(Credit.event_id, Credit.messenger_id, Credit.campaign_id).where(
-                    Credit.model.in_(("last_touch", "*")), Credit.event_id.in_(list(clicks))
+                    Credit.w_last_touch > 0, Credit.event_id.in_(list(clicks))
                 )
             ).all()
         assert sorted(opened) == [(None, "toolkit")] * 3 and viewers == own

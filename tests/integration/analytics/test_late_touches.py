@@ -12,7 +12,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.analytics.metrics import attribution, ensure_window
-from services.analytics.recompute import EVERY_MODEL
+from services.analytics.recompute import model_weights, weight_of
 from services.analytics.sink import AttributionSink
 from services.db.migrate import upgrade
 from services.db.models import Credit
@@ -67,7 +67,7 @@ def campaigns_credited(sessions: sessionmaker[Session], model: Model, window: in
     with sessions() as s:
         rows = s.execute(
             select(Credit.event_id, Credit.campaign_id).where(
-                Credit.window_days == window, Credit.model.in_((model.value, EVERY_MODEL))
+                Credit.window_days == window, weight_of(model.value).is_not(None)
             )
         ).all()
     return dict(rows)
@@ -75,8 +75,12 @@ def campaigns_credited(sessions: sessionmaker[Session], model: Model, window: in
 
 def stored_credits(sessions: sessionmaker[Session]) -> set[tuple]:
     with sessions() as s:
-        rows = s.execute(select(Credit).where(Credit.window_days == 30)).scalars()
-        return {(c.event_id, c.model, c.touch_id, c.campaign_id, round(c.weight, 12)) for c in rows}
+        rows = s.execute(select(Credit.__table__).where(Credit.window_days == 30)).mappings()
+        return {
+            (c["event_id"], m, c["touch_id"], c["campaign_id"], round(w, 12))
+            for c in rows
+            for m, w in model_weights(c)
+        }
 
 
 def test_touches_of_one_instant_are_ordered_by_arrival_then_id(sessions):

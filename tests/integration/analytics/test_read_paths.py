@@ -35,19 +35,19 @@ READS: dict[str, tuple[Callable[[Session], object], tuple[str, ...]]] = {
     ),
     "stage metrics of a campaign": (
         lambda s: stage_metrics(s, "month", "2017-06", "2018-03", campaign_id="c2"),
-        ("ix_credits_campaign",),
+        ("ix_credits_campaign", "ix_credits_attribution_day"),
     ),
     "attribution": (
         lambda s: attribution(s, "linear", 30, "2017-06", "2018-03"),
-        ("ix_credits_attribution_day", "ix_credits_model_month"),
+        ("ix_credits_attribution_day", "ix_credits_window_month"),
     ),
     "attribution, every month": (
         lambda s: attribution(s, "time_decay", 30),
-        ("ix_credits_attribution_day", "ix_credits_model_month"),
+        ("ix_credits_attribution_day", "ix_credits_window_month"),
     ),
     "campaign attribution": (
         lambda s: campaign_attribution(s, "c2", "linear", 30),
-        ("ix_credits_campaign",),
+        ("ix_credits_campaign", "ix_credits_attribution_day"),
     ),
 }
 

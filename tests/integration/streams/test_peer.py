@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from services.analytics.recompute import model_weights
 from services.analytics.sink import AttributionSink
 from services.db.models import Credit, EngagementEvent, Touch
 from streams.peer import write_record
 from tests.integration.analytics.conftest import random_dataset
 
-COLUMNS = ("event_id", "model", "window_days", "touch_id", "campaign_id", "stage", "person")
+COLUMNS = ("event_id", "window_days", "touch_id", "campaign_id", "stage", "person")
 
 
 def stored(sessions) -> tuple[set, set, dict]:
@@ -19,8 +20,8 @@ def stored(sessions) -> tuple[set, set, dict]:
         events = set(s.scalars(select(EngagementEvent.event_id)))
         touches = set(s.scalars(select(Touch.touch_id)))
         credits = {
-            tuple(getattr(c, k) for k in COLUMNS): round(c.weight, 9)
-            for c in s.scalars(select(Credit))
+            tuple(c[k] for k in COLUMNS): tuple((m, round(w, 9)) for m, w in model_weights(c))
+            for c in s.execute(select(Credit.__table__)).mappings()
         }
     return events, touches, credits
 
