@@ -160,7 +160,7 @@ class Gatherer:
     def __init__(
         self,
         ingest: Ingest,
-        max_delay: float = 0.0005,
+        max_delay: float = 0.0,
         max_batch: int = 500,
         retry_after: float = 1.0,
     ):
