@@ -115,26 +115,26 @@ def _csp(nonce: str) -> str:
 
 
 def _record(c: Container, request: Request, view: ToolkitView, kind: str, **props: Any) -> None:
-    """Queue a toolkit event of the messenger themselves, credited to the campaign only."""
+    """Store a toolkit event of the messenger themselves, credited to the campaign only
+    (committed before the page answers)."""
     reason = bot_reason(request, sent_at=None, now=c.now())
-    c.gatherer.add(
-        {
-            "event_id": f"toolkit:{new_id()}",
-            "type": kind,
-            "occurred_at": format_timestamp(c.now()),
-            "person": c.ingest.person(messenger_ref(view.messenger["id"])),
-            "campaign_id": view.campaign_id,
-            "channel": "toolkit",
-            "messenger_id": None,  # the messenger's own engagement: not one they reached
-            "resource_id": None,
-            "link_id": None,
-            "send_id": None,
-            "bot": reason is not None,
-            "bot_reason": reason,
-            "source": "toolkit",
-            "properties": props,
-        }
-    )
+    event = {
+        "event_id": f"toolkit:{new_id()}",
+        "type": kind,
+        "occurred_at": format_timestamp(c.now()),
+        "person": c.ingest.person(messenger_ref(view.messenger["id"])),
+        "campaign_id": view.campaign_id,
+        "channel": "toolkit",
+        "messenger_id": None,  # the messenger's own engagement: not one they reached
+        "resource_id": None,
+        "link_id": None,
+        "send_id": None,
+        "bot": reason is not None,
+        "bot_reason": reason,
+        "source": "toolkit",
+        "properties": props,
+    }
+    c.ingest.record([event])
 
 
 @router.get("/t/{token}", include_in_schema=False)

@@ -43,6 +43,7 @@ __all__ = [
     "IngestResult",
     "accept_events",
     "cancel_campaign",
+    "click",
     "create_campaign",
     "find_link",
     "record_click",
@@ -285,19 +286,24 @@ def record_click(
 ) -> None:
     """Hand the click on ``link`` (from the email send ``send_id``, if any) by ``person``
     to ``sink`` without waiting; a bot's click is kept, flagged."""
-    sink.add(
-        tracked(
-            "link.click",
-            person,
-            now,
-            bot_reason,
-            campaign_id=link.campaign_id,
-            send_id=send_id,
-            channel=link.channel or ("email" if send_id else None),
-            messenger_id=link.messenger_id,
-            resource_id=link.resource_id,
-            link_id=link.id,
-        )
+    sink.add(click(link, send_id=send_id, person=person, now=now, bot_reason=bot_reason))
+
+
+def click(
+    link: Link, *, send_id: str | None, person: str, now: datetime, bot_reason: str | None
+) -> dict[str, Any]:
+    """The engagement record of a click on ``link`` (from the email send ``send_id``)."""
+    return tracked(
+        "link.click",
+        person,
+        now,
+        bot_reason,
+        campaign_id=link.campaign_id,
+        send_id=send_id,
+        channel=link.channel or ("email" if send_id else None),
+        messenger_id=link.messenger_id,
+        resource_id=link.resource_id,
+        link_id=link.id,
     )
 
 

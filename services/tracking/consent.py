@@ -70,21 +70,23 @@ def set_consent(
 
 
 def unsubscribe(container: Container, send: SendView, source: str = "one-click") -> None:
-    """Unsubscribe the contact of ``send`` from email: idempotent, suppression first."""
+    """Unsubscribe the contact of ``send`` from email: idempotent, suppression first; the
+    ``email.unsubscribed`` event is spooled in the same transaction as the change."""
     with container.sessions() as session, session.begin():
         contact = session.get(Contact, send.contact_id)
         if contact is None:
             return
         suppress(session, contact.email_normalized or normalise(contact.email), "unsubscribe")
         changed = set_consent(session, [contact.id], "email", Consent.UNSUBSCRIBED, source)
-    if not changed:
-        return  # a second click (or a scanner's POST) is not a second unsubscribe
-    container.gatherer.add({
-        "event_id": f"unsub:{new_id()}", "type": "email.unsubscribed",
-        "occurred_at": format_timestamp(container.now()), "person": send.person,
-        "campaign_id": send.campaign_id, "send_id": send.id, "channel": "email",
-        "source": "unsubscribe", "properties": {},
-    })  # fmt: skip
+        if not changed:
+            return  # a second click (or a scanner's POST) is not a second unsubscribe
+        spooled = container.ingest.spool(session, [{
+            "event_id": f"unsub:{new_id()}", "type": "email.unsubscribed",
+            "occurred_at": format_timestamp(container.now()), "person": send.person,
+            "campaign_id": send.campaign_id, "send_id": send.id, "channel": "email",
+            "source": "unsubscribe", "properties": {},
+        }])  # fmt: skip
+    container.ingest.observe(spooled)
 
 
 def consent_state(container: Container, send: SendView) -> dict[str, Any]:

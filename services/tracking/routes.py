@@ -107,9 +107,11 @@ def post_link(body: LinkIn, c: AppDep, _: Authorized) -> dict[str, str]:
 
 
 async def redirect(request: Request) -> Response:
-    """``GET|HEAD /r/{token}``: 302 to the stored destination; the click is recorded
-    (flagged if a bot). Async and off SQL: links and sends come from the per-process
-    cache (a miss is looked up in a thread), the click is a queue put (Gatherer)."""
+    """``GET|HEAD /r/{token}``: 302 to the stored destination once the click is in SQL
+    (flagged if a bot). Async: links and sends come from the per-process cache (a miss
+    is looked up in a thread); the click is committed with the others of its moment by
+    the Gatherer (group commit). If SQL fails, the person is redirected all the same and
+    the click is held in memory and retried (services/tracking/ingest.py)."""
     c: Container = request.app.state.container  # no dependency resolution per click
     claims = _verified(c, request.path_params["token"], "r")
     if claims is None:
@@ -123,14 +125,10 @@ async def redirect(request: Request) -> Response:
         vid, new_visitor = new_token(), True
     person = send.person if send else await _person(c, visitor_ref(vid or ""))
     reason = bot_reason(request, sent_at=send.sent_at if send else None, now=(now := c.now()))
-    handlers.record_click(
-        c.click_hand_over,
-        link,
-        send_id=send.id if send else None,
-        person=person,
-        now=now,
-        bot_reason=reason,
+    click = handlers.click(
+        link, send_id=send.id if send else None, person=person, now=now, bot_reason=reason
     )
+    await c.click_hand_over.store(click)  # committed (or held, if SQL fails) before the 302
     CLICKS.inc()
     if send is not None and vid and reason is None:  # their own email, in a known browser
         note_click(c, vid, send)  # never waits: the merge runs in its own thread
@@ -146,13 +144,14 @@ async def redirect(request: Request) -> Response:
 
 
 async def open_pixel(request: Request) -> Response:
-    """``GET /o/{token}.gif``: the open pixel; the open is recorded (flagged if a bot)."""
+    """``GET /o/{token}.gif``: the open pixel, once the open is stored as a click is
+    (flagged if a bot)."""
     c: Container = request.app.state.container  # no dependency resolution per click
     claims = _verified(c, request.path_params["token"], "o")
     send = await _lookup(c, c.sends, claims.ref, lookup_send) if claims else None
     if send is not None:
         reason = bot_reason(request, sent_at=send.sent_at, now=(now := c.now()), pixel=True)
-        c.click_hand_over.add(
+        await c.click_hand_over.store(
             handlers.tracked(
                 "email.open",
                 send.person,

@@ -125,7 +125,9 @@ def test_clicks_answered_before_the_api_is_killed_are_all_stored(tmp_path):
             clicks = EngagementEvent.type == "link.click"
             with contextlib.suppress(AssertionError):  # the comparison below says what lacks
                 wait_for(lambda: count(EngagementEvent, clicks) >= sum(answered), 15, 0.5)
-            assert count(EngagementEvent, clicks) == sum(answered)
+            # Stored first, then answered: a click committed just before the kill may never
+            # get its 302 out, so SQL may hold one more click per client than were answered.
+            assert sum(answered) <= count(EngagementEvent, clicks) <= sum(answered) + len(clients)
         assert up.stop() == 0, up.logs()
     finally:
         up.close()
