@@ -69,7 +69,7 @@ def bootstrap(
         gatherer=gatherer,
         renderer=BoundedRenderer.from_settings(settings),
         now=clock,
-        click_hand_over=HandOver(gatherer),
+        click_hand_over=HandOver(gatherer, settings.click_commit_wait_seconds),
         send_due_emails=send_due_emails,
         recommend=recommended_for,
         unit_of_work=unit_of_work or partial(SqlUnitOfWork, sessions),

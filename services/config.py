@@ -78,6 +78,13 @@ class Settings(BaseSettings):
         description="`winwin up` restarts a relay whose heartbeat (a file in the state folder, "
         "every second) is older than this, and /readyz says 503 while an outbox row waits longer",
     )
+    click_commit_wait_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        description="a redirect or open pixel answers once its click is committed, or after "
+        "this long if SQL is slow (a SQLite writer busy with a large batch, a failover): the "
+        "person is not kept waiting, and the click, queued, is stored when SQL answers",
+    )
     kafka_security_protocol: str = "PLAINTEXT"
     kafka_sasl_mechanism: str | None = None
     kafka_sasl_username: str | None = None

@@ -274,8 +274,8 @@ class HandOver:
     hand-off per click, which cost about a third of the redirect's throughput. They
     share one future (:meth:`store`), settled once their transaction is committed."""
 
-    def __init__(self, gatherer: EventPublisher) -> None:
-        self.gatherer = gatherer
+    def __init__(self, gatherer: EventPublisher, max_wait: float = 2.0) -> None:
+        self.gatherer, self.max_wait = gatherer, max_wait
         self.records: list[dict[str, Any]] = []
         self.scheduled: asyncio.AbstractEventLoop | None = None  # where flush will run
         self.batch: asyncio.Future[bool] | None = None  # settled when they are stored
@@ -285,8 +285,14 @@ class HandOver:
 
     async def store(self, record: dict[str, Any]) -> bool:
         """Hand ``record`` over and wait until it is committed (True), or until storing
-        it failed (False: the Gatherer holds it in memory and retries)."""
-        return await asyncio.shield(self._hand_over(record))
+        it failed or took longer than ``max_wait`` (False: the Gatherer holds it, stores
+        it when SQL answers; lost only if the process dies before that)."""
+        try:
+            return await asyncio.wait_for(asyncio.shield(self._hand_over(record)), self.max_wait)
+        except TimeoutError:
+            log.warning("a click waited %.1f s for SQL; answered, stored when SQL answers",
+                        self.max_wait)  # fmt: skip
+            return False
 
     def _hand_over(self, record: dict[str, Any]) -> asyncio.Future[bool]:
         self.records.append(record)

@@ -74,3 +74,19 @@ def test_a_failed_store_still_answers_and_the_click_is_stored_on_the_next_try() 
     assert asyncio.run(scenario()) == (False, True)
     assert ingest.batches == [["click:1", "click:2"]]
     assert merged == [[["click:1", "click:2"]]], "a task runs only after what came before it"
+
+
+def test_a_slow_commit_answers_after_max_wait_and_the_click_is_stored_later() -> None:
+    """SQL slower than ``max_wait`` (a SQLite writer busy with a large batch): the person
+    is not kept waiting; the click stays queued and is committed when SQL answers."""
+    ingest = FlakyIngest()
+    gatherer = Gatherer(ingest, max_delay=0)  # type: ignore[arg-type]
+    hand_over = HandOver(gatherer, max_wait=0.05)
+
+    async def scenario() -> bool:
+        return await hand_over.store(click(1))  # nobody steps the Gatherer meanwhile
+
+    assert asyncio.run(scenario()) is False
+    assert ingest.batches == []
+    gatherer.step()
+    assert ingest.batches == [["click:1"]]
