@@ -174,12 +174,15 @@ def pytest_runtest_makereport(item, call):  # type: ignore[no-untyped-def]
         return
     from tests.stack import Stack
 
-    for value in getattr(item, "funcargs", {}).values():
-        if isinstance(value, Stack):
+    values = getattr(item, "funcargs", {}).values()
+    for value in (v for arg in values for v in (arg if isinstance(arg, tuple) else (arg,))):
+        if isinstance(value, Stack):  # a fixture's value, or one of a tuple (``served``)
             with contextlib.suppress(Exception):
                 report.sections.append(
                     ("stream worker log (last 6,000 chars)", value.worker_log()[-6000:])
                 )
+                relay = getattr(value, "_relay_thread", None)
+                report.sections.append(("relay", f"thread alive: {relay and relay.is_alive()}"))
 
 
 # --- what a test left running ---------------------------------------------------------
