@@ -109,14 +109,20 @@ def run_phases(env: BenchEnv, work: Workload) -> tuple[list[Phase], dict[str, st
             phase.samples.append((time.monotonic(), heartbeats(env), stored))
             if stored >= total * fraction:
                 break
-            for name, proc in workers.items():
-                if proc.poll() is not None:
-                    raise RuntimeError(f"{name} exited; log:\n{env.log_tail(name)}")
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"stuck in phase {phase.name!r}")
-            time.sleep(1.0)
+            still_going(env, workers, deadline, f"stuck in phase {phase.name!r}")
         phase.ended = time.monotonic()
     return phases, names
+
+
+def still_going(env: BenchEnv, workers: dict[str, Any], deadline: float, stuck: str) -> None:
+    """One second of a wait on the workers: RuntimeError (with its log) when one has
+    exited, TimeoutError (``stuck``) past ``deadline``."""
+    for name, proc in workers.items():
+        if proc.poll() is not None:
+            raise RuntimeError(f"{name} exited; log:\n{env.log_tail(name)}")
+    if time.monotonic() > deadline:
+        raise TimeoutError(stuck)
+    time.sleep(1.0)
 
 
 def produce(env: BenchEnv, work: Workload) -> tuple[int, float]:

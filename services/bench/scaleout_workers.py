@@ -27,6 +27,7 @@ from services.bench.scaleout import (
     exact_counts,
     heartbeats,
     phase_rates,
+    still_going,
 )
 from services.bench.scaleout import produce as produce_backlog
 from services.bench.workload import Workload, make_workload
@@ -70,12 +71,7 @@ def consume(env: BenchEnv, work: Workload, size: int, partitions: int) -> dict[s
             settled_at = len(phase.samples) - 1
         if stored >= len(work.events):
             break
-        for name, proc in workers.items():
-            if proc.poll() is not None:
-                raise RuntimeError(f"{name} exited; log:\n{env.log_tail(name)}")
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{size} worker(s): stuck at {stored:,} events")
-        time.sleep(1.0)
+        still_going(env, workers, deadline, f"{size} worker(s): stuck at {stored:,} events")
     return group_rates(phase, names, partitions, work, settled_at)
 
 
