@@ -76,6 +76,7 @@ def ensure_window(
         return 0
     if refresh:
         session.execute(delete(C).where(C.window_days == window_days))
+        windows.data_changed(session)  # answers kept for this window are stale
     done, after = 0, ""
     while True:
         stmt = (

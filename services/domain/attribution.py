@@ -89,6 +89,12 @@ class Model(StrEnum):
     TIME_DECAY = "time_decay"
     POSITION_BASED = "position_based"
 
+    @property
+    def one_touch(self) -> bool:
+        """Whether the model credits exactly one touch of each event (or none: the
+        event is unattributed), so an event is one credit row under it."""
+        return self in (Model.LAST_TOUCH, Model.FIRST_TOUCH)
+
 
 DEFAULT_MODEL = Model.LAST_TOUCH
 

@@ -24,6 +24,7 @@ from typing import Any, cast
 from sqlalchemy import Table, delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from services.analytics import windows
 from services.analytics.recompute import credit_rows, stored_touch, touch_columns
 from services.db.models import Credit, EngagementEvent, StageFact, Touch
 from services.db.models_journeys import IdentityMerge, MergedRow
@@ -58,6 +59,8 @@ def apply_changes(
     with sessions() as session, session.begin():
         for record in records:
             moved += settle(session, record["merge_id"], timezone, stream_window)
+        # Counts changed: kept answers are stale (last: the sink waits on this row).
+        windows.data_changed(session)
     return moved
 
 
@@ -110,7 +113,7 @@ def recount_persons(
     """Rebuild ``stage_facts`` and ``credits`` (every window in use) of ``persons``."""
     persons = sorted(set(persons))
     C, F, E = Credit, StageFact, EngagementEvent
-    windows = set(
+    in_use = set(
         session.scalars(select(C.window_days).distinct().where(C.person.in_(persons)))
     ) | {stream_window}
     session.execute(delete(C).where(C.person.in_(persons)))
@@ -129,7 +132,7 @@ def recount_persons(
     touches = _touches(session, persons)
     credits = [
         row
-        for window in sorted(windows)
+        for window in sorted(in_use)
         for e in events
         for row in credit_rows(e, touches.get(e["person"], []), window, timezone)
     ]

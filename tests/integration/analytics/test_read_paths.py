@@ -123,6 +123,9 @@ def test_the_read_queries_use_the_intended_index(engine, sessions):
     for name, (read, indexes) in READS.items():
         with recorded(engine) as seen, sessions() as s:
             read(s)
+        kept = [q for q in seen if "FROM credit_windows" in q[0]]  # is a kept answer current?
+        assert_plan(engine, kept, ("credit_windows_pkey", "INTEGER PRIMARY KEY"), name)
+        seen = [q for q in seen if q not in kept]
         assert seen, name
         assert_plan(engine, seen, indexes, name)
 
