@@ -113,9 +113,8 @@ def recount_persons(
     """Rebuild ``stage_facts`` and ``credits`` (every window in use) of ``persons``."""
     persons = sorted(set(persons))
     C, F, E = Credit, StageFact, EngagementEvent
-    in_use = set(
-        session.scalars(select(C.window_days).distinct().where(C.person.in_(persons)))
-    ) | {stream_window}
+    held = select(C.window_days).distinct().where(C.person.in_(persons))
+    in_use = set(session.scalars(held)) | {stream_window}
     session.execute(delete(C).where(C.person.in_(persons)))
     session.execute(delete(F).where(F.person.in_(persons)))
     stmt = select(E.event_id, E.person, E.occurred_at, E.stage).where(
