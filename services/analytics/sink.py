@@ -10,10 +10,13 @@ Touches and stage events arrive on two topics, so a touch may be processed after
 event it should have been credited with. Such a late touch re-attributes that person's
 stage events in ``[touch, touch + window)``: credits are replaced, never added to. Their
 credits of the other windows (stored when someone read them) are dropped too, as are
-those of later events within the widest window read, so that the next read of such a
-window recomputes them (:func:`~services.analytics.recompute.ensure_window`); the sink
-bumps the stored data's generation whenever it does either, so a window read since
-then is known to be incomplete (:mod:`services.analytics.windows`).
+those of later events within the widest window read. Each batch's stage events, and
+those whose credits it dropped, are credited in every window computed so far too, so a
+window someone has read stays complete as the stream goes on; the sink bumps the stored
+data's generation whenever it changes credits and carries those windows on to it
+(:mod:`services.analytics.windows`). A window recorded while a batch ran is left behind
+and its next read looks for what it lacks
+(:func:`~services.analytics.recompute.ensure_window`).
 
 Each touch is stored with when the sink received it: of two touches of one instant, the
 one received first is the earlier (:func:`services.domain.attribution.touch_order`).
@@ -115,6 +118,7 @@ class AttributionSink:
         result = BatchResult()
         with self.sessions() as session, session.begin():
             stage_map = self.stage_map(session)
+            kept = windows.recorded(session)  # the windows this batch keeps complete
             events, touches = rekey_late(session, self._secret, events, touches)
             new_events = self._insert_events(session, events, stage_map, result)
             received = self.received_now()
@@ -132,8 +136,10 @@ class AttributionSink:
             )
             self._drop_stale_credits(session, late, wide)
             result.credits = self._attribute(session, stage_events, late)
+            others = self._keep_complete(session, kept, stage_events + late, wide)
             if stage_events or late or wide:  # last: its row lock is held to the commit
-                windows.data_changed(session)  # other windows have events to credit
+                current = windows.data_changed(session)
+                windows.carried(session, [self.window_days, *others], current)
         return result
 
     # -- steps ---------------------------------------------------------------------
@@ -198,9 +204,9 @@ class AttributionSink:
 
     def _events_after(
         self, session: Session, new_touches: Sequence[dict[str, Any]], exclude: set[str]
-    ) -> tuple[list[dict[str, Any]], list[str]]:
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """Stored stage events that a late touch falls into the stream's window of, and
-        the ids of those only in a wider window's (one that has been read)."""
+        those only in a wider window's (one that has been read)."""
         if not new_touches:
             return [], []
         span: dict[str, tuple[datetime, datetime]] = {}
@@ -211,7 +217,7 @@ class AttributionSink:
         widest = session.execute(select(func.max(C.window_days))).scalar() or 0
         horizon = timedelta(days=max(widest, self.window_days))
         found: list[dict[str, Any]] = []
-        wide: list[str] = []
+        wide: list[dict[str, Any]] = []
         for chunk in chunks(list(span)):
             lo = min(span[p][0] for p in chunk)
             hi = max(span[p][1] for p in chunk) + horizon
@@ -227,25 +233,21 @@ class AttributionSink:
                 at = utc(row.occurred_at)
                 if row.event_id in exclude or not first <= at < last + horizon:
                     continue
-                if at >= last + self.window:
-                    wide.append(row.event_id)
-                    continue
-                found.append(
-                    {"event_id": row.event_id, "person": row.person, "occurred_at": at}
-                    | {"stage": row.stage}
-                )
+                stage_event = {"event_id": row.event_id, "person": row.person}
+                stage_event |= {"occurred_at": at, "stage": row.stage}
+                (wide if at >= last + self.window else found).append(stage_event)
         return found, wide
 
     def _drop_stale_credits(
-        self, session: Session, late: Sequence[dict[str, Any]], wide: Sequence[str]
+        self, session: Session, late: Sequence[dict[str, Any]], wide: Sequence[dict[str, Any]]
     ) -> None:
-        """Delete the credits a late touch makes wrong, in every window (the stream's
-        are written again at once, the others on their next read): every row of the
-        event's id (a row holds every model's weight)."""
+        """Delete the credits a late touch makes wrong, in every window (written again
+        at once in the stream's and the recorded windows, in others on their next read):
+        every row of the event's id (a row holds every model's weight)."""
         C = models.Credit
         for chunk in chunks([e["event_id"] for e in late]):
             session.execute(delete(C).where(C.event_id.in_(chunk)))
-        for chunk in chunks(wide):
+        for chunk in chunks([e["event_id"] for e in wide]):
             session.execute(
                 delete(C).where(C.event_id.in_(chunk), C.window_days > self.window_days)
             )
@@ -261,9 +263,35 @@ class AttributionSink:
         _CREDITS.insert_ignore(session, [*map(_CREDITS.key, rows)])
         return rows
 
-    def _credit_rows(self, event: dict[str, Any], touches: Iterable[Touch]) -> list[dict[str, Any]]:
+    def _keep_complete(
+        self,
+        session: Session,
+        kept: dict[int, int],
+        events: list[dict[str, Any]],
+        wide: list[dict[str, Any]],
+    ) -> list[int]:
+        """Credit in every other recorded window the batch's stage events and those whose
+        credits it dropped there (``wide`` only in windows wider than the stream's);
+        returns those windows."""
+        others = [w for w in sorted(kept) if w != self.window_days]
+        for window in others:
+            todo = events + wide if window > self.window_days else events
+            if not todo:
+                continue
+            touches = touches_of(session, todo, window)
+            rows = [
+                row
+                for e in todo
+                for row in self._credit_rows(e, touches.get(e["person"], []), window)
+            ]
+            _CREDITS.insert_ignore(session, [*map(_CREDITS.key, rows)])
+        return others
+
+    def _credit_rows(
+        self, event: dict[str, Any], touches: Iterable[Touch], window: int | None = None
+    ) -> list[dict[str, Any]]:
         labels = self.labels(event["occurred_at"])
-        return credit_rows(event, touches, self.window_days, self.timezone, labels)
+        return credit_rows(event, touches, window or self.window_days, self.timezone, labels)
 
 
 def _touch_row(r: dict[str, Any], received: datetime) -> dict[str, Any]:

@@ -8,9 +8,10 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import Engine, delete, event
+from sqlalchemy import Engine, delete, event, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from services.analytics import windows
 from services.analytics.metrics import (
     attribution,
     campaign_attribution,
@@ -21,8 +22,14 @@ from services.analytics.sink import AttributionSink
 from services.db.migrate import upgrade
 from services.db.models import Credit
 from services.db.session import make_engine, make_sessionmaker
+from tests.integration.analytics.conftest import (
+    Dataset,
+    person,
+    random_dataset,
+    touch,
+    write_shuffled,
+)
 from tests.integration.analytics.conftest import event as record
-from tests.integration.analytics.conftest import person, random_dataset, touch, write_shuffled
 
 Statements = list[tuple[str, object]]
 
@@ -95,20 +102,79 @@ def test_a_computed_window_is_read_with_one_lookup(engine, sessions):
     selects = [sql for sql, _ in seen if sql.lstrip().upper().startswith("SELECT")]
     assert len(selects) == 1 and "credit_windows" in selects[0]
     assert reads_events(seen) == []
-    # A stage event stored since, and a late touch that drops credits: looked for again.
+    # A stage event stored since, and a late touch that drops credits: the stream
+    # credits them in the computed window too, which stays one lookup and exact.
     moment = datetime(2019, 5, 1, tzinfo=UTC)
     sink = AttributionSink(sessions)
     sink.write([record("new-1", "resource.use", moment, person(3), "c2")], [])
-    with recorded(engine) as seen, sessions() as s, s.begin():
-        assert ensure_window(s, 7) == 1
-    assert reads_events(seen)
-    with sessions() as s, s.begin():
-        assert ensure_window(s, 7) == 0
+    assert_complete_with_one_lookup(engine, sessions, 7)
     sink.write([], [touch("late-1", moment - timedelta(days=2), person(3), "c4")])
-    with sessions() as s, s.begin():
-        assert ensure_window(s, 7) == 1  # new-1 credited anew, with the late touch
+    assert_complete_with_one_lookup(engine, sessions, 7)
+    with sessions() as s:
         keys = {r["key"] for r in attribution(s, "first_touch", 7, "2019-05")["rows"]}
-    assert keys == {"c4"}
+    assert keys == {"c4"}  # new-1 credited anew, with the late touch
+    assert window_credits(sessions, 7) == recomputed(sessions, 7)
+
+
+def assert_complete_with_one_lookup(engine: Engine, sessions: sessionmaker[Session], days: int):
+    with recorded(engine) as seen, sessions() as s, s.begin():
+        assert ensure_window(s, days) == 0
+    assert reads_events(seen) == [] and len(seen) == 1
+
+
+def window_credits(sessions: sessionmaker[Session], days: int) -> set[tuple[object, ...]]:
+    with sessions() as s:
+        rows = s.execute(select(Credit.__table__).where(Credit.window_days == days))
+        return {tuple(round(v, 12) if isinstance(v, float) else v for v in r) for r in rows}
+
+
+def recomputed(sessions: sessionmaker[Session], days: int) -> set[tuple[object, ...]]:
+    with sessions() as s, s.begin():
+        ensure_window(s, days, refresh=True)
+    return window_credits(sessions, days)
+
+
+def test_the_stream_keeps_every_computed_window_exact(engine, sessions):
+    """Windows narrower and wider than the stream's, through late touches that drop
+    credits in every window and in the wider ones only."""
+    with sessions() as s, s.begin():
+        ensure_window(s, 7)
+        ensure_window(s, 90)
+    more = random_dataset(23, 200, 150)  # the same people, new events and touches
+    events = [e | {"event_id": f"more-{e['event_id']}"} for e in more.events]
+    touches = [t | {"touch_id": f"more-{t['touch_id']}"} for t in more.touches]
+    with sessions() as s:
+        before = windows.generation(s, 0)[0]
+    write_shuffled(AttributionSink(sessions), Dataset(events, touches), 23, batches=6)
+    with sessions() as s:
+        assert windows.generation(s, 0)[0] > before  # the batches changed credits
+    for days in (7, 90):
+        assert_complete_with_one_lookup(engine, sessions, days)
+    for days in (7, 90):  # (a refresh bumps the generation: both checked first)
+        assert window_credits(sessions, days) == recomputed(sessions, days)
+
+
+def test_a_window_recorded_while_a_batch_runs_is_looked_at_again(engine, sessions):
+    """The batch read the recorded windows before this one was: it did not credit it,
+    so it must not carry it on; the next read looks and finds the batch's event."""
+    computed = []
+
+    def record_meanwhile(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        if "FROM credit_windows" in statement and not computed:
+            computed.append(True)
+            with sessions() as other, other.begin():
+                computed.append(ensure_window(other, 14))
+
+    event.listen(engine, "after_cursor_execute", record_meanwhile)
+    try:
+        moment = datetime(2019, 5, 1, tzinfo=UTC)
+        AttributionSink(sessions).write([record("new-2", "resource.use", moment, person(4))], [])
+    finally:
+        event.remove(engine, "after_cursor_execute", record_meanwhile)
+    assert computed[1] > 0
+    with sessions() as s, s.begin():
+        assert ensure_window(s, 14) == 1
+    assert window_credits(sessions, 14) == recomputed(sessions, 14)
 
 
 def test_the_read_queries_use_the_intended_index(engine, sessions):
