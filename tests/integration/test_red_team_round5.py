@@ -1,0 +1,58 @@
+"""Red team, round 5: what landed last session (the credits layout of issue 19, group
+commit for clicks, the watchdogs, the JSON body route). Each test is one finding and fails
+on the code it was found on. In process, on a fresh database (``tests.integration.red_team``
+on SQLite; ``database_url`` where PostgreSQL answers differently); no Kafka."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from services.api import create_app
+from services.db.migrate import upgrade
+from tests.integration.journeys.helpers import Clock, make_container
+from tests.integration.red_team import STAFF
+
+JSON = STAFF | {"Content-Type": "application/json"}
+
+
+@pytest.fixture
+def any_db_client(database_url: str, tmp_path: Path) -> Iterator[TestClient]:
+    """The API on a fresh SQLite and PostgreSQL database in turn."""
+    upgrade(database_url)
+    c = make_container(database_url, tmp_path, Clock())
+    try:
+        with TestClient(create_app(c), raise_server_exceptions=False) as api:
+            yield api
+    finally:
+        c.close()
+
+
+# --- JSON bodies: a number too large for a float is Infinity all the same ------------------
+
+
+@pytest.mark.parametrize("number", ["1e400", "-1E999"])
+def test_a_contact_attribute_too_large_for_a_float_is_refused_not_500_nor_null(
+    any_db_client: TestClient, number: str
+):
+    """services/json_bodies.py refuses the literals ``NaN`` and ``Infinity`` (round 4), but
+    ``json.loads`` turns a number beyond the float range (``1e400``, RFC 8259 valid JSON)
+    into ``inf`` through ``parse_float``, not ``parse_constant``: it passes the check.
+    ``POST /api/v1/contacts`` with ``{"score": 1e400}`` then answers 500 on PostgreSQL
+    (its json column refuses ``Infinity``) and 200 on SQLite, where the contact reads
+    back ``{"score": null}``, a value other than the one given."""
+    body = (
+        '[{"external_id": "fam-big", "email": "big@family.example", "attributes": {"score": %s}}]'
+    )
+    r = any_db_client.post("/api/v1/contacts", content=body % number, headers=JSON)
+    assert r.status_code in (400, 422), r.text
+
+
+def test_an_audience_rule_comparing_with_1e400_is_refused_not_saved(any_db_client: TestClient):
+    """The same through an audience rule: 500 on PostgreSQL; saved on SQLite."""
+    body = '{"name": "big", "rule": {"filter": {"attr": "score", "eq": 1e400}}}'
+    r = any_db_client.post("/api/v1/audiences", content=body, headers=JSON)
+    assert r.status_code in (400, 422), r.text
