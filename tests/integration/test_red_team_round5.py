@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from services.api import create_app
 from services.db.migrate import upgrade
 from tests.integration.journeys.helpers import Clock, make_container
-from tests.integration.red_team import STAFF
+from tests.integration.red_team import STAFF, client, container  # noqa: F401 (fixtures)
 
 JSON = STAFF | {"Content-Type": "application/json"}
 
@@ -56,3 +56,27 @@ def test_an_audience_rule_comparing_with_1e400_is_refused_not_saved(any_db_clien
     body = '{"name": "big", "rule": {"filter": {"attr": "score", "eq": 1e400}}}'
     r = any_db_client.post("/api/v1/audiences", content=body, headers=JSON)
     assert r.status_code in (400, 422), r.text
+
+
+# --- JSON bodies: nesting that is stored but can never be read back ------------------------
+
+
+def test_a_contact_with_deeply_nested_attributes_does_not_break_the_contact_list(
+    client: TestClient,  # noqa: F811
+):
+    """An event's properties may nest 32 levels at most ("nested deeper than 32 levels"),
+    a contact's attributes as deep as the body parser goes (~970). ``POST
+    /api/v1/contacts`` stores ``{"a": [[[...300 deep...]]]}`` (200); pydantic's response
+    serializer stops at depth ~255 ("Maximum serialization depth exceeded"), so from
+    then on ``GET /api/v1/contacts`` answers 500 to every caller while that contact is on
+    the page, and the contact's own ``GET`` and ``/export`` (the right of access) answer
+    500 for good. One import line with a deep attribute takes the contact list down."""
+    deep = "[" * 300 + "]" * 300
+    body = '[{"external_id": "fam-deep", "email": "deep@family.example", "attributes": {"a": %s}}]'
+    created = client.post("/api/v1/contacts", content=body % deep, headers=JSON)
+    if created.status_code in (400, 413, 422):
+        return  # refused at the door, like an event's properties: fine
+    assert created.status_code == 200, created.text
+    assert client.get("/api/v1/contacts", headers=STAFF).status_code == 200
+    assert client.get("/api/v1/contacts/fam-deep", headers=STAFF).status_code == 200
+    assert client.get("/api/v1/contacts/fam-deep/export", headers=STAFF).status_code == 200
