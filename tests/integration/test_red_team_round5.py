@@ -6,13 +6,19 @@ on SQLite; ``database_url`` where PostgreSQL answers differently); no Kafka."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
+from services.analytics.sink import AttributionSink
 from services.api import create_app
+from services.bootstrap import Container
 from services.db.migrate import upgrade
+from services.db.models import Credit, EngagementEvent
+from tests.integration.analytics.conftest import event, person
 from tests.integration.journeys.helpers import Clock, make_container
 from tests.integration.red_team import STAFF, client, container  # noqa: F401 (fixtures)
 
@@ -80,3 +86,32 @@ def test_a_contact_with_deeply_nested_attributes_does_not_break_the_contact_list
     assert client.get("/api/v1/contacts", headers=STAFF).status_code == 200
     assert client.get("/api/v1/contacts/fam-deep", headers=STAFF).status_code == 200
     assert client.get("/api/v1/contacts/fam-deep/export", headers=STAFF).status_code == 200
+
+
+# --- Credits: a stage-map change and the stream's cached map -------------------------------
+
+
+def test_an_event_stored_just_after_a_stage_map_change_is_staged_with_the_new_map(
+    client: TestClient,  # noqa: F811
+    container: Container,  # noqa: F811
+):
+    """README: a stage-map change "is applied to stored events too (counts recomputed)",
+    and ``PUT /api/v1/stage-map`` answers ``"done": true``. The stream's sink keeps the
+    map it read for ``stage_map_ttl`` (2 s): an event it stores in those seconds (or in
+    a batch whose transaction began before the PUT committed) is staged with the old map,
+    and nothing ever looks at it again (recompute.apply_stage_map's docstring: "fixed by
+    applying the map again"). Here ``page.view`` leaves the map; a page view the stream
+    stores right after the answer still counts as "aware", with its credits, for good."""
+    sink = AttributionSink(container.sessions)
+    at = datetime(2024, 3, 1, tzinfo=UTC)
+    sink.write([event("before", "page.view", at, person(1))], [])  # the sink reads the map
+    new_map = {"aware": ["email.open", "link.click"], "use": ["resource.view"],
+               "produce": ["story.shared"]}  # fmt: skip
+    r = client.put("/api/v1/stage-map", json=new_map, headers=STAFF)
+    assert r.status_code == 200 and r.json()["done"], r.text
+    sink.write([event("after", "page.view", at + timedelta(hours=1), person(2))], [])
+    with container.sessions() as s:
+        stages = dict(s.execute(select(EngagementEvent.event_id, EngagementEvent.stage)).all())
+        credited = set(s.scalars(select(Credit.event_id)))
+    assert stages == {"before": None, "after": None}
+    assert credited == set()
