@@ -115,3 +115,31 @@ def test_an_event_stored_just_after_a_stage_map_change_is_staged_with_the_new_ma
         credited = set(s.scalars(select(Credit.event_id)))
     assert stages == {"before": None, "after": None}
     assert credited == set()
+
+
+# --- Credits: every window a reader asks for is kept --------------------------------------
+
+
+def test_a_read_only_analyst_cannot_grow_the_credits_table_without_bound(
+    client: TestClient,  # noqa: F811
+    container: Container,  # noqa: F811
+):
+    """Credits for a window other than the stream's are computed on its first read and
+    kept for good (recompute.ensure_window; README: "Every other ``window_days`` that
+    someone asks for adds a whole second set"). ``window_days`` may be 1 to 3650, and an
+    ``analyst`` ("read only: every change is refused") may ask: each new value writes a
+    full copy of the credits (~1.3 rows per stage event; 2.9 GB of database at 1M
+    events). 40 reads with windows 1 to 40 leave 40 sets (the stream's 30 among them); 3650 would leave 3650. The
+    kept windows should be bounded (or the values a reader may ask for)."""
+    sink = AttributionSink(container.sessions)
+    at = datetime(2024, 3, 1, tzinfo=UTC)
+    sink.write([event(f"e{i}", "resource.view", at, person(i)) for i in range(5)], [])
+    made = client.post("/api/v1/tokens", json={"name": "site", "role": "analyst"}, headers=STAFF)
+    assert made.status_code == 201, made.text
+    reader = {"Authorization": f"Bearer {made.json()['token']}"}
+    for window in range(1, 41):
+        r = client.get("/api/v1/attribution", params={"window_days": window}, headers=reader)
+        assert r.status_code == 200, r.text
+    with container.sessions() as s:
+        kept = set(s.scalars(select(Credit.window_days).distinct()))
+    assert len(kept) < 40, f"{len(kept)} windows of credits kept after an analyst's 40 reads"
