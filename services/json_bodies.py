@@ -5,7 +5,8 @@ FastAPI parses a JSON body with ``Request.json()`` (``json.loads``, which takes 
 through, PostgreSQL's ``json`` refuses them (a 500) and SQLite stores ``null`` (a value
 other than the one given). :class:`JSONBodyRoute`, the route class of every router,
 parses with :func:`services.domain.inputs.parse_json` instead: such a body is a 422
-naming where the constant stands. A normal body costs what it did (one parse).
+naming where the constant stands; so is a number beyond a float's range (``1e400`` is
+valid JSON, but ``json.loads`` makes it ``inf``). A normal body is parsed once.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ class _StrictJSONRequest(Request):
             try:
                 self._json = parse_json(body)
             except NotJSONNumber as refused:
-                error = f"{refused.constant} is not a number JSON allows"
+                error = f"{refused.constant} {refused.problem}"
                 raise HTTPException(
                     422, [{"field": refused.where or "body", "error": error}]
                 ) from None
@@ -36,7 +37,8 @@ class _StrictJSONRequest(Request):
 
 
 class JSONBodyRoute(APIRoute):
-    """An ``APIRoute`` whose JSON body refuses ``NaN`` and ``Infinity`` (422, naming where)."""
+    """An ``APIRoute`` whose JSON body refuses ``NaN``, ``Infinity`` and numbers beyond a
+    float (422, naming where)."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()

@@ -47,6 +47,7 @@ from services.domain.erasure import (
     erased_external_id,
     new_pseudonym,
 )
+from services.domain.inputs import readable
 from services.domain.journeys import RunState
 from services.domain.lifecycle import SendStatus
 
@@ -76,8 +77,10 @@ def export(session: Session, external_id: str) -> dict[str, Any]:
     person = contact.pseudonym
     sends = _rows(session, models.Send, models.Send.contact_id == contact.id)
     send_ids = [s["id"] for s in sends]
+    held = _rows(session, Contact, Contact.id == contact.id)[0]
+    held["attributes"] = held["attributes"] and readable(held["attributes"])
     return {
-        "contact": _rows(session, Contact, Contact.id == contact.id)[0],
+        "contact": held,
         "consent_history": _rows(
             session, models.ConsentChange, models.ConsentChange.contact_id == contact.id
         ),

@@ -33,6 +33,7 @@ from services.db.models_audiences import CampaignAudience
 from services.db.unit_of_work import in_session
 from services.db.upsert import upsert
 from services.domain.events import supported_time
+from services.domain.inputs import readable, too_deep
 from services.domain.unsubscribe_groups import MAX_GROUP_ID
 from services.experiments.assign import save_holdout
 from services.experiments.holdout_input import HoldoutIn, holdout_for
@@ -57,13 +58,20 @@ class ConsentIn(StaffInput):
     email: Literal["confirmed", "unconfirmed", "unsubscribed"] = "unconfirmed"
 
 
+def _shallow(attributes: dict[str, Any]) -> dict[str, Any]:
+    """Attributes nest as deep as an event's properties may (32 levels), or are refused."""
+    if problem := too_deep(attributes):
+        raise ValueError(problem)
+    return attributes
+
+
 class ContactIn(StaffInput):
     external_id: str = Field(min_length=1, max_length=200)
     email: EmailStr | None = None
     name: str | None = Field(default=None, max_length=200)
     role: str | None = Field(default=None, max_length=50)
     language: str | None = Field(default=None, max_length=20)
-    attributes: dict[str, Any] = Field(default_factory=dict)
+    attributes: Annotated[dict[str, Any], AfterValidator(_shallow)] = Field(default_factory=dict)
     tags: list[str] = Field(default_factory=list)
     needs: list[str] = Field(default_factory=list)
     consent: ConsentIn | None = None
@@ -120,7 +128,7 @@ def _contact_json(r: Contact, c: Container) -> dict[str, Any]:
         "name": r.name,
         "role": r.role,
         "language": r.language,
-        "attributes": r.attributes,
+        "attributes": r.attributes and readable(r.attributes),
         "tags": r.tags,
         "needs": r.needs,
         "consent": {"email": r.email_consent},

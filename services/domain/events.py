@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from services.domain.inputs import storable
+from services.domain.inputs import MAX_DEPTH, json_depth, storable, too_deep
 
 __all__ = [
     "CHANNELS",
@@ -39,9 +39,9 @@ __all__ = [
 CHANNELS = frozenset({"email", "social", "toolkit", "web"})
 FUTURE_TOLERANCE = timedelta(minutes=5)
 MAX_PROPERTIES_BYTES = 4096
-# Objects and arrays nested in ``properties`` (the object itself is level 1). Deeper JSON
-# cannot be pickled or re-encoded by the stream worker within Python's recursion limit.
-MAX_PROPERTIES_DEPTH = 32
+# Objects and arrays nested in ``properties`` (the object itself is level 1): the rule of
+# all JSON kept as given (services.domain.inputs.MAX_DEPTH).
+MAX_PROPERTIES_DEPTH = MAX_DEPTH
 # Event times every period, window and time-zone computation supports, in every zone
 # (tests/unit/domain/test_time_range.py): datetime's year 1..9999 is not enough once a
 # moment is shifted into a zone or by an attribution window (up to 10 years).
@@ -160,28 +160,8 @@ def record_hazard(record: Mapping[str, Any]) -> str | None:
 
 def depth_error(properties: object) -> str | None:
     """``"properties: nested deeper than 32 levels"``, or None."""
-    if json_depth(properties, MAX_PROPERTIES_DEPTH) > MAX_PROPERTIES_DEPTH:
-        return f"properties: nested deeper than {MAX_PROPERTIES_DEPTH} levels"
-    return None
-
-
-def json_depth(value: object, limit: int) -> int:
-    """How deep objects and arrays nest in ``value`` (a scalar is 0), counted without
-    recursion and only up to ``limit + 1``: safe on any depth."""
-    deepest, stack = 0, [(value, 1)]
-    while stack:
-        item, level = stack.pop()
-        if isinstance(item, Mapping):
-            children: Any = item.values()
-        elif isinstance(item, list | tuple):
-            children = item
-        else:
-            continue
-        deepest = max(deepest, level)
-        if deepest > limit:
-            return deepest
-        stack.extend((child, level + 1) for child in children)
-    return deepest
+    problem = too_deep(properties)
+    return f"properties: {problem}" if problem else None
 
 
 def check_event(raw: Mapping[str, Any], now: datetime) -> NormalisedEvent:
@@ -251,8 +231,8 @@ def _properties(value: object) -> tuple[dict[str, Any], str]:
         return {}, "{}"
     if not isinstance(value, Mapping):
         raise EventError("properties", "must be an object")
-    if json_depth(value, MAX_PROPERTIES_DEPTH) > MAX_PROPERTIES_DEPTH:
-        raise EventError("properties", f"nested deeper than {MAX_PROPERTIES_DEPTH} levels")
+    if problem := too_deep(value):
+        raise EventError("properties", problem)
     try:
         text = json.dumps(dict(value), separators=(",", ":"), ensure_ascii=False, allow_nan=False)
         size = len(text.encode("utf-8"))  # a lone surrogate raises here

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from services.domain.inputs import NotJSONNumber, parse_json, unstorable
+from services.domain.inputs import NotJSONNumber, parse_json, readable, too_deep, unstorable
 
 
 def test_json_nested_too_deep_is_a_value_error_not_a_recursion_error():
@@ -45,3 +47,31 @@ def test_nan_and_infinity_are_refused_naming_where(body, constant, where):
 
 def test_the_words_nan_and_infinity_in_text_are_plain_json():
     assert parse_json(b'{"NaN": "Infinity", "x": 1e308}') == {"NaN": "Infinity", "x": 1e308}
+
+
+@pytest.mark.parametrize(
+    ("body", "shown", "where"),
+    [
+        (b'{"a": [1.5, 1e400]}', "1e400", "a.1"),
+        (b"-1E999", "-1E999", ""),
+        (b"[" + b"9" * 400 + b".0]", "9" * 20 + "..." + "9" * 8 + ".0", "0"),
+    ],
+)
+def test_a_number_beyond_a_float_is_refused_naming_where(body, shown, where):
+    """Valid JSON, but ``json.loads`` makes it ``inf``: PostgreSQL's json refuses it."""
+    with pytest.raises(NotJSONNumber) as refused:
+        parse_json(body)
+    assert (refused.value.constant, refused.value.where) == (shown, where)
+    assert "is too large for a number" in str(refused.value)
+
+
+def test_json_nested_deeper_than_32_levels_is_too_deep():
+    assert too_deep({"a": json.loads("[" * 31 + "]" * 31)}) is None
+    assert too_deep({"a": json.loads("[" * 32 + "]" * 32)}) == "nested deeper than 32 levels"
+
+
+def test_values_stored_too_deep_read_as_their_json_text():
+    kept = {"a": json.loads("[" * 32 + "]" * 32), "b": [[1]], "c": "x"}
+    assert readable(kept) == {"a": "[" * 32 + "]" * 32, "b": [[1]], "c": "x"}
+    fine = {"a": json.loads("[" * 31 + "]" * 31)}
+    assert readable(fine) is fine
