@@ -26,7 +26,8 @@ from services.config import Settings
 from services.db.models import Link
 from services.domain.needs import Recommendation
 from services.ports import Clock, EventPublisher, UnitOfWorkFactory
-from services.tracking.ingest import HandOver, Ingest
+from services.tracking.group_commit import HandOver
+from services.tracking.ingest import Ingest
 from services.tracking.links import LRU, SendView
 from services.tracking.tokens import TokenClaims, Tokens
 

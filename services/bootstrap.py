@@ -26,7 +26,9 @@ from services.db.session import make_engine, make_sessionmaker
 from services.db.unit_of_work import SqlUnitOfWork
 from services.journeys.needs import recommended_for
 from services.ports import Clock, EventPublisher, UnitOfWorkFactory
-from services.tracking.ingest import Gatherer, HandOver, Ingest
+from services.tracking.group_commit import Gatherer, HandOver
+from services.tracking.ingest import Ingest
+from services.tracking.spool import ClickSpool
 from services.tracking.tokens import Tokens
 
 __all__ = ["AppDep", "Container", "bootstrap", "get_container", "utcnow"]
@@ -59,7 +61,8 @@ def bootstrap(
     sessions = make_sessionmaker(engine)
     secret = settings.secret_key.get_secret_value().encode()
     ingest = Ingest(sessions, secret, clock)
-    gatherer = event_publisher or Gatherer(ingest)
+    spool = ClickSpool(settings.state_dir, settings.database_url)
+    gatherer = event_publisher or Gatherer(ingest, spool=spool)
     return Container(
         settings=settings,
         engine=engine,
@@ -69,7 +72,7 @@ def bootstrap(
         gatherer=gatherer,
         renderer=BoundedRenderer.from_settings(settings),
         now=clock,
-        click_hand_over=HandOver(gatherer, settings.click_commit_wait_seconds),
+        click_hand_over=HandOver(gatherer, settings.click_commit_wait_seconds, spool),
         send_due_emails=send_due_emails,
         recommend=recommended_for,
         unit_of_work=unit_of_work or partial(SqlUnitOfWork, sessions),

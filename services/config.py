@@ -83,7 +83,8 @@ class Settings(BaseSettings):
         gt=0,
         description="a redirect or open pixel answers once its click is committed, or after "
         "this long if SQL is slow (a SQLite writer busy with a large batch, a failover): the "
-        "person is not kept waiting, and the click, queued, is stored when SQL answers",
+        "person is not kept waiting once the click is in the click spool (the state folder), "
+        "from which it is stored when SQL answers or at the API's next start",
     )
     kafka_security_protocol: str = "PLAINTEXT"
     kafka_sasl_mechanism: str | None = None

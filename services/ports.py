@@ -52,8 +52,8 @@ class EventSink(Protocol):
 class EventPublisher(EventSink, Protocol):
     """Port: engagement records from the hot endpoints (clicks, opens, page views),
     handed over without waiting and spooled in batches into the SQL outbox, from where
-    the relay publishes them to Kafka (tracking/ingest.py: :class:`Gatherer`). A redirect
-    waits for its click's batch through a ``later`` task (tracking/ingest.py: ``Receipt``)."""
+    the relay publishes them to Kafka (tracking/group_commit.py: :class:`Gatherer`). A redirect
+    waits for its click's batch through a ``later`` task (tracking/group_commit.py: ``Receipt``)."""
 
     def start(self) -> None: ...
 

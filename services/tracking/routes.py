@@ -111,7 +111,7 @@ async def redirect(request: Request) -> Response:
     (flagged if a bot). Async: links and sends come from the per-process cache (a miss
     is looked up in a thread); the click is committed with the others of its moment by
     the Gatherer (group commit). If SQL fails, the person is redirected all the same and
-    the click is held in memory and retried (services/tracking/ingest.py)."""
+    the click is durably queued in the click spool first (services/tracking/spool.py)."""
     c: Container = request.app.state.container  # no dependency resolution per click
     claims = _verified(c, request.path_params["token"], "r")
     if claims is None:
@@ -128,7 +128,7 @@ async def redirect(request: Request) -> Response:
     click = handlers.click(
         link, send_id=send.id if send else None, person=person, now=now, bot_reason=reason
     )
-    await c.click_hand_over.store(click)  # committed (or held, if SQL fails) before the 302
+    await c.click_hand_over.store(click)  # committed (or spooled, if SQL fails) before the 302
     CLICKS.inc()
     if send is not None and vid and reason is None:  # their own email, in a known browser
         note_click(c, vid, send)  # never waits: the merge runs in its own thread

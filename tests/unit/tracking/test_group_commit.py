@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from services.tracking.ingest import Gatherer, HandOver
+from services.tracking.group_commit import Gatherer, HandOver
 
 
 class FlakyIngest:
@@ -90,3 +90,47 @@ def test_a_slow_commit_answers_after_max_wait_and_the_click_is_stored_later() ->
     assert ingest.batches == []
     gatherer.step()
     assert ingest.batches == [["click:1"]]
+
+
+class MemorySpool:
+    """Stands in for the click spool (services/tracking/spool.py): keeps each append."""
+
+    def __init__(self) -> None:
+        self.appends: list[list[str]] = []
+        self.pending = False
+
+    def append(self, records: list[dict[str, Any]]) -> None:
+        self.appends.append([r["event_id"] for r in records])
+        self.pending = True
+
+    def store(self, store: Any) -> bool:
+        store([{"event_id": i} for batch in self.appends for i in batch])
+        self.appends, self.pending = [], False
+        return True
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_failed_store_spools_the_batch_once_before_answering_then_stores_the_spool() -> None:
+    """A click answered after a failed store is durably queued: its batch is in the
+    spool (one append, so one fsync, for all) before the receipts answer; once SQL
+    answers, the spool is stored too (the ledger drops the duplicates)."""
+    ingest, spool = FlakyIngest(), MemorySpool()
+    gatherer = Gatherer(ingest, max_delay=0, retry_after=0, spool=spool)  # type: ignore[arg-type]
+    hand_over = HandOver(gatherer)
+
+    async def scenario() -> list[bool]:
+        ingest.down = True
+        clicks = [asyncio.ensure_future(hand_over.store(click(n))) for n in range(3)]
+        await handed_over()
+        gatherer.step()
+        answered = list(await asyncio.gather(*clicks))
+        assert spool.appends == [["click:0", "click:1", "click:2"]], "answered, not spooled"
+        ingest.down = False
+        gatherer.step()
+        return answered
+
+    assert asyncio.run(scenario()) == [False, False, False]
+    assert ingest.batches == [["click:0", "click:1", "click:2"]] * 2
+    assert spool.appends == [] and not spool.pending
