@@ -76,7 +76,9 @@ class Settings(BaseSettings):
         default=60.0,
         gt=0,
         description="`winwin up` restarts a relay whose heartbeat (a file in the state folder, "
-        "every second) is older than this, and /readyz says 503 while an outbox row waits longer",
+        "every second) is older than this, and the embedded broker when it has not answered a "
+        "Kafka request (probed every second) for this long; /readyz says 503 while an outbox "
+        "row waits longer",
     )
     click_commit_wait_seconds: float = Field(
         default=2.0,

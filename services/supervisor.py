@@ -11,7 +11,10 @@ is configured) and the four roles, each a child process, kept running.
 * **The embedded broker** keeps nothing once it ends (memory storage). When it dies it
   is started again on the same port, and the relay and the worker, which hold its
   connections and its consumer group, are restarted with it. The relay then sends again
-  every outbox record the sinks have not stored yet (services/bus/outbox.py).
+  every outbox record the sinks have not stored yet (services/bus/outbox.py). A broker
+  alive but frozen (SIGSTOP, hung) is probed every second with a Kafka request; one that
+  has missed 3 probes in a row and not answered for ``WINWIN_RELAY_STALL_SECONDS`` is
+  SIGKILLed, and restarted as one that died (the log says "stalled").
 * **Stopping.** SIGTERM and SIGINT alike stop everything: SIGTERM to each role (each
   ends within services.processes.GRACE), SIGKILL to the process group of any still alive
   after :data:`STOP_WAIT`, the broker last. ``stop()`` returns only when no child lives.
@@ -77,6 +80,10 @@ EMBEDDED_FAUST = {
 NEEDS_BROKER, BROKER_ROLES_WAIT = ("relay", "worker"), 5.0
 #: Seconds between two looks at the heartbeats of the worker and the relay.
 STALL_CHECK_EVERY = 5.0
+#: Seconds between two probes of the embedded broker, and how long one waits for its answer.
+BROKER_PROBE_EVERY, BROKER_PROBE_WAIT = 1.0, 1.0
+#: Probes in a row a frozen broker has missed, at least, when it is killed.
+BROKER_MISSES = 3
 
 
 def backoff(failures: int) -> float:
@@ -115,6 +122,7 @@ class Supervisor:
         self.broker: EmbeddedBroker | None = None  # when no Kafka is configured
         self.broker_started, self.broker_failures = 0.0, 0
         self.broker_due: float | None = None  # when to start it again; None: not now
+        self.broker_answered, self.broker_probed, self.broker_misses = 0.0, 0.0, 0
         self.stopping = threading.Event()
         self.stall_checked = 0.0
         self._sessions: sessionmaker[Session] | None = None
@@ -135,7 +143,7 @@ class Supervisor:
         private_log_folder(self.log_dir)
         if self.settings.embedded_kafka:
             self.broker = EmbeddedBroker(log_path=self.log_dir / "broker.log").start()
-            self.broker_started = time.monotonic()
+            self.broker_started = self.broker_answered = time.monotonic()
             self.env |= {
                 "WINWIN_KAFKA_BOOTSTRAP": self.broker.bootstrap,
                 "WINWIN_KAFKA_PARTITIONS": str(self.settings.partitions),
@@ -264,6 +272,8 @@ class Supervisor:
         broker = self.broker
         if broker is None:
             return
+        if broker.proc is not None and broker.proc.poll() is None:
+            self._probe_broker(broker, now)
         if broker.proc is not None and broker.proc.poll() is not None:
             code = broker.proc.returncode
             broker.proc = None
@@ -280,10 +290,31 @@ class Supervisor:
                 broker.bootstrap,
                 delay,
             )
-            for name in NEEDS_BROKER:
-                self._halt(self.children[name], BROKER_ROLES_WAIT)
+            self._halt([self.children[name] for name in NEEDS_BROKER], BROKER_ROLES_WAIT)
         if self.broker_due is not None and self.broker_due <= now:
             self._restart_broker(broker, now)
+
+    def _probe_broker(self, broker: EmbeddedBroker, now: float) -> None:
+        """SIGKILL a live broker that stopped answering (frozen, hung): it is then
+        restarted like one that died."""
+        if now < self.broker_probed + BROKER_PROBE_EVERY or broker.proc is None:
+            return
+        self.broker_probed = now
+        if broker.answers(BROKER_PROBE_WAIT):
+            self.broker_answered, self.broker_misses = time.monotonic(), 0
+            return
+        self.broker_misses += 1
+        silent = time.monotonic() - self.broker_answered
+        if self.broker_misses < BROKER_MISSES or silent <= self.settings.relay_stall_seconds:
+            return
+        log.warning(
+            "the embedded broker stalled (pid %d, no answer for %.0f s, %d probes); killing it",
+            broker.proc.pid,
+            silent,
+            self.broker_misses,
+        )
+        broker.proc.kill()
+        broker.proc.wait()
 
     def _restart_broker(self, broker: EmbeddedBroker, now: float) -> None:
         try:
@@ -294,16 +325,17 @@ class Supervisor:
             log.error("the embedded broker did not start again (%s); retrying", exc)
             return
         self.broker_started, self.broker_due = time.monotonic(), None
+        self.broker_answered, self.broker_misses = self.broker_started, 0
         log.warning("restarted the embedded broker on %s", broker.bootstrap)
         for name in NEEDS_BROKER:
             self.children[name].due = now
 
-    def _halt(self, child: Child, wait: float) -> None:
-        """Stop a role on purpose (SIGTERM, then SIGKILL after ``wait``): no restart
-        until it is made due again."""
-        if child.proc is not None:
-            _terminate([child.proc], wait)
-        child.proc, child.due = None, None
+    def _halt(self, children: list[Child], wait: float) -> None:
+        """Stop roles on purpose, together (SIGTERM, then SIGKILL after ``wait``): no
+        restart until they are made due again."""
+        _terminate([c.proc for c in children if c.proc is not None], wait)
+        for child in children:
+            child.proc, child.due = None, None
 
     def stop(self) -> None:
         """Stop every role, then the broker; return once no child lives."""

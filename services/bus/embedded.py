@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import struct
 import subprocess
 import time
 from pathlib import Path
@@ -18,6 +19,9 @@ from services.logs import open_private_log
 from services.processes import die_with_parent
 
 log = logging.getLogger(__name__)
+#: A Kafka ApiVersions request (key 18, version 0, correlation id 1, client id "winwin"),
+#: size-prefixed: the cheapest request every broker answers.
+API_VERSIONS = struct.pack(">ihhih", 16, 18, 0, 1, 6) + b"winwin"
 
 
 def free_port() -> int:
@@ -73,6 +77,18 @@ class EmbeddedBroker:
                 time.sleep(0.1)
         self.stop()
         raise RuntimeError("embedded broker did not start in time")
+
+    def answers(self, timeout: float = 1.0) -> bool:
+        """Whether the broker answers a Kafka request within ``timeout`` seconds. A frozen
+        broker (SIGSTOP, hung) still accepts connections (the kernel does), so only a
+        request tells it from a live one."""
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=timeout) as conn:
+                conn.settimeout(timeout)
+                conn.sendall(API_VERSIONS)
+                return len(conn.recv(4)) > 0
+        except OSError:
+            return False
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:

@@ -141,7 +141,10 @@ def test_a_frozen_broker_is_noticed_and_the_events_are_stored(tmp_path):
     blocks on it, is killed as stalled and started again, blocks again (4 relay stalls
     in 40 s in the run that found it, no broker restart), the API answers 202 all along,
     and none of the 200 events accepted after the freeze is stored. Thawed (SIGCONT)
-    after 15 s, the stack recovers: all 200 stored once, credited once."""
+    after 15 s, the stack recovers: all 200 stored once, credited once. Now the
+    supervisor probes the broker with a Kafka request every second and SIGKILLs one that
+    has not answered for ``WINWIN_RELAY_STALL_SECONDS`` (here 4 s); it restarts like one
+    that died (tests/integration/test_broker_stall.py)."""
     up = Up(tmp_path, WINWIN_WORKER_STALL_SECONDS="6", WINWIN_RELAY_STALL_SECONDS="4").start()
     count = _counter(up)
     try:
