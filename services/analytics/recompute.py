@@ -68,14 +68,11 @@ def ensure_window(
 
     Returns the number of events attributed. A window already computed for the stored
     data (:mod:`services.analytics.windows`) costs one lookup (and, with ``now``, once a
-    minute, recording the read). Otherwise finding the events is an anti-join walked in
-    event-id order, probing each event's credits by the primary key. With ``kept``, a
-    window new to the table drops the least recently read one beyond ``kept.most``.
-
-    A touch that arrives late drops the credits it makes wrong in every window (the
-    stream's sink does, :class:`~services.analytics.sink.AttributionSink`), so such
-    events are found here again and credited anew. ``refresh=True`` drops this window's
-    credits and recomputes them all.
+    minute, recording the read); else an anti-join walked in event-id order probes each
+    event's credits by the primary key (events whose credits a late touch dropped are
+    found again). With ``kept``, a window new to the table drops the least recently read
+    one beyond ``kept.most``. ``refresh=True`` drops this window's credits and
+    recomputes them all.
     """
     if window_days <= 0:
         raise ValueError(f"window_days must be positive, got {window_days!r}")
