@@ -172,6 +172,12 @@ class Settings(BaseSettings):
         description="for this many days after an erasure, events still in flight under the "
         "person's old pseudonym are stored under the erased (random) one; then the map goes",
     )
+    max_extra_windows: int = Field(
+        default=4,
+        ge=1,
+        description="attribution windows other than the stream's whose credits are kept; "
+        "computing one more drops the least recently read",
+    )
     state_dir: Path = STATE_DIR
 
     @field_validator("public_base_url")

@@ -10,7 +10,9 @@ identity recount, a window recomputed from scratch), and between two bumps every
 stays the same. So each answer is kept, per database, under the generation read *before*
 it was computed: the next read with the same parameters is one primary-key lookup and a
 copy. A writer committing while an answer is computed bumps the generation past the one
-kept, so a stale answer is never served, at worst computed twice.
+kept, so a stale answer is never served, at worst computed twice. A window dropped to
+make room for another (``WINWIN_MAX_EXTRA_WINDOWS``) loses its ``credit_windows`` row,
+so its tag says incomplete until it is computed again, to the same credits.
 
 The answers live in the process (an LRU of :data:`SIZE` per engine), not in SQL: a read
 never writes, and each API process keeps its own.

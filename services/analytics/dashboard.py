@@ -31,7 +31,7 @@ from starlette.concurrency import run_in_threadpool
 from services import access, audit, auth, sessions, signin
 from services.analytics import panels, sharing
 from services.analytics.metrics import QueryError
-from services.analytics.recompute import ensure_window
+from services.analytics.recompute import other_window_ready
 from services.auth import SESSION_COOKIE, Authorized
 from services.bootstrap import AppDep, Container
 from services.console.pages import SECURITY_HEADERS, header_html
@@ -280,9 +280,7 @@ def get_panels(
     tz = c.settings.timezone
     first, last = month_range(start, end, c.now(), tz)
     window = window_days or c.settings.attribution_window_days
-    if window != c.settings.attribution_window_days:
-        with c.sessions() as session, session.begin():
-            ensure_window(session, window, tz)
+    other_window_ready(c.sessions, c.settings, window, c.now())
     since, until = (
         period_bounds(first, PeriodKind.MONTH, tz)[0],
         period_bounds(last, PeriodKind.MONTH, tz)[1],

@@ -13,7 +13,7 @@ from fastapi import APIRouter, HTTPException, Query, Response
 from services.analytics import metrics, panels, sharing
 from services.analytics.dashboard import FromMonth, ToMonth, month_range, snapshot
 from services.analytics.metrics import QueryError
-from services.analytics.recompute import ensure_window
+from services.analytics.recompute import other_window_ready
 from services.auth import Authorized
 from services.bootstrap import AppDep, Container
 from services.domain.attribution import DEFAULT_MODEL, Dimension, Model
@@ -57,9 +57,7 @@ def export_csv(
 def _rows(c: Container, first: str, last: str, base: str, model: Model, window: int) -> list[Any]:
     """The CSV's rows: every figure as the analyst's dashboard shows it."""
     min_cell, tz = c.settings.min_cell, c.settings.timezone
-    if window != c.settings.attribution_window_days:
-        with c.sessions() as session, session.begin():
-            ensure_window(session, window, tz)
+    other_window_ready(c.sessions, c.settings, window, c.now())
     live = sharing.counters(snapshot(c, first, last), min_cell)
     with c.sessions() as session:
         stages = sharing.stages(metrics.stage_metrics(session, "month", first, last, base),

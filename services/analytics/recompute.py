@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import Select, Table, delete, func, literal, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from services.analytics import windows
 from services.analytics.credit_rows import (
@@ -27,6 +27,7 @@ from services.analytics.credit_rows import (
     weight_of,
 )
 from services.analytics.stage_map import save_stage_map
+from services.config import Settings
 from services.db import models
 from services.db.upsert import insert_ignore
 from services.db.values import chunks, utc
@@ -42,6 +43,7 @@ __all__ = [
     "apply_stage_map",
     "credit_rows",
     "ensure_window",
+    "other_window_ready",
     "model_weights",
     "weight_of",
     "stored_touch",
@@ -54,29 +56,51 @@ BATCH = 2000  # events per round trip
 
 
 def ensure_window(
-    session: Session, window_days: int, timezone: str = "UTC", refresh: bool = False
+    session: Session,
+    window_days: int,
+    timezone: str = "UTC",
+    refresh: bool = False,
+    *,
+    kept: windows.Kept | None = None,
+    now: datetime | None = None,
 ) -> int:
     """Credit, for ``window_days``, every counted stage event that has no credit for it.
 
     Returns the number of events attributed. A window already computed for the stored
-    data (:mod:`services.analytics.windows`) costs one lookup. Otherwise finding the
-    events is an anti-join walked in event-id order, probing each event's credits by the
-    primary key.
-
-    A touch that arrives late drops the credits it makes wrong in every window (the
-    stream's sink does, :class:`~services.analytics.sink.AttributionSink`), so such
-    events are found here again and credited anew. ``refresh=True`` drops this window's
-    credits and recomputes them all.
+    data (:mod:`services.analytics.windows`) costs one lookup (and, with ``now``, once a
+    minute, recording the read); else an anti-join walked in event-id order probes each
+    event's credits by the primary key (events whose credits a late touch dropped are
+    found again). With ``kept``, a window new to the table drops the least recently read
+    one beyond ``kept.most``. ``refresh=True`` drops this window's credits and
+    recomputes them all.
     """
     if window_days <= 0:
         raise ValueError(f"window_days must be positive, got {window_days!r}")
-    C, E = models.Credit, models.EngagementEvent
-    current, up_to_date = windows.generation(session, window_days)
-    if up_to_date and not refresh:
+    found = windows.look_up(session, window_days)
+    if found.complete and not refresh:
+        if now is not None:
+            windows.mark_read(session, found, window_days, now)
         return 0
+    there = found.kept and windows.hold(session, window_days)  # not dropped meanwhile
     if refresh:
+        C = models.Credit
         session.execute(delete(C).where(C.window_days == window_days))
-        windows.data_changed(session)  # answers kept for this window are stale
+    done = _credit_uncredited(session, window_days, timezone)
+    if kept is not None and not there:
+        dropped = windows.make_room(session, window_days, kept)
+        if dropped:
+            log.info("dropped the credits of the least recently read windows %s", dropped)
+    windows.mark_computed(session, window_days, found.current, now)
+    if refresh:  # answers kept for this window are stale (last: the sink waits on the row)
+        windows.data_changed(session)
+    if done:
+        log.info("attributed %d events for a %d-day window", done, window_days)
+    return done
+
+
+def _credit_uncredited(session: Session, window_days: int, timezone: str) -> int:
+    """Credit every counted stage event without credits in ``window_days``, in batches."""
+    C, E = models.Credit, models.EngagementEvent
     done, after = 0, ""
     while True:
         stmt = (
@@ -96,7 +120,7 @@ def ensure_window(
             for r in session.execute(stmt)
         ]
         if not events:
-            break
+            return done
         touches = touches_of(session, events, window_days)
         rows = [
             row
@@ -107,10 +131,18 @@ def ensure_window(
             insert_ignore(session, cast(Table, C.__table__), chunk)
         done += len(events)
         after = events[-1]["event_id"]
-    windows.mark_computed(session, window_days, current)
-    if done:
-        log.info("attributed %d events for a %d-day window", done, window_days)
-    return done
+
+
+def other_window_ready(
+    sessions: sessionmaker[Session], settings: Settings, window_days: int, now: datetime
+) -> None:
+    """Credits for ``window_days`` when it is not the stream's: computed if missing,
+    keeping at most ``WINWIN_MAX_EXTRA_WINDOWS`` such windows (what every read does)."""
+    if window_days == settings.attribution_window_days:
+        return
+    kept = windows.Kept(settings.attribution_window_days, settings.max_extra_windows)
+    with sessions() as session, session.begin():
+        ensure_window(session, window_days, settings.timezone, kept=kept, now=now)
 
 
 def credited(window_days: int) -> Select[int]:

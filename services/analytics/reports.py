@@ -12,6 +12,7 @@ import argparse
 import io
 import json
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from tqdm import tqdm
 
 from services.analytics import metrics, sharing
 from services.analytics.metrics import QueryError
+from services.analytics.recompute import other_window_ready
 from services.config import Settings
 from services.db.migrate import upgrade
 from services.db.session import make_engine, make_sessionmaker
@@ -109,8 +111,7 @@ def _query(
 ) -> Any:
     if window != settings.attribution_window_days:
         progress.next()  # computed once per window and kept: later reports are quick
-        with sessions() as session, session.begin():
-            metrics.ensure_window(session, window, settings.timezone)
+        other_window_ready(sessions, settings, window, datetime.now(UTC))
     progress.next()
     with sessions() as session:
         if args.report_command == "stages":

@@ -15,7 +15,7 @@ from services.analytics import metrics, sharing
 from services.analytics.metrics import QueryError
 from services.analytics.recompute import (
     apply_stage_map,
-    ensure_window,
+    other_window_ready,
     people_per_stage,
     stage_map_changes,
 )
@@ -45,9 +45,7 @@ def _answer(compute: Callable[[], T]) -> T:
 def _credits_ready(c: Container, window_days: int | None) -> int:
     """The window to answer for; credits for a non-stream window are computed first."""
     window = window_days or c.settings.attribution_window_days
-    if window != c.settings.attribution_window_days:
-        with c.sessions() as session, session.begin():
-            ensure_window(session, window, c.settings.timezone)
+    other_window_ready(c.sessions, c.settings, window, c.now())
     return window
 
 

@@ -18,21 +18,67 @@ each batch's stage events in every window it found recorded when the batch began
 for the generation before it on to its own (:func:`carried`). Reading another window
 while the stream writes is then one lookup too, not a walk over every stage event; a
 window recorded while the batch ran is not carried, so it is looked at once more.
+
+Windows other than the stream's are kept up to a bound (:class:`Kept`,
+``WINWIN_MAX_EXTRA_WINDOWS``): computing one more drops the least recently read, its
+row first and then its credits (:func:`make_room`). A read records its time at most
+once a minute (:func:`mark_read`). A window being computed holds its row
+(:func:`hold`), so it is dropped only before or after, never halfway; a dropped window
+read again is computed anew, and its generation tag (:func:`generation`) says
+incomplete meanwhile, so no answer kept for it is served from
+:mod:`services.analytics.answers`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
+from services.db.models import Credit
 from services.db.models_reads import CreditWindow
 from services.db.upsert import increment, upsert
+from services.db.values import utc
 
-__all__ = ["STORED", "carried", "data_changed", "generation", "mark_computed", "recorded"]
+__all__ = [
+    "STORED",
+    "Found",
+    "Kept",
+    "carried",
+    "data_changed",
+    "generation",
+    "hold",
+    "look_up",
+    "make_room",
+    "mark_computed",
+    "mark_read",
+    "recorded",
+]
 
 STORED = 0  # the window_days of the row holding the stored data's generation
+READ_EVERY = timedelta(minutes=1)  # a read's time is recorded at most this often
+
+
+@dataclass(frozen=True)
+class Kept:
+    """Which windows' credits are kept: the stream's, and at most ``most`` others."""
+
+    stream: int
+    most: int
+
+
+@dataclass(frozen=True)
+class Found:
+    """One window's row: the stored data's generation, whether the window is kept
+    (has a row), complete for that generation, and when it was last read."""
+
+    current: int
+    kept: bool
+    complete: bool
+    read_at: datetime | None
 
 
 def data_changed(session: Session) -> int:
@@ -55,28 +101,85 @@ def carried(session: Session, credited: Iterable[int], current: int) -> None:
     ``credited`` too: those complete for the generation before are complete for it."""
     W = CreditWindow
     if days := sorted(credited):
-        session.execute(
-            update(W)
+        # A window being computed holds its row (:func:`hold`): it is passed over, not
+        # waited for (the stream must not wait on a read), and looked at once more.
+        free = (
+            select(W.window_days)
             .where(W.window_days.in_(days), W.generation == current - 1)
-            .values(generation=current)
+            .with_for_update(skip_locked=True)
         )
+        rows = list(session.scalars(free))
+        if rows:
+            session.execute(update(W).where(W.window_days.in_(rows)).values(generation=current))
+
+
+def look_up(session: Session, window_days: int) -> Found:
+    """The generation and ``window_days``' row (one lookup by primary key)."""
+    W = CreditWindow
+    stmt = select(W.window_days, W.generation, W.read_at).where(
+        W.window_days.in_((STORED, window_days))
+    )
+    rows = {r.window_days: r for r in session.execute(stmt)}
+    current = rows[STORED].generation if STORED in rows else 0
+    row = rows.get(window_days) if window_days != STORED else None
+    if row is None:
+        return Found(current, False, False, None)
+    read_at = utc(row.read_at) if row.read_at is not None else None
+    return Found(current, True, row.generation == current, read_at)
 
 
 def generation(session: Session, window_days: int) -> tuple[int, bool]:
     """The stored data's generation and whether ``window_days`` is computed for it (one
     lookup by primary key)."""
+    found = look_up(session, window_days)
+    return found.current, found.complete
+
+
+def hold(session: Session, window_days: int) -> bool:
+    """Lock ``window_days``' row until commit (PostgreSQL; SQLite has one writer
+    anyway) so that it is not dropped while computed; whether it is still there."""
     W = CreditWindow
-    stmt = select(W.window_days, W.generation).where(W.window_days.in_((STORED, window_days)))
-    found = dict(session.execute(stmt).tuples().all())
-    current = found.get(STORED, 0)
-    return current, found.get(window_days) == current
+    stmt = select(W.window_days).where(W.window_days == window_days).with_for_update()
+    return session.execute(stmt).first() is not None
 
 
-def mark_computed(session: Session, window_days: int, current: int) -> None:
-    """Record that ``window_days`` is complete for the data of generation ``current``."""
-    upsert(
-        session,
-        CreditWindow.__table__,
-        [{"window_days": window_days, "generation": current}],
-        ["window_days"],
+def mark_read(session: Session, found: Found, window_days: int, now: datetime) -> None:
+    """Record that ``window_days`` was read at ``now``, unless it was within a minute."""
+    if found.read_at is None or now - found.read_at >= READ_EVERY:
+        W = CreditWindow
+        session.execute(update(W).where(W.window_days == window_days).values(read_at=now))
+
+
+def make_room(session: Session, window_days: int, kept: Kept) -> list[int]:
+    """Drop the least recently read windows other than the stream's, so that with
+    ``window_days`` at most ``kept.most`` are kept: each one's row, then its credits.
+    A window being computed (its row held) is passed over. Returns the windows dropped."""
+    W = CreditWindow
+    others = W.window_days.not_in((STORED, kept.stream, window_days))
+    count = session.execute(select(func.count()).select_from(W).where(others)).scalar_one()
+    excess = count - kept.most + 1
+    if excess <= 0:
+        return []
+    oldest = (
+        select(W.window_days)
+        .where(others)
+        .order_by(W.read_at.is_not(None), W.read_at, W.window_days)
+        .limit(excess)
+        .with_for_update(skip_locked=True)
     )
+    dropped = list(session.scalars(oldest))
+    for days in dropped:
+        session.execute(delete(W).where(W.window_days == days))
+        session.execute(delete(Credit).where(Credit.window_days == days))
+    return dropped
+
+
+def mark_computed(
+    session: Session, window_days: int, current: int, now: datetime | None = None
+) -> None:
+    """Record that ``window_days`` is complete for the data of generation ``current``
+    (and, with ``now``, read then)."""
+    row: dict[str, object] = {"window_days": window_days, "generation": current}
+    if now is not None:
+        row["read_at"] = now
+    upsert(session, CreditWindow.__table__, [row], ["window_days"])

@@ -5,12 +5,15 @@
 ``window_days = 0``, holding the stored data's current generation. The stream's sink
 bumps that one whenever it stores stage events or drops credits, so a window whose row
 matches it needs no work: reading it is one lookup by primary key
-(:mod:`services.analytics.windows`).
+(:mod:`services.analytics.windows`). ``read_at`` (at most a minute old) tells
+which window was read least recently: the one dropped when one too many is kept.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Integer
+from datetime import datetime
+
+from sqlalchemy import BigInteger, DateTime, Integer
 from sqlalchemy.orm import Mapped, mapped_column
 
 from services.db.models import Base
@@ -22,3 +25,4 @@ class CreditWindow(Base):
     __tablename__ = "credit_windows"
     window_days: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     generation: Mapped[int] = mapped_column(BigInteger)
+    read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

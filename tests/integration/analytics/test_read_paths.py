@@ -19,6 +19,7 @@ from services.analytics.metrics import (
     stage_metrics,
 )
 from services.analytics.sink import AttributionSink
+from services.analytics.windows import Kept, generation
 from services.db.migrate import upgrade
 from services.db.models import Credit
 from services.db.session import make_engine, make_sessionmaker
@@ -221,3 +222,46 @@ def test_the_anti_join_probes_the_key_while_its_window_is_empty(engine, sessions
     with sessions() as s, s.begin():
         s.execute(delete(Credit).where(Credit.window_days == 7))  # as before it was computed
     assert_plan(engine, [anti_join], CREDITS_KEY)
+
+
+def credits_of(s: Session, window_days: int) -> set[tuple[object, ...]]:
+    C = Credit
+    stmt = select(C.event_id, C.touch_id, C.campaign_id, C.day, C.w_linear, C.w_first_touch)
+    return set(s.execute(stmt.where(C.window_days == window_days)).tuples())
+
+
+def kept_windows(s: Session) -> set[int]:
+    return set(s.scalars(select(Credit.window_days).distinct())) - {30}
+
+
+def test_the_least_recently_read_window_is_dropped_and_computed_again_exactly(sessions):
+    """At most ``Kept.most`` windows besides the stream's keep their credits: one more
+    drops the one read longest ago (a read, not a computation, counts), and a dropped
+    window read again is computed anew, to the same credits and answer. While dropped,
+    its answer kept in memory is not served (its tag says incomplete)."""
+    kept, t0 = Kept(stream=30, most=2), datetime(2024, 1, 1, tzinfo=UTC)
+
+    def read(window: int, minutes: int) -> int:
+        with sessions() as s, s.begin():
+            return ensure_window(s, window, kept=kept, now=t0 + timedelta(minutes=minutes))
+
+    assert read(7, 0) > 0
+    with sessions() as s:
+        credits, answer = credits_of(s, 7), attribution(s, "linear", 7, "2017-06", "2018-03")
+        tag = generation(s, 7)
+    assert credits and answer["rows"]
+    assert read(14, 1) > 0
+    assert read(7, 2) == 0  # read again: now 14 is the least recently read
+    assert read(21, 3) > 0
+    with sessions() as s:
+        assert kept_windows(s) == {7, 21}
+    assert read(45, 4) > 0
+    with sessions() as s:
+        assert kept_windows(s) == {21, 45}
+        assert generation(s, 7) != tag
+        assert attribution(s, "linear", 7, "2017-06", "2018-03")["rows"] == []
+    assert read(7, 5) > 0
+    with sessions() as s:
+        assert credits_of(s, 7) == credits
+        assert attribution(s, "linear", 7, "2017-06", "2018-03") == answer
+        assert kept_windows(s) == {7, 45}
