@@ -131,3 +131,26 @@ def test_clicks_answered_before_the_api_is_killed_are_all_stored(tmp_path):
         assert up.stop() == 0, up.logs()
     finally:
         up.close()
+
+
+def test_a_frozen_broker_is_noticed_and_the_events_are_stored(tmp_path):
+    """Red team, round 5. The supervisor restarts the embedded broker when its process
+    ends (``_watch_broker`` polls for an exit), the worker and the relay when their
+    heartbeats go stale. A broker that is alive but frozen (SIGSTOP here; Tansu hung on
+    a lock, a disk that stopped answering look the same) is never restarted: the relay
+    blocks on it, is killed as stalled and started again, blocks again (4 relay stalls
+    in 40 s in the run that found it, no broker restart), the API answers 202 all along,
+    and none of the 200 events accepted after the freeze is stored. Thawed (SIGCONT)
+    after 15 s, the stack recovers: all 200 stored once, credited once."""
+    up = Up(tmp_path, WINWIN_WORKER_STALL_SECONDS="6", WINWIN_RELAY_STALL_SECONDS="4").start()
+    count = _counter(up)
+    try:
+        with up.client() as client:
+            up.wait_ready(client)
+            up.kill("broker", signal.SIGSTOP)
+            events, _ = _workload(random.Random(13), 200)
+            assert post_until_answered(client, events)["accepted"] == 200
+            wait_for(lambda: count(EngagementEvent) == 200, 40, 0.5, f"200 events\n{up.logs()}")
+        assert up.stop() == 0, up.logs()
+    finally:
+        up.close()
