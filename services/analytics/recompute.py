@@ -206,9 +206,9 @@ def apply_stage_map(
     brings credits in line: credits of events that no longer count are deleted, the
     stage label of the others is rewritten (attribution does not depend on the stage),
     and newly counted events are attributed for ``window_days`` (the stream's window;
-    other windows fill in on their next query). The stream reloads the map within
-    seconds; events it stages with the old map meanwhile are fixed by applying the map
-    again.
+    other windows fill in on their next query). Saving the map bumps its version first:
+    the stream's batches in flight commit before this goes on, and those begun since wait
+    for its commit and then stage with the new map (:mod:`services.analytics.stage_map`).
     """
     E, C = models.EngagementEvent, models.Credit
     save_stage_map(session, stage_map)

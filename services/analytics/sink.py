@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -40,7 +39,7 @@ from services.analytics import windows
 from services.analytics.bulk import BulkInsert
 from services.analytics.erased import rekey_late
 from services.analytics.recompute import credit_rows, touches_of
-from services.analytics.stage_map import load_stage_map
+from services.analytics.stage_map import load_stage_map, version_in_force
 from services.db import models
 from services.db.values import chunks, utc
 from services.domain.attribution import Touch
@@ -84,7 +83,6 @@ class AttributionSink:
         sessions: sessionmaker[Session],
         window_days: int = 30,
         timezone: str = "UTC",
-        stage_map_ttl: float = 2.0,
         secret: bytes | None = None,
     ):
         self.sessions = sessions
@@ -95,8 +93,7 @@ class AttributionSink:
         self._zone = ZoneInfo(timezone)
         self._labels: dict[Any, dict[str, str]] = {}
         self._stage_map: StageMap | None = None
-        self._stage_map_at = 0.0
-        self._stage_map_ttl = stage_map_ttl
+        self._stage_map_version = -1
         self._received = datetime.min.replace(tzinfo=UTC)
 
     def received_now(self) -> datetime:
@@ -106,10 +103,13 @@ class AttributionSink:
         return self._received
 
     def stage_map(self, session: Session) -> StageMap:
-        now = time.monotonic()
-        if self._stage_map is None or now - self._stage_map_at > self._stage_map_ttl:
+        """The map in force until this batch commits (a change waits for the batch, or
+        the batch for the change): first in the batch's transaction, one lookup by
+        primary key; the map is read again only when its version changed."""
+        version = version_in_force(session)
+        if self._stage_map is None or version != self._stage_map_version:
             self._stage_map = load_stage_map(session)
-            self._stage_map_at = now
+            self._stage_map_version = version
         return self._stage_map
 
     def write(

@@ -7,6 +7,9 @@ bumps that one whenever it stores stage events or drops credits, so a window who
 matches it needs no work: reading it is one lookup by primary key
 (:mod:`services.analytics.windows`). ``read_at`` (at most a minute old) tells
 which window was read least recently: the one dropped when one too many is kept.
+
+``stage_map_version`` tells the sink whether the stage map it holds is still the one in
+force.
 """
 
 from __future__ import annotations
@@ -26,3 +29,13 @@ class CreditWindow(Base):
     window_days: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     generation: Mapped[int] = mapped_column(BigInteger)
     read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class StageMapVersion(Base):
+    """The stage map's version (one row, ``id = 1``): bumped by every change of the map,
+    read under a shared lock by each batch of the stream's sink
+    (:func:`services.analytics.stage_map.version_in_force`)."""
+
+    __tablename__ = "stage_map_version"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    version: Mapped[int] = mapped_column(BigInteger)
