@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import os
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, cast
 
 import faust
@@ -76,8 +77,10 @@ def build(settings: Settings) -> faust.App:
     @app.agent(source, name="peer")
     async def peer(stream: faust.StreamT[bytes]) -> None:
         async for value in stream:
-            while gate and not os.path.exists(gate):  # the bench's: start when it says
-                await asyncio.sleep(0.05)
+            if gate and not os.path.exists(gate):  # the bench's: start when it says
+                Path(f"{gate}.waiting").touch()  # joined, its first message in hand
+                while not os.path.exists(gate):
+                    await asyncio.sleep(0.05)
             for record in envelopes.decode(value):
                 write_record(sessions, record, window, settings.timezone)
 

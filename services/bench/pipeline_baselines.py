@@ -59,11 +59,22 @@ def _load(conn: Connection, table: Table, rows: Any) -> None:
 
 
 def start_peer(env: BenchEnv) -> tuple[Any, Path]:
-    """Start :mod:`streams.peer` now (Faust takes tens of seconds to join its group here,
-    so it joins while the worker does) held at its gate: it writes nothing until
-    :func:`peer_rate` opens it."""
+    """Start :mod:`streams.peer` held at its gate (it writes nothing until
+    :func:`peer_rate` opens it) and wait until it is there: Faust takes tens of seconds
+    to start and join its group here, and that work must not share the machine with the
+    worker being timed (it took up to half of this machine's two cores)."""
     gate = env.dir / "peer.go"
-    return env.spawn("peer", ["-m", "streams.peer"], WINWIN_PEER_GATE=str(gate)), gate
+    proc = env.spawn("peer", ["-m", "streams.peer"], WINWIN_PEER_GATE=str(gate))
+    waiting = Path(f"{gate}.waiting")
+
+    def at_gate() -> bool:
+        if proc.poll() is not None:
+            raise RuntimeError(f"peer exited; log:\n{env.log_tail('peer')}")
+        return waiting.exists()
+
+    wait_for(at_gate, 180, 0.1, "the per-event agent at its gate")
+    time.sleep(2)  # its consumer fills its buffers, then idles
+    return proc, gate
 
 
 def peer_rate(env: BenchEnv, peer: tuple[Any, Path], records: int) -> float:
