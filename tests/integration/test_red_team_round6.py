@@ -1,0 +1,84 @@
+"""Red team, round 6: the read path of issue 19 (answers kept until the data changes,
+windows kept complete by the stream). Each test is one finding and fails on the code it
+was found on. In process, on SQLite and PostgreSQL (``database_url``); no Kafka."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import Engine, event
+from sqlalchemy.orm import Session, sessionmaker
+
+from services.analytics.metrics import attribution, ensure_window
+from services.analytics.sink import AttributionSink
+from services.db.migrate import upgrade
+from services.db.session import make_engine, make_sessionmaker
+from tests.integration.analytics.conftest import event as record
+from tests.integration.analytics.conftest import person, touch
+from tests.integration.analytics.test_read_paths import recomputed, window_credits
+
+MAY = datetime(2019, 5, 1, tzinfo=UTC)
+WHO = person(61)
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    upgrade(database_url)
+    engine = make_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def sessions(engine: Engine) -> sessionmaker[Session]:
+    """One person's stage event, touched by campaign c2 three days before."""
+    sessions = make_sessionmaker(engine)
+    AttributionSink(sessions).write(
+        [record("r6-use", "resource.use", MAY, WHO)],
+        [touch("r6-early", MAY - timedelta(days=3), WHO, "c2")],
+    )
+    return sessions
+
+
+def last_touch_keys(sessions: sessionmaker[Session], days: int) -> set[str]:
+    with sessions() as s:
+        return {r["key"] for r in attribution(s, "last_touch", days)["rows"]}
+
+
+# --- a late touch while a window is computed: stale credits then pass as complete ----------
+
+
+def test_a_late_touch_while_a_window_is_computed_is_not_lost_for_that_window(engine, sessions):
+    """``ensure_window(7)`` for a window read for the first time reads the events without
+    credits and their touches, then writes their credits. A stream batch committing in
+    between with a late touch (c4, the day before the event) re-credits the event in the
+    stream's window and in the windows *recorded* so far; window 7 is not recorded yet (its
+    row is written at the end), so the batch leaves it alone, and ensure_window writes the
+    event's window-7 credits from the touches it read before: last touch c2. The batch's
+    bump leaves window 7 incomplete, as designed, but the next look only searches events
+    *without* credits: this one has (stale) credits, so the window is marked complete with
+    them and every later read of window 7 credits c2 where ``refresh=True`` (and the
+    stream's own window) credit c4. Both databases: a read takes no lock before it writes
+    (PostgreSQL: read committed; SQLite: the driver begins at the first write)."""
+    sink = AttributionSink(sessions)
+    ran: list[bool] = []
+
+    def late_touch_meanwhile(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        if "FROM touches" in statement and not ran:
+            ran.append(True)  # ensure_window read the touches: the stream commits now
+            sink.write([], [touch("r6-late", MAY - timedelta(days=1), WHO, "c4")])
+
+    with sessions() as s, s.begin():
+        event.listen(engine, "after_cursor_execute", late_touch_meanwhile)
+        try:
+            ensure_window(s, 7)
+        finally:
+            event.remove(engine, "after_cursor_execute", late_touch_meanwhile)
+    assert ran
+    with sessions() as s, s.begin():
+        ensure_window(s, 7)  # the next read looks again: the window is complete after it
+    assert last_touch_keys(sessions, 30) == {"c4"}
+    assert last_touch_keys(sessions, 7) == {"c4"}  # was {"c2"}: stale, and kept
+    assert window_credits(sessions, 7) == recomputed(sessions, 7)
