@@ -12,7 +12,9 @@ from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.analytics.metrics import attribution, ensure_window
+from services.analytics.recompute import other_window_ready
 from services.analytics.sink import AttributionSink
+from services.config import Settings
 from services.db.migrate import upgrade
 from services.db.session import make_engine, make_sessionmaker
 from tests.integration.analytics.conftest import event as record
@@ -82,3 +84,35 @@ def test_a_late_touch_while_a_window_is_computed_is_not_lost_for_that_window(eng
     assert last_touch_keys(sessions, 30) == {"c4"}
     assert last_touch_keys(sessions, 7) == {"c4"}  # was {"c2"}: stale, and kept
     assert window_credits(sessions, 7) == recomputed(sessions, 7)
+
+
+# --- a window dropped between its computation and its read answers nothing ---------------
+
+
+def test_a_window_dropped_by_another_read_after_it_was_made_ready_is_not_read_empty(
+    database_url, engine, sessions
+):
+    """Every read of a window other than the stream's first makes it ready
+    (``other_window_ready``, its own transaction) and then reads it in another session
+    (routes, dashboard, reports, export). With ``WINWIN_MAX_EXTRA_WINDOWS`` reached, a
+    concurrent read of another window drops the least recently read one, its row and its
+    credits, in between: the first read then sums no credits and answers an empty
+    attribution (every count 0) for a window that has data, with a 200. The kept answer's
+    tag says "incomplete", but nothing on the read path looks at it."""
+    settings = Settings(database_url=database_url, max_extra_windows=1)
+    now = MAY + timedelta(days=30)
+    other_window_ready(sessions, settings, 7, now)  # request A: window 7 ready
+    dropped: list[bool] = []
+
+    def another_window_meanwhile(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        if "FROM credit_windows" in statement and not dropped:
+            dropped.append(True)  # request B, for window 14: drops window 7
+            other_window_ready(sessions, settings, 14, now + timedelta(minutes=5))
+
+    event.listen(engine, "after_cursor_execute", another_window_meanwhile)
+    try:
+        keys = last_touch_keys(sessions, 7)  # request A reads window 7
+    finally:
+        event.remove(engine, "after_cursor_execute", another_window_meanwhile)
+    assert dropped
+    assert keys == {"c2"}  # was set(): no rows at all
