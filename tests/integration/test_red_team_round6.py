@@ -4,14 +4,18 @@ was found on. In process, on SQLite and PostgreSQL (``database_url``); no Kafka.
 
 from __future__ import annotations
 
+import gc
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from types import FunctionType, ModuleType
 
 import pytest
 from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
-from services.analytics.metrics import attribution, ensure_window
+from services.analytics import answers
+from services.analytics.metrics import attribution, ensure_window, stage_metrics
 from services.analytics.recompute import other_window_ready
 from services.analytics.sink import AttributionSink
 from services.config import Settings
@@ -116,3 +120,44 @@ def test_a_window_dropped_by_another_read_after_it_was_made_ready_is_not_read_em
         event.remove(engine, "after_cursor_execute", another_window_meanwhile)
     assert dropped
     assert keys == {"c2"}  # was set(): no rows at all
+
+
+# --- distinct parameters: the kept answers grow to hundreds of megabytes ------------------
+
+BUDGET = 32 * 2**20  # what the kept answers of one database may hold, at most
+
+
+def held_by(module: ModuleType) -> int:
+    """Bytes of the data reachable from ``module``'s names (not modules, classes or
+    functions): what it keeps, whatever shape the keeping takes."""
+    seen: set[int] = set()
+    stack = [v for v in vars(module).values() if not isinstance(v, ModuleType | type)]
+    total = 0
+    while stack:
+        obj = stack.pop()
+        if id(obj) in seen or isinstance(obj, ModuleType | type | FunctionType):
+            continue
+        seen.add(id(obj))
+        total += sys.getsizeof(obj)
+        stack.extend(gc.get_referents(obj))
+    return total
+
+
+def test_distinct_day_ranges_do_not_make_the_kept_answers_hold_hundreds_of_megabytes(tmp_path):
+    """Any signed-in role may ask ``/api/v1/metrics/stages?period=day`` for up to 3,700
+    days; each answer (rows, run chart, p-charts per day) is ~3 MB in memory, and
+    ``answers.kept`` keeps :data:`answers.SIZE` (256) of them per database, by count
+    only: about 780 MB per API process, reached with 256 requests that differ only in
+    ``baseline``. Here 16 such answers already hold more than a generous budget."""
+    url = f"sqlite:///{tmp_path / 'big.db'}"
+    upgrade(url)
+    engine = make_engine(url)
+    try:
+        before = held_by(answers)
+        with make_sessionmaker(engine)() as s:
+            for day in range(1, 17):
+                stage_metrics(s, "day", "2010-01-01", "2020-02-17", baseline=f"2010-01-{day:02d}")
+        held = held_by(answers) - before
+    finally:
+        engine.dispose()
+    assert held <= BUDGET, f"{held / 2**20:.0f} MB kept for 16 reads"
