@@ -16,11 +16,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from services.analytics import answers
 from services.analytics.metrics import attribution, ensure_window, stage_metrics
-from services.analytics.recompute import other_window_ready
+from services.analytics.recompute import apply_stage_map, other_window_ready
 from services.analytics.sink import AttributionSink
 from services.config import Settings
 from services.db.migrate import upgrade
 from services.db.session import make_engine, make_sessionmaker
+from services.domain.stages import DEFAULT_STAGE_MAP, StageMap
 from tests.integration.analytics.conftest import event as record
 from tests.integration.analytics.conftest import person, touch
 from tests.integration.analytics.test_read_paths import recomputed, window_credits
@@ -161,3 +162,29 @@ def test_distinct_day_ranges_do_not_make_the_kept_answers_hold_hundreds_of_megab
     finally:
         engine.dispose()
     assert held <= BUDGET, f"{held / 2**20:.0f} MB kept for 16 reads"
+
+
+# --- a stage-map change skips the stream's window when a read had computed it --------------
+
+
+def test_a_stage_map_change_credits_newly_counted_events_in_the_streams_window(engine, sessions):
+    """``apply_stage_map`` credits newly counted events only through
+    ``ensure_window(stream window)``, which returns at once when that window is recorded
+    complete. It is when a read computed it (``other_window_ready`` does, for a window
+    that was not the stream's when ``WINWIN_ATTRIBUTION_WINDOW_DAYS`` was another value)
+    and the stream has carried it since. Then an event type newly mapped to a stage gets
+    stage facts but no credits in the stream's window, which no read ever recomputes
+    (reads of the stream's window never call ensure_window): attribution leaves those
+    events out for good, while the stage counts include them."""
+    with sessions() as s, s.begin():
+        ensure_window(s, 30)  # read as another window once; the stream keeps it complete
+    AttributionSink(sessions).write([record("r6-new", "something.else", MAY, person(62))], [])
+    mapped = DEFAULT_STAGE_MAP.to_dict()
+    mapped["use"] = [*mapped["use"], "something.else"]
+    with sessions() as s, s.begin():
+        apply_stage_map(s, StageMap.from_dict(mapped))
+    with sessions() as s:
+        rows = attribution(s, "last_touch", 30)["rows"]
+        people = stage_metrics(s, "month", "2019-05", "2019-05")["rows"][0]["use"]
+    assert people == 2
+    assert sum(r["events"] for r in rows if r["stage"] == "use") == 2  # was 1
