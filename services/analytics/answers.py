@@ -14,13 +14,15 @@ kept, so a stale answer is never served, at worst computed twice. A window dropp
 make room for another (``WINWIN_MAX_EXTRA_WINDOWS``) loses its ``credit_windows`` row,
 so its tag says incomplete until it is computed again, to the same credits.
 
-The answers live in the process (an LRU of :data:`SIZE` per engine), not in SQL: a read
-never writes, and each API process keeps its own.
+The answers live in the process (an LRU of at most :data:`SIZE` answers and
+:data:`BUDGET` bytes of JSON per engine; an answer over :data:`LARGEST` is not kept), not
+in SQL: a read never writes, and each API process keeps its own.
 """
 
 from __future__ import annotations
 
 import copy
+import json
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
@@ -32,10 +34,12 @@ from sqlalchemy.orm import Session
 
 from services.analytics import windows
 
-__all__ = ["SIZE", "kept"]
+__all__ = ["BUDGET", "LARGEST", "SIZE", "kept"]
 
 T = TypeVar("T")
 SIZE = 256  # answers kept per database: every dashboard view of a busy day, and then some
+BUDGET = 4 * 2**20  # bytes of JSON kept per database, at most (~5× that in memory)
+LARGEST = 256 * 2**10  # a larger answer (years of days, say) is computed each time
 
 
 class _Kept:
@@ -43,7 +47,8 @@ class _Kept:
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.answers: OrderedDict[Hashable, tuple[Hashable, Any]] = OrderedDict()
+        self.answers: OrderedDict[Hashable, tuple[Hashable, Any, int]] = OrderedDict()
+        self.size = 0  # bytes of JSON held
 
     def get(self, key: Hashable, tag: Hashable) -> tuple[bool, Any]:
         with self.lock:
@@ -54,11 +59,16 @@ class _Kept:
             return True, found[1]
 
     def put(self, key: Hashable, tag: Hashable, answer: Any) -> None:
+        size = len(json.dumps(answer, default=str))
+        if size > LARGEST:
+            return
         with self.lock:
-            self.answers[key] = (tag, answer)
-            self.answers.move_to_end(key)
-            while len(self.answers) > SIZE:
-                self.answers.popitem(last=False)
+            if key in self.answers:
+                self.size -= self.answers.pop(key)[2]
+            self.answers[key] = (tag, answer, size)
+            self.size += size
+            while len(self.answers) > SIZE or self.size > BUDGET:
+                self.size -= self.answers.popitem(last=False)[1][2]
 
 
 _by_engine: WeakKeyDictionary[Engine, _Kept] = WeakKeyDictionary()
@@ -75,7 +85,12 @@ def kept(session: Session, key: Hashable, window_days: int, compute: Callable[[]
         answers = _by_engine.setdefault(engine, _Kept())
     tag = windows.generation(session, window_days)  # before the answer: never newer than it
     hit, found = answers.get(key, tag)
-    answer: T = found if hit else compute()
-    if not hit:
+    if hit:
+        answer: T = found
+        return copy.deepcopy(answer)
+    answer = compute()
+    # Kept only if nothing changed meanwhile: a window dropped and computed again while
+    # this answer was computed would otherwise match its tag with a partial answer.
+    if windows.generation(session, window_days) == tag:
         answers.put(key, tag, answer)
     return copy.deepcopy(answer)

@@ -26,12 +26,13 @@ from fastapi.responses import (
     StreamingResponse,
 )
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from services import access, audit, auth, sessions, signin
 from services.analytics import panels, sharing
 from services.analytics.metrics import QueryError
-from services.analytics.recompute import other_window_ready
+from services.analytics.recompute import read_window
 from services.auth import SESSION_COOKIE, Authorized
 from services.bootstrap import AppDep, Container
 from services.console.pages import SECURITY_HEADERS, header_html
@@ -280,18 +281,19 @@ def get_panels(
     tz = c.settings.timezone
     first, last = month_range(start, end, c.now(), tz)
     window = window_days or c.settings.attribution_window_days
-    other_window_ready(c.sessions, c.settings, window, c.now())
     since, until = (
         period_bounds(first, PeriodKind.MONTH, tz)[0],
         period_bounds(last, PeriodKind.MONTH, tz)[1],
     )
-    with c.sessions() as session:
-        try:
-            board = panels.leaderboard(session, model, window, first, last)
-        except QueryError as exc:
-            raise HTTPException(422, [{"field": exc.field, "error": str(exc)}]) from None
-        bots = panels.bot_report(session, since, until)
-        workers = panels.workers(session)
+
+    def read(session: Session) -> tuple[Any, Any, Any]:
+        board = panels.leaderboard(session, model, window, first, last)
+        return board, panels.bot_report(session, since, until), panels.workers(session)
+
+    try:
+        board, bots, workers = read_window(c.sessions, c.settings, window, c.now(), read)
+    except QueryError as exc:
+        raise HTTPException(422, [{"field": exc.field, "error": str(exc)}]) from None
     stream = panels.stream_health(c).get() | {"workers": workers}
     if min_cell := _min_cell(request, c):
         board = sharing.leaderboard(board, min_cell)

@@ -9,11 +9,12 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Response
+from sqlalchemy.orm import Session
 
 from services.analytics import metrics, panels, sharing
 from services.analytics.dashboard import FromMonth, ToMonth, month_range, snapshot
 from services.analytics.metrics import QueryError
-from services.analytics.recompute import other_window_ready
+from services.analytics.recompute import read_window
 from services.auth import Authorized
 from services.bootstrap import AppDep, Container
 from services.domain.attribution import DEFAULT_MODEL, Dimension, Model
@@ -57,9 +58,9 @@ def export_csv(
 def _rows(c: Container, first: str, last: str, base: str, model: Model, window: int) -> list[Any]:
     """The CSV's rows: every figure as the analyst's dashboard shows it."""
     min_cell, tz = c.settings.min_cell, c.settings.timezone
-    other_window_ready(c.sessions, c.settings, window, c.now())
     live = sharing.counters(snapshot(c, first, last), min_cell)
-    with c.sessions() as session:
+
+    def read(session: Session) -> tuple[Any, Any, Any, Any]:
         stages = sharing.stages(metrics.stage_metrics(session, "month", first, last, base),
                                 min_cell)  # fmt: skip
         credits = {d.value: sharing.attribution(
@@ -70,6 +71,9 @@ def _rows(c: Container, first: str, last: str, base: str, model: Model, window: 
                                     min_cell)  # fmt: skip
         bots = panels.bot_report(session, period_bounds(first, PeriodKind.MONTH, tz)[0],
                                  period_bounds(last, PeriodKind.MONTH, tz)[1])  # fmt: skip
+        return stages, credits, board, bots
+
+    stages, credits, board, bots = read_window(c.sessions, c.settings, window, c.now(), read)
     view = {"from": first, "to": last, "baseline": base, "model": model.value, "window": window}
     out: list[list[Any]] = [["view", k, "", "", v] for k, v in view.items()]
     out += _count_rows(live, stages, f"{first}..{last}")

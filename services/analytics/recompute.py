@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
-from datetime import datetime, timedelta
-from typing import Any, cast
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import Select, Table, delete, func, literal, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -26,7 +26,7 @@ from services.analytics.credit_rows import (
     model_weights,
     weight_of,
 )
-from services.analytics.stage_map import save_stage_map
+from services.analytics.stage_map import save_stage_map, version_in_force
 from services.config import Settings
 from services.db import models
 from services.db.upsert import insert_ignore
@@ -44,6 +44,7 @@ __all__ = [
     "credit_rows",
     "ensure_window",
     "other_window_ready",
+    "read_window",
     "model_weights",
     "weight_of",
     "stored_touch",
@@ -52,6 +53,7 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 BATCH = 2000  # events per round trip
 
 
@@ -82,10 +84,12 @@ def ensure_window(
             windows.mark_read(session, found, window_days, now)
         return 0
     there = found.kept and windows.hold(session, window_days)  # not dropped meanwhile
+    started = datetime.now(UTC)
     if refresh:
         C = models.Credit
         session.execute(delete(C).where(C.window_days == window_days))
     done = _credit_uncredited(session, window_days, timezone)
+    _credit_again_if_touched(session, window_days, timezone, started)
     if kept is not None and not there:
         dropped = windows.make_room(session, window_days, kept)
         if dropped:
@@ -98,14 +102,41 @@ def ensure_window(
     return done
 
 
-def _credit_uncredited(session: Session, window_days: int, timezone: str) -> int:
-    """Credit every counted stage event without credits in ``window_days``, in batches."""
+#: How far before a computation began a touch's arrival (the sink's clock) may be and
+#: still have been missed by it: clocks of the API and the worker's hosts may differ.
+CLOCK_MARGIN = timedelta(minutes=1)
+
+
+def _credit_again_if_touched(
+    session: Session, window_days: int, timezone: str, started: datetime
+) -> None:
+    """A stream batch that committed while this window was computed may have stored a
+    late touch after its touches were read: the credits written from them are stale, and
+    a later look (for events *without* credits) would not find them. So, holding off the
+    stream's batches until this transaction ends, the credits of the people who received
+    a touch since the computation began are written again from their touches now."""
+    C, T = models.Credit, models.Touch
+    version_in_force(session, alone=True)
+    since = started - CLOCK_MARGIN
+    touched = select(T.person).distinct().where(T.received_at >= since)
+    persons = list(session.scalars(touched))
+    for chunk in chunks(persons):
+        session.execute(delete(C).where(C.window_days == window_days, C.person.in_(chunk)))
+        _credit_uncredited(session, window_days, timezone, chunk)
+
+
+def _credit_uncredited(
+    session: Session, window_days: int, timezone: str, persons: Sequence[str] | None = None
+) -> int:
+    """Credit every counted stage event without credits in ``window_days`` (of
+    ``persons`` only, if given), in batches."""
     C, E = models.Credit, models.EngagementEvent
     done, after = 0, ""
+    whose = [E.person.in_(persons)] if persons is not None else []
     while True:
         stmt = (
             select(E.event_id, E.person, E.occurred_at, E.stage)
-            .where(E.event_id > after, E.stage.is_not(None), E.bot.is_(False))
+            .where(E.event_id > after, E.stage.is_not(None), E.bot.is_(False), *whose)
             .where(~credited(window_days).exists())
             .order_by(E.event_id)
             .limit(BATCH)
@@ -143,6 +174,34 @@ def other_window_ready(
     kept = windows.Kept(settings.attribution_window_days, settings.max_extra_windows)
     with sessions() as session, session.begin():
         ensure_window(session, window_days, settings.timezone, kept=kept, now=now)
+
+
+READ_TRIES = 3
+
+
+def read_window(
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    window_days: int,
+    now: datetime,
+    read: Callable[[Session], T],
+) -> T:
+    """``read`` of the credits of ``window_days``, made ready first
+    (:func:`other_window_ready`). Ready and read are two transactions, and a concurrent
+    read of yet another window may drop this one in between (``WINWIN_MAX_EXTRA_WINDOWS``):
+    its answer would count no credits, so it is made ready and read again."""
+    for _ in range(READ_TRIES - 1):
+        other_window_ready(sessions, settings, window_days, now)
+        with sessions() as session:
+            answer = read(session)
+            if window_days == settings.attribution_window_days:
+                return answer
+            if windows.look_up(session, window_days).kept:
+                return answer
+        log.info("the %d-day window was dropped while read: reading it again", window_days)
+    other_window_ready(sessions, settings, window_days, now)
+    with sessions() as session:
+        return read(session)
 
 
 def credited(window_days: int) -> Select[int]:
@@ -230,7 +289,9 @@ def apply_stage_map(
     deleted = _count(session.execute(delete(C).where(C.event_id.in_(not_counted))))
     current = select(E.stage).where(E.event_id == C.event_id).scalar_subquery()
     restaged = _count(session.execute(update(C).where(C.stage != current).values(stage=current)))
-    added = ensure_window(session, window_days, timezone)
+    # Newly counted events lack the stream's credits, even if a read had recorded its
+    # window complete (and the stream carried it since): walked, not looked up.
+    added = _credit_uncredited(session, window_days, timezone)
     facts = rebuild_stage_facts(session, timezone)
     # Newly counted events lack other windows' credits. Last: the sink waits on this row.
     windows.data_changed(session)

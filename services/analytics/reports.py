@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from services.analytics import metrics, sharing
 from services.analytics.metrics import QueryError
-from services.analytics.recompute import other_window_ready
+from services.analytics.recompute import other_window_ready, read_window
 from services.config import Settings
 from services.db.migrate import upgrade
 from services.db.session import make_engine, make_sessionmaker
@@ -113,7 +113,8 @@ def _query(
         progress.next()  # computed once per window and kept: later reports are quick
         other_window_ready(sessions, settings, window, datetime.now(UTC))
     progress.next()
-    with sessions() as session:
+
+    def read(session: Session) -> Any:
         if args.report_command == "stages":
             return metrics.stage_metrics(
                 session, PeriodKind.MONTH, args.start, args.end, args.baseline
@@ -121,6 +122,8 @@ def _query(
         if args.campaign:
             return metrics.campaign_attribution(session, args.campaign, args.model, window)
         return metrics.attribution(session, args.model, window, group_by=args.group_by)
+
+    return read_window(sessions, settings, window, datetime.now(UTC), read)
 
 
 class _Progress:

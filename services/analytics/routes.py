@@ -15,8 +15,8 @@ from services.analytics import metrics, sharing
 from services.analytics.metrics import QueryError
 from services.analytics.recompute import (
     apply_stage_map,
-    other_window_ready,
     people_per_stage,
+    read_window,
     stage_map_changes,
 )
 from services.analytics.stage_map import load_stage_map
@@ -40,13 +40,6 @@ def _answer(compute: Callable[[], T]) -> T:
         return compute()
     except QueryError as exc:
         raise HTTPException(422, [{"field": exc.field, "error": str(exc)}]) from None
-
-
-def _credits_ready(c: Container, window_days: int | None) -> int:
-    """The window to answer for; credits for a non-stream window are computed first."""
-    window = window_days or c.settings.attribution_window_days
-    other_window_ready(c.sessions, c.settings, window, c.now())
-    return window
 
 
 def min_cell_for(request: Request, response: Response, c: Container) -> int:
@@ -118,10 +111,12 @@ def get_attribution(
 ) -> dict[str, Any]:
     """Credits per campaign, channel or messenger and stage (``unattributed`` included)."""
     _answer(lambda: metrics.day_bounds(start, end))  # 422 before any recomputation
-    window = _credits_ready(c, window_days)
+    window = window_days or c.settings.attribution_window_days
     min_cell = min_cell_for(request, response, c)
-    with c.sessions() as session:
-        result = _answer(lambda: metrics.attribution(session, model, window, start, end, group_by))
+    result = _answer(
+        lambda: read_window(c.sessions, c.settings, window, c.now(),
+                            lambda s: metrics.attribution(s, model, window, start, end, group_by))
+    )  # fmt: skip
     return result | {"rows": sharing.attribution(result["rows"], "key", min_cell)}
 
 
@@ -137,12 +132,13 @@ def get_campaign_attribution(
     period: PeriodKind = PeriodKind.MONTH,
 ) -> list[dict[str, Any]]:
     """One campaign's credits per period and stage."""
-    window = _credits_ready(c, window_days)
+    window = window_days or c.settings.attribution_window_days
     min_cell = min_cell_for(request, response, c)
-    with c.sessions() as session:
-        rows = _answer(
-            lambda: metrics.campaign_attribution(session, campaign_id, model, window, period)
-        )
+    rows = _answer(
+        lambda: read_window(c.sessions, c.settings, window, c.now(),
+                            lambda s: metrics.campaign_attribution(s, campaign_id, model,
+                                                                   window, period))
+    )  # fmt: skip
     return sharing.attribution(rows, "period", min_cell)
 
 

@@ -38,13 +38,16 @@ def save_stage_map(session: Session, stage_map: StageMap) -> None:
     upsert(session, Setting.__table__, [{"key": KEY, "value": stage_map.to_dict()}], ["key"])
 
 
-def version_in_force(session: Session) -> int:
+def version_in_force(session: Session, alone: bool = False) -> int:
     """The stage map's version, locked against a change until this transaction ends
-    (one statement by primary key; run it first in the transaction)."""
+    (one statement by primary key; run it first in the transaction). The stream's
+    batches hold it shared; ``alone=True`` holds it exclusively, so that no batch commits
+    until this transaction ends (a window computation's last step)."""
     table = cast(Table, StageMapVersion.__table__)
     one = table.c.id == ROW["id"]
     if session.get_bind().dialect.name == "postgresql":
-        found = session.execute(select(table.c.version).where(one).with_for_update(read=True))
+        locked = select(table.c.version).where(one).with_for_update(read=not alone)
+        found = session.execute(locked)
     else:  # a write (of the same value) begins SQLite's write transaction: one at a time
         same = update(table).where(one).values(version=table.c.version)
         found = session.execute(same.returning(table.c.version))

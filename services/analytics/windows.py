@@ -90,9 +90,16 @@ def data_changed(session: Session) -> int:
 
 
 def recorded(session: Session) -> dict[int, int]:
-    """Every window computed so far, with the generation it is complete for."""
+    """Every window computed so far, with the generation it is complete for, locked
+    against being dropped until this transaction ends (PostgreSQL: ``FOR KEY SHARE``,
+    which lets other batches carry it too). A window being computed right now holds its
+    row (:func:`hold`) and is passed over: that computation credits it."""
     W = CreditWindow
-    stmt = select(W.window_days, W.generation).where(W.window_days != STORED)
+    stmt = (
+        select(W.window_days, W.generation)
+        .where(W.window_days != STORED)
+        .with_for_update(read=True, key_share=True, skip_locked=True)
+    )
     return dict(session.execute(stmt).tuples().all())
 
 

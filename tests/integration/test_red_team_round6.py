@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from services.analytics import answers
 from services.analytics.metrics import attribution, ensure_window, stage_metrics
-from services.analytics.recompute import apply_stage_map, other_window_ready
+from services.analytics.recompute import apply_stage_map, other_window_ready, read_window
 from services.analytics.sink import AttributionSink
 from services.config import Settings
 from services.db.migrate import upgrade
@@ -114,9 +114,12 @@ def test_a_window_dropped_by_another_read_after_it_was_made_ready_is_not_read_em
             dropped.append(True)  # request B, for window 14: drops window 7
             other_window_ready(sessions, settings, 14, now + timedelta(minutes=5))
 
+    def read(s: Session) -> set[str]:
+        return {r["key"] for r in attribution(s, "last_touch", 7)["rows"]}
+
     event.listen(engine, "after_cursor_execute", another_window_meanwhile)
-    try:
-        keys = last_touch_keys(sessions, 7)  # request A reads window 7
+    try:  # request A reads window 7 as every read path does (routes, dashboard, reports)
+        keys = read_window(sessions, settings, 7, now, read)
     finally:
         event.remove(engine, "after_cursor_execute", another_window_meanwhile)
     assert dropped

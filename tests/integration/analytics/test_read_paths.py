@@ -3,6 +3,7 @@ lookup (no anti-join), and the read queries' plans use the intended index."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -157,24 +158,31 @@ def test_the_stream_keeps_every_computed_window_exact(engine, sessions):
 
 
 def test_a_window_recorded_while_a_batch_runs_is_looked_at_again(engine, sessions):
-    """PostgreSQL: the batch read the recorded windows before this one was recorded, so
-    it did not credit it and must not carry it on; the next read looks and finds the
-    batch's event. SQLite: a batch holds the write lock from its first statement (the
-    stage map's version), so no window can be recorded meanwhile."""
+    """PostgreSQL: a window computed while a batch runs (its last step waits for the
+    batch to commit) was not in the batch's recorded windows, so the batch did not credit
+    it and must not carry it on; the next read looks and finds the batch's event. SQLite:
+    a batch holds the write lock from its first statement (the stage map's version), so
+    no window can be recorded meanwhile."""
     computed: list[object] = []
+    reader: list[threading.Thread] = []
+
+    def compute_14() -> None:
+        with engine.connect() as conn:
+            if engine.dialect.name == "sqlite":
+                conn.exec_driver_sql("PRAGMA busy_timeout = 200")  # not 30 s
+                conn.commit()
+            try:
+                with Session(bind=conn) as other, other.begin():
+                    computed.append(ensure_window(other, 14))
+            except OperationalError:
+                computed.append("locked")
 
     def record_meanwhile(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
-        if "FROM credit_windows" in statement and not computed:
-            computed.append(True)
-            with engine.connect() as conn:
-                if engine.dialect.name == "sqlite":
-                    conn.exec_driver_sql("PRAGMA busy_timeout = 200")  # not 30 s
-                    conn.commit()
-                try:
-                    with Session(bind=conn) as other, other.begin():
-                        computed.append(ensure_window(other, 14))
-                except OperationalError:
-                    computed.append("locked")
+        if "FROM credit_windows" in statement and not reader:
+            reader.append(threading.Thread(target=compute_14))
+            reader[0].start()
+            if engine.dialect.name == "sqlite":
+                reader[0].join()  # refused at once: the batch holds the write lock
 
     event.listen(engine, "after_cursor_execute", record_meanwhile)
     try:
@@ -182,13 +190,16 @@ def test_a_window_recorded_while_a_batch_runs_is_looked_at_again(engine, session
         AttributionSink(sessions).write([record("new-2", "resource.use", moment, person(4))], [])
     finally:
         event.remove(engine, "after_cursor_execute", record_meanwhile)
+    reader[0].join(60)
     with sessions() as s, s.begin():
         looked = ensure_window(s, 14)
     if engine.dialect.name == "sqlite":
-        assert computed[1] == "locked" and looked > 1  # computed whole, after the batch
+        assert computed == ["locked"] and looked > 1  # computed whole, after the batch
     else:
-        assert isinstance(computed[1], int) and computed[1] > 0
-        assert looked == 1  # the batch's event, which it did not credit in window 14
+        assert len(computed) == 1 and isinstance(computed[0], int) and computed[0] > 0
+    with sessions() as s:  # the batch's event, which the batch did not credit in window 14
+        found = s.scalars(select(Credit.window_days).where(Credit.event_id == "new-2"))
+        assert set(found) == {14, 30}
     assert window_credits(sessions, 14) == recomputed(sessions, 14)
 
 
