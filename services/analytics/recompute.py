@@ -29,6 +29,7 @@ from services.analytics.credit_rows import (
 from services.analytics.stage_map import save_stage_map, version_in_force
 from services.config import Settings
 from services.db import models
+from services.db.models_journeys import IdentityMerge
 from services.db.upsert import insert_ignore
 from services.db.values import chunks, utc
 from services.domain.attribution import Touch, TouchHistory
@@ -105,6 +106,7 @@ def ensure_window(
 #: How far before a computation began a touch's arrival (the sink's clock) may be and
 #: still have been missed by it: clocks of the API and the worker's hosts may differ.
 CLOCK_MARGIN = timedelta(minutes=1)
+MERGE_MARGIN = timedelta(hours=1)
 
 
 def _credit_again_if_touched(
@@ -115,12 +117,19 @@ def _credit_again_if_touched(
     a later look (for events *without* credits) would not find them. So, holding off the
     stream's batches until this transaction ends, the credits of the people who received
     a touch since the computation began are written again from their touches now."""
-    C, T = models.Credit, models.Touch
+    C, T, M = models.Credit, models.Touch, IdentityMerge
     version_in_force(session, alone=True)
     since = started - CLOCK_MARGIN
-    touched = select(T.person).distinct().where(T.received_at >= since)
-    persons = list(session.scalars(touched))
-    for chunk in chunks(persons):
+    persons = set(session.scalars(select(T.person).distinct().where(T.received_at >= since)))
+    # An identity merge (or its undo) applied meanwhile moved events and touches between
+    # two people: both are credited again. Applied by the stream, maybe well after it was
+    # asked for: those asked for within the last hour are taken.
+    merged = select(M.visitor_person, M.contact_person).where(
+        (M.created_at >= started - MERGE_MARGIN) | (M.undone_at >= started - MERGE_MARGIN)
+    )
+    for visitor, contact in session.execute(merged):
+        persons |= {visitor, contact}
+    for chunk in chunks(sorted(persons)):
         session.execute(delete(C).where(C.window_days == window_days, C.person.in_(chunk)))
         _credit_uncredited(session, window_days, timezone, chunk)
 

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from services.analytics import windows
 from services.analytics.recompute import credit_rows, stored_touch, touch_columns
+from services.analytics.stage_map import version_in_force
 from services.db.models import Credit, EngagementEvent, StageFact, Touch
 from services.db.models_journeys import IdentityMerge, MergedRow
 from services.db.upsert import insert_ignore
@@ -57,6 +58,7 @@ def apply_changes(
         return 0
     moved = 0
     with sessions() as session, session.begin():
+        version_in_force(session)  # like a batch: a window's computation waits for it
         for record in records:
             moved += settle(session, record["merge_id"], timezone, stream_window)
         # Counts changed: kept answers are stale (last: the sink waits on this row).

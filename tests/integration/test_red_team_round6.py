@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import gc
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from types import FunctionType, ModuleType
 
 import pytest
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, event, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.analytics import answers
@@ -20,8 +22,11 @@ from services.analytics.recompute import apply_stage_map, other_window_ready, re
 from services.analytics.sink import AttributionSink
 from services.config import Settings
 from services.db.migrate import upgrade
+from services.db.models import Credit
+from services.db.models_journeys import IdentityMerge
 from services.db.session import make_engine, make_sessionmaker
 from services.domain.stages import DEFAULT_STAGE_MAP, StageMap
+from services.journeys.recount import apply_changes
 from tests.integration.analytics.conftest import event as record
 from tests.integration.analytics.conftest import person, touch
 from tests.integration.analytics.test_read_paths import recomputed, window_credits
@@ -191,3 +196,44 @@ def test_a_stage_map_change_credits_newly_counted_events_in_the_streams_window(e
         people = stage_metrics(s, "month", "2019-05", "2019-05")["rows"][0]["use"]
     assert people == 2
     assert sum(r["events"] for r in rows if r["stage"] == "use") == 2  # was 1
+
+
+# --- an identity merge applied while a window is computed -----------------------------------
+
+
+def test_an_identity_merge_while_a_window_is_computed_is_not_lost_for_that_window(engine, sessions):
+    """The same race as a late touch, by an identity merge: ``ensure_window(7)`` read the
+    visitor's event and touches, the stream then moved them to the contact (whose own
+    touch c4 is the later one) and recounted both people; the window's credits, written
+    from what was read before, would name the visitor and credit c2."""
+    contact = person(63)
+    AttributionSink(sessions).write(
+        [], [touch("r6-contact", MAY - timedelta(days=1), contact, "c4")]
+    )
+    with sessions() as s, s.begin():
+        s.add(IdentityMerge(id="m-r6", visitor_person=WHO, contact_person=contact, contact_id=1,
+                            source="test", created_at=datetime.now(UTC)))  # fmt: skip
+    ran: list[bool] = []
+
+    def merge_meanwhile(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        if "FROM touches" in statement and not ran:
+            ran.append(True)
+            threading.Thread(
+                target=apply_changes, args=(sessions, [{"merge_id": "m-r6"}], "UTC", 30)
+            ).start()
+            time.sleep(0.5)  # on PostgreSQL it commits now; SQLite: it waits for this write
+
+    with sessions() as s, s.begin():
+        event.listen(engine, "after_cursor_execute", merge_meanwhile)
+        try:
+            ensure_window(s, 7)
+        finally:
+            event.remove(engine, "after_cursor_execute", merge_meanwhile)
+    time.sleep(1)
+    with sessions() as s, s.begin():
+        ensure_window(s, 7)
+    with sessions() as s:
+        people = {p for (p,) in s.execute(select(Credit.person).where(Credit.window_days == 7))}
+    assert ran and people == {contact}
+    assert last_touch_keys(sessions, 7) == last_touch_keys(sessions, 30) == {"c4"}
+    assert window_credits(sessions, 7) == recomputed(sessions, 7)
