@@ -213,15 +213,14 @@ def test_an_identity_merge_while_a_window_is_computed_is_not_lost_for_that_windo
     with sessions() as s, s.begin():
         s.add(IdentityMerge(id="m-r6", visitor_person=WHO, contact_person=contact, contact_id=1,
                             source="test", created_at=datetime.now(UTC)))  # fmt: skip
-    ran: list[bool] = []
+    ran: list[threading.Thread] = []
 
     def merge_meanwhile(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
         if "FROM touches" in statement and not ran:
-            ran.append(True)
-            threading.Thread(
-                target=apply_changes, args=(sessions, [{"merge_id": "m-r6"}], "UTC", 30)
-            ).start()
-            time.sleep(0.5)  # on PostgreSQL it commits now; SQLite: it waits for this write
+            merge = [{"merge_id": "m-r6"}]
+            ran.append(threading.Thread(target=apply_changes, args=(sessions, merge, "UTC", 30)))
+            ran[0].start()
+            time.sleep(0.5)  # it commits now (else it waits for this computation's last step)
 
     with sessions() as s, s.begin():
         event.listen(engine, "after_cursor_execute", merge_meanwhile)
@@ -229,7 +228,7 @@ def test_an_identity_merge_while_a_window_is_computed_is_not_lost_for_that_windo
             ensure_window(s, 7)
         finally:
             event.remove(engine, "after_cursor_execute", merge_meanwhile)
-    time.sleep(1)
+    ran[0].join(60)
     with sessions() as s, s.begin():
         ensure_window(s, 7)
     with sessions() as s:
