@@ -109,11 +109,12 @@ def carried(session: Session, credited: Iterable[int], current: int) -> None:
     W = CreditWindow
     if days := sorted(credited):
         # A window being computed holds its row (:func:`hold`): it is passed over, not
-        # waited for (the stream must not wait on a read), and looked at once more.
+        # waited for (the stream must not wait on a read), and looked at once more. Other
+        # batches' key-share locks (:func:`recorded`) do not stand in the way.
         free = (
             select(W.window_days)
             .where(W.window_days.in_(days), W.generation == current - 1)
-            .with_for_update(skip_locked=True)
+            .with_for_update(key_share=True, skip_locked=True)
         )
         rows = list(session.scalars(free))
         if rows:

@@ -290,3 +290,16 @@ def test_the_least_recently_read_window_is_dropped_and_computed_again_exactly(se
         assert credits_of(s, 7) == credits
         assert attribution(s, "linear", 7, "2017-06", "2018-03") == answer
         assert kept_windows(s) == {7, 45}
+
+
+def test_a_window_is_carried_while_another_batch_holds_it_too(engine, sessions):
+    """Two workers' batches both hold the recorded windows (``FOR KEY SHARE``): each must
+    still carry them on (it used to skip a window another batch held, so with two workers
+    the next read walked every event again)."""
+    with sessions() as s, s.begin():
+        ensure_window(s, 7)
+    with sessions() as other, other.begin():
+        assert 7 in windows.recorded(other)  # another batch, still running
+        moment = datetime(2019, 5, 1, tzinfo=UTC)
+        AttributionSink(sessions).write([record("new-3", "resource.use", moment, person(5))], [])
+    assert_complete_with_one_lookup(engine, sessions, 7)
