@@ -28,9 +28,12 @@ import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import pytest
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 from tests.kafka_cluster import KafkaBroker, KafkaUnavailable
 from tests.pg_cluster import PostgresServer, PostgresUnavailable, find_server
@@ -142,6 +145,18 @@ def postgres_url(postgres_server: PostgresServer) -> str:
 def database_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
     with a_database(request.param, request, tmp_path) as url:
         yield url
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    """An engine on ``database_url`` (SQLite, then PostgreSQL), migrated."""
+    from services.db.migrate import upgrade
+    from services.db.session import make_engine
+
+    upgrade(database_url)
+    engine = make_engine(database_url)
+    yield engine
+    engine.dispose()
 
 
 @contextlib.contextmanager

@@ -8,7 +8,6 @@ import gc
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from types import FunctionType, ModuleType
 
@@ -33,14 +32,6 @@ from tests.integration.analytics.test_read_paths import recomputed, window_credi
 
 MAY = datetime(2019, 5, 1, tzinfo=UTC)
 WHO = person(61)
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    upgrade(database_url)
-    engine = make_engine(database_url)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture

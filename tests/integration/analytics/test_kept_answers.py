@@ -19,7 +19,7 @@ from services.db.session import make_engine, make_sessionmaker
 from services.journeys.recount import apply_changes
 from tests.integration.analytics.conftest import event as record
 from tests.integration.analytics.conftest import person, touch
-from tests.integration.analytics.test_read_paths import engine, recorded, sessions  # noqa: F401
+from tests.integration.analytics.test_read_paths import recorded, sessions  # noqa: F401
 
 MAY = datetime(2019, 5, 1, tzinfo=UTC)
 

@@ -22,9 +22,8 @@ from services.analytics.metrics import (
 )
 from services.analytics.sink import AttributionSink
 from services.analytics.windows import Kept, generation
-from services.db.migrate import upgrade
 from services.db.models import Credit
-from services.db.session import make_engine, make_sessionmaker
+from services.db.session import make_sessionmaker
 from tests.integration.analytics.conftest import (
     Dataset,
     person,
@@ -61,14 +60,6 @@ READS: dict[str, tuple[Callable[[Session], object], tuple[str, ...]]] = {
         ("ix_credits_campaign", "ix_credits_attribution_day"),
     ),
 }
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    upgrade(database_url)
-    engine = make_engine(database_url)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture

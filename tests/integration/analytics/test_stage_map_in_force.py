@@ -33,14 +33,6 @@ NEW_MAP = StageMap.from_dict(
 
 
 @pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    upgrade(database_url)
-    engine = make_engine(database_url)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
 def pg(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     """A fresh migrated PostgreSQL database."""
     with a_database("postgres", request, tmp_path) as url:
