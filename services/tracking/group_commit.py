@@ -130,7 +130,7 @@ class Gatherer:
         )
 
     def _store_spool(self) -> None:
-        if self.spool is not None and not self.spool.store(self.ingest.record):
+        if self.spool is not None and not self.spool.store(self.ingest.replay):
             self._retry_at = time.monotonic() + self.retry_after
 
     def _run(self) -> None:

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, select, text
 
+from services.analytics.prometheus import EVENTS_DUPLICATE
 from services.api import create_app
 from services.bootstrap import Container
 from services.db.migrate import upgrade
@@ -86,6 +87,7 @@ def test_a_click_answered_while_sql_is_locked_is_spooled_then_stored_once(
 ) -> None:
     upgrade(database_url)
     c = container(database_url, tmp_path)
+    duplicates = EVENTS_DUPLICATE.value()
     try:
         with TestClient(create_app(c), headers=STAFF) as client:
             link = new_link(client)
@@ -96,6 +98,8 @@ def test_a_click_answered_while_sql_is_locked_is_spooled_then_stored_once(
         # SQL answered: the Gatherer stored the click, then the spool (a duplicate)
         assert stored_clicks(c, link["id"]) == [spooled_click["event_id"]]
         assert spooled(c) == []
+        # ... which is our own replay, not a click sent twice: not counted as a duplicate
+        assert EVENTS_DUPLICATE.value() == duplicates
     finally:
         c.close()
 

@@ -24,6 +24,8 @@ class FlakyIngest:
             raise ConnectionError("the database is down")
         self.batches.append([r["event_id"] for r in records])
 
+    replay = record  # the click spool's records, stored again
+
 
 def click(n: int) -> dict[str, Any]:
     return {"event_id": f"click:{n}", "type": "link.click"}
