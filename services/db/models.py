@@ -258,7 +258,10 @@ class Touch(Base):
     # When the sink stored it: orders touches of the same instant (domain.touch_order).
     # NULL for touches stored before migration 0012_touch_arrival.
     received_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    __table_args__ = (Index("ix_touches_person_time", "person", "occurred_at"),)
+    __table_args__ = (
+        Index("ix_touches_person_time", "person", "occurred_at"),
+        Index("ix_touches_received_at", "received_at"),  # a window's last step reads it
+    )
 
 
 class Credit(Base):

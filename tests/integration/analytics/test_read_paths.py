@@ -201,6 +201,8 @@ def test_the_read_queries_use_the_intended_index(engine, sessions):
             ensure_window(s, 7, refresh=True)
     anti_join = next(q for q in seen if "NOT" in q[0] and "engagement_events" in q[0])
     assert_plan(engine, [anti_join], CREDITS_KEY)
+    touched = [q for q in seen if "FROM touches" in q[0] and "received_at >=" in q[0]]
+    assert_plan(engine, touched, ("ix_touches_received_at",))  # holding off the stream
     lookup = [q for q in seen if "FROM credit_windows" in q[0]]
     assert_plan(engine, lookup, ("credit_windows_pkey", "INTEGER PRIMARY KEY"))  # SQLite: rowid
     for name, (read, indexes) in READS.items():
@@ -238,6 +240,8 @@ def test_the_anti_join_probes_the_key_while_its_window_is_empty(engine, sessions
     with sessions() as s, s.begin():
         s.execute(delete(Credit).where(Credit.window_days == 7))  # as before it was computed
     assert_plan(engine, [anti_join], CREDITS_KEY)
+    touched = [q for q in seen if "FROM touches" in q[0] and "received_at >=" in q[0]]
+    assert_plan(engine, touched, ("ix_touches_received_at",))  # holding off the stream
 
 
 def credits_of(s: Session, window_days: int) -> set[tuple[object, ...]]:
