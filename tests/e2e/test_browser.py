@@ -166,7 +166,8 @@ def seed_network(client: httpx.Client, now: datetime, scale: int = 40) -> dict[s
                 f"fam-{rng.randrange(scale * 6)}",
                 month + timedelta(days=rng.randrange(25), minutes=k),
             )
-            at = min(at, now - timedelta(minutes=30))
+            # In the past, and this month's still in this month (also in its first minutes).
+            at = min(at, max(now - timedelta(minutes=30), now.replace(day=1, hour=0, minute=0)))
             events += _journey(rng, ids, who, at, f"{back}-{k}")
     for start in range(0, len(events), 1000):
         _ok(client.post("/api/v1/events", json=events[start : start + 1000]))
@@ -269,6 +270,7 @@ def test_dashboard_live_counters_model_switch_csv_and_staff_pages(served, browse
     # Events posted through the API appear without a reload. All of them today (UTC),
     # also just after midnight, or today's counter would not move.
     person_a, person_b = "browser-fam-1", "browser-fam-2"
+    now = datetime.now(UTC)  # not the test's start: the seeding may have crossed midnight
     today = now.replace(hour=0, minute=0, second=0, microsecond=0)
     step = max(min(timedelta(hours=1), (now - today) / 4), timedelta(seconds=1))
     two_touches = [
