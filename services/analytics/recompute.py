@@ -66,7 +66,6 @@ def ensure_window(
     *,
     kept: windows.Kept | None = None,
     now: datetime | None = None,
-    started: datetime | None = None,
 ) -> int:
     """Credit, for ``window_days``, every counted stage event that has no credit for it.
 
@@ -76,8 +75,7 @@ def ensure_window(
     event's credits by the primary key (events whose credits a late touch dropped are
     found again). With ``kept``, a window new to the table drops the least recently read
     one beyond ``kept.most``. ``refresh=True`` drops this window's credits and
-    recomputes them all. ``started``: when earlier steps began crediting this window
-    (:func:`other_window_ready`), for the people touched since to be credited again.
+    recomputes them all.
     """
     if window_days <= 0:
         raise ValueError(f"window_days must be positive, got {window_days!r}")
@@ -87,11 +85,11 @@ def ensure_window(
             windows.mark_read(session, found, window_days, now)
         return 0
     there = found.kept and windows.hold(session, window_days)  # not dropped meanwhile
-    started = started or datetime.now(UTC)
+    started = datetime.now(UTC)
     if refresh:
         C = models.Credit
         session.execute(delete(C).where(C.window_days == window_days))
-    done, _ = _credit_uncredited(session, window_days, timezone)
+    done = _credit_uncredited(session, window_days, timezone)
     _credit_again_if_touched(session, window_days, timezone, started)
     if kept is not None and not there:
         dropped = windows.make_room(session, window_days, kept)
@@ -138,27 +136,20 @@ def _credit_again_if_touched(
 
 
 def _credit_uncredited(
-    session: Session,
-    window_days: int,
-    timezone: str,
-    persons: Sequence[str] | None = None,
-    *,
-    after: str = "",
-    most: int | None = None,
-) -> tuple[int, str]:
+    session: Session, window_days: int, timezone: str, persons: Sequence[str] | None = None
+) -> int:
     """Credit every counted stage event without credits in ``window_days`` (of
-    ``persons`` only, if given), in batches, in event-id order from ``after``; at most
-    ``most`` events. Returns how many and the last event id."""
+    ``persons`` only, if given), in batches."""
     C, E = models.Credit, models.EngagementEvent
-    done = 0
+    done, after = 0, ""
     whose = [E.person.in_(persons)] if persons is not None else []
-    while most is None or done < most:
+    while True:
         stmt = (
             select(E.event_id, E.person, E.occurred_at, E.stage)
             .where(E.event_id > after, E.stage.is_not(None), E.bot.is_(False), *whose)
             .where(~credited(window_days).exists())
             .order_by(E.event_id)
-            .limit(BATCH if most is None else min(BATCH, most - done))
+            .limit(BATCH)
         )
         events = [
             {
@@ -170,7 +161,7 @@ def _credit_uncredited(
             for r in session.execute(stmt)
         ]
         if not events:
-            break
+            return done
         touches = touches_of(session, events, window_days)
         rows = [
             row
@@ -181,50 +172,18 @@ def _credit_uncredited(
             insert_ignore(session, cast(Table, C.__table__), chunk)
         done += len(events)
         after = events[-1]["event_id"]
-    return done, after
-
-
-#: Events a new window's computation credits per transaction before its last step: on
-#: SQLite each transaction holds the one write lock, and the stream's batches take it in
-#: between (one transaction for 1M events held it for over two minutes).
-STEP = 20_000
 
 
 def other_window_ready(
     sessions: sessionmaker[Session], settings: Settings, window_days: int, now: datetime
 ) -> None:
     """Credits for ``window_days`` when it is not the stream's: computed if missing,
-    keeping at most ``WINWIN_MAX_EXTRA_WINDOWS`` such windows (what every read does).
-
-    A window to compute is credited in steps of :data:`STEP` events, a transaction
-    each, then :func:`ensure_window` finishes it in one transaction: it walks it once
-    more (the steps' cursor passed by the events stored meanwhile; and a window dropped
-    meanwhile lost its credits), credits again the people touched since the first step
-    began, and records the window complete. On SQLite that walk takes the write lock
-    only once it finds an event to credit."""
+    keeping at most ``WINWIN_MAX_EXTRA_WINDOWS`` such windows (what every read does)."""
     if window_days == settings.attribution_window_days:
         return
-    started = datetime.now(UTC)
-    after: str | None = ""
-    while after is not None:
-        with sessions() as session, session.begin():
-            after = _credit_step(session, window_days, settings.timezone, after)
     kept = windows.Kept(settings.attribution_window_days, settings.max_extra_windows)
     with sessions() as session, session.begin():
-        ensure_window(session, window_days, settings.timezone, kept=kept, now=now,
-                      started=started)  # fmt: skip
-
-
-def _credit_step(session: Session, window_days: int, timezone: str, after: str) -> str | None:
-    """One step of a window's computation: up to :data:`STEP` events after ``after``.
-    The cursor to go on from; ``None`` when the walk is done or the window is complete."""
-    found = windows.look_up(session, window_days)
-    if found.complete:
-        return None
-    if found.kept:
-        windows.hold(session, window_days)  # the stream passes it over meanwhile
-    done, last = _credit_uncredited(session, window_days, timezone, after=after, most=STEP)
-    return last if done >= STEP else None
+        ensure_window(session, window_days, settings.timezone, kept=kept, now=now)
 
 
 READ_TRIES = 3
@@ -342,7 +301,7 @@ def apply_stage_map(
     restaged = _count(session.execute(update(C).where(C.stage != current).values(stage=current)))
     # Newly counted events lack the stream's credits, even if a read had recorded its
     # window complete (and the stream carried it since): walked, not looked up.
-    added, _ = _credit_uncredited(session, window_days, timezone)
+    added = _credit_uncredited(session, window_days, timezone)
     facts = rebuild_stage_facts(session, timezone)
     # Newly counted events lack other windows' credits. Last: the sink waits on this row.
     windows.data_changed(session)
