@@ -20,10 +20,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from services.analytics import recompute, windows
 from services.analytics.metrics import attribution
-from services.analytics.recompute import other_window_ready
+from services.analytics.recompute import apply_stage_map, other_window_ready
 from services.analytics.sink import AttributionSink
 from services.config import Settings
+from services.db.models import Credit
 from services.db.session import make_sessionmaker
+from services.domain.stages import DEFAULT_STAGE_MAP, StageMap
 from tests.integration.analytics.conftest import event as record
 from tests.integration.analytics.conftest import person, touch
 from tests.integration.analytics.test_read_paths import recomputed, window_credits
@@ -158,4 +160,42 @@ def test_a_window_computation_stopped_between_steps_leaves_no_stale_credit(
     other_window_ready(sessions, settings, 7, MAY + timedelta(days=30))
     assert complete(sessions, 7)
     assert last_touch_keys(sessions, 7) == {"c4"}  # is {"c2"}
+    assert window_credits(sessions, 7) == recomputed(sessions, 7)
+
+
+# --- 3. a stage-map change while a step runs (also before the steps) ------------------------
+
+
+def test_a_stage_map_change_while_a_step_runs_leaves_no_credit_of_an_uncounted_event(
+    database_url, engine, sessions, clock
+):
+    """A step reads the uncredited stage events and their touches, then writes their
+    credits. A stage-map change committing in between (``resource.use`` no longer
+    counted) deletes the credits of the events it un-counts, but not those the step has
+    yet to write: the step then writes r7-a's credit with stage ``use``. The last step
+    credits again only people touched since and looks only for events *without*
+    credits, so window 7 is recorded complete with a credit of an event that no longer
+    counts (attribution counts it; ``refresh=True`` and the stream's window do not). The
+    last step takes the stage map's version lock, but the steps before it do not (nor
+    did the one transaction before them: not new in bef200e, found attacking it)."""
+    settings = Settings(database_url=database_url)
+    unmapped = DEFAULT_STAGE_MAP.to_dict()
+    unmapped["use"] = [t for t in unmapped["use"] if t != "resource.use"]
+    changed: list[bool] = []
+
+    def stage_map_change(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        if "FROM touches" in statement and not changed:
+            changed.append(True)
+            with sessions() as s, s.begin():
+                apply_stage_map(s, StageMap.from_dict(unmapped))
+
+    event.listen(engine, "after_cursor_execute", stage_map_change)
+    clock.ahead = LATER  # the data were stored before this read began, as they are
+    other_window_ready(sessions, settings, 7, MAY + timedelta(days=30))
+    assert changed and complete(sessions, 7)
+    with sessions() as s:
+        counted_in_30 = s.scalars(select(Credit.event_id).where(Credit.window_days == 30)).all()
+        counted_in_7 = s.scalars(select(Credit.event_id).where(Credit.window_days == 7)).all()
+    assert counted_in_30 == []
+    assert counted_in_7 == []  # is ["r7-a"]
     assert window_credits(sessions, 7) == recomputed(sessions, 7)
