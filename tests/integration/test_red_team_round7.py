@@ -23,9 +23,10 @@ from services.analytics.metrics import attribution
 from services.analytics.recompute import apply_stage_map, other_window_ready
 from services.analytics.sink import AttributionSink
 from services.config import Settings
-from services.db.models import Credit
+from services.db.models import Contact, Credit
 from services.db.session import make_sessionmaker
 from services.domain.stages import DEFAULT_STAGE_MAP, StageMap
+from services.privacy import erase
 from tests.integration.analytics.conftest import event as record
 from tests.integration.analytics.conftest import person, touch
 from tests.integration.analytics.test_read_paths import recomputed, window_credits
@@ -198,4 +199,38 @@ def test_a_stage_map_change_while_a_step_runs_leaves_no_credit_of_an_uncounted_e
         counted_in_7 = s.scalars(select(Credit.event_id).where(Credit.window_days == 7)).all()
     assert counted_in_30 == []
     assert counted_in_7 == []  # is ["r7-a"]
+    assert window_credits(sessions, 7) == recomputed(sessions, 7)
+
+
+# --- 4. an erasure while a step runs (also before the steps) --------------------------------
+
+
+def test_an_erasure_while_a_step_runs_leaves_no_credit_under_the_old_pseudonym(
+    database_url, engine, sessions, clock
+):
+    """The same race by an erasure: the step read r7-a under the contact's pseudonym; the
+    erasure, committing in between, gives every row of that pseudonym (events, touches,
+    credits) a random new one; the step then writes r7-a's window-7 credit under the old
+    pseudonym (derived from the person's reference: what the erasure exists to remove).
+    r7-a has a credit, so no later walk looks at it, and the last step re-credits only
+    people touched since: window 7 is recorded complete with the old pseudonym in it,
+    for good (``refresh=True`` writes the new one). Not new in bef200e either."""
+    settings = Settings(database_url=database_url)
+    with sessions() as s, s.begin():
+        s.add(Contact(external_id="r7-ext", pseudonym=WHO, email="r7@example.org"))
+    erased: list[bool] = []
+
+    def erasure(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        if "FROM touches" in statement and not erased:
+            erased.append(True)
+            with sessions() as s, s.begin():
+                erase(s, b"r7-secret", "r7-ext", MAY + timedelta(days=30))
+
+    event.listen(engine, "after_cursor_execute", erasure)
+    clock.ahead = LATER  # the data were stored before this read began, as they are
+    other_window_ready(sessions, settings, 7, MAY + timedelta(days=30))
+    assert erased and complete(sessions, 7)
+    with sessions() as s:
+        holders = set(s.scalars(select(Credit.person).where(Credit.person == WHO)))
+    assert holders == set()  # is {WHO}: window 7's credit of r7-a
     assert window_credits(sessions, 7) == recomputed(sessions, 7)
