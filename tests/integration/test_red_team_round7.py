@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import Engine, event, select
+from sqlalchemy import Engine, delete, event, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.analytics import recompute, windows
@@ -29,7 +29,7 @@ from services.domain.stages import DEFAULT_STAGE_MAP, StageMap
 from services.privacy import erase
 from tests.integration.analytics.conftest import event as record
 from tests.integration.analytics.conftest import person, touch
-from tests.integration.analytics.test_read_paths import recomputed, window_credits
+from tests.integration.analytics.test_read_paths import recomputed, recorded, window_credits
 
 MAY = datetime(2019, 5, 1, tzinfo=UTC)
 WHO = person(71)
@@ -177,8 +177,10 @@ def test_a_stage_map_change_while_a_step_runs_leaves_no_credit_of_an_uncounted_e
     credits again only people touched since and looks only for events *without*
     credits, so window 7 is recorded complete with a credit of an event that no longer
     counts (attribution counts it; ``refresh=True`` and the stream's window do not). The
-    last step takes the stage map's version lock, but the steps before it do not (nor
-    did the one transaction before them: not new in bef200e, found attacking it)."""
+    last step takes the stage map's version lock, but the steps before it do not. Before
+    bef200e the one transaction recorded the generation read before the change, so the
+    window stayed incomplete, but its next read (which looks only for events without
+    credits) recorded it complete with the same credit: older than bef200e."""
     settings = Settings(database_url=database_url)
     unmapped = DEFAULT_STAGE_MAP.to_dict()
     unmapped["use"] = [t for t in unmapped["use"] if t != "resource.use"]
@@ -234,3 +236,57 @@ def test_an_erasure_while_a_step_runs_leaves_no_credit_under_the_old_pseudonym(
         holders = set(s.scalars(select(Credit.person).where(Credit.person == WHO)))
     assert holders == set()  # is {WHO}: window 7's credit of r7-a
     assert window_credits(sessions, 7) == recomputed(sessions, 7)
+
+
+# --- 5. the read path of a computed window: two transactions, two lookups -------------------
+
+
+def test_a_computed_window_is_made_ready_with_one_lookup_on_the_read_path(
+    database_url, engine, sessions
+):
+    """Every read of a window other than the stream's first calls ``other_window_ready``
+    (routes, dashboard, reports, export). For a window already complete that was one
+    transaction with one primary-key lookup (windows.py: "checking that is one
+    primary-key lookup"); the steps look it up in a transaction of their own first, and
+    then ``ensure_window`` looks it up again in another: two lookups, two transactions,
+    per read of every computed window."""
+    settings = Settings(database_url=database_url)
+    now = MAY + timedelta(days=30)
+    other_window_ready(sessions, settings, 7, now)
+    with recorded(engine) as seen:
+        other_window_ready(sessions, settings, 7, now + timedelta(seconds=1))
+    lookups = [sql for sql, _ in seen if "FROM credit_windows" in sql]
+    assert len(lookups) == 1, lookups  # is 2
+
+
+# --- 6. a window looked at once more is walked twice ---------------------------------------
+
+
+def test_a_window_the_stream_passed_over_is_walked_once_when_read_again(
+    database_url, engine, sessions
+):
+    """A kept window the stream passed over (its row held by a read, windows.py) is
+    looked at once more by its next read: before the steps, one anti-join walk over
+    every stage event, which finds the few it lacks. Now the steps walk every event
+    (a transaction per 20,000) and then the last step walks every event again: at 1M
+    events, two full anti-join walks for the one event the stream left out."""
+    settings = Settings(database_url=database_url)
+    now = MAY + timedelta(days=30)
+    other_window_ready(sessions, settings, 7, now)
+    with sessions() as s, s.begin():  # the stream passed it over: stored, not credited in 7
+        s.execute(delete(Credit).where(Credit.window_days == 7, Credit.event_id == "r7-b"))
+        windows.data_changed(s)
+    with recorded(engine) as seen:
+        other_window_ready(sessions, settings, 7, now)
+    assert complete(sessions, 7)
+    walks = [  # from the first event id, over every person's events
+        p for sql, p in seen if "NOT (EXISTS" in sql and "person IN" not in sql and "" in _values(p)
+    ]
+    assert len(walks) == 1, walks  # is 2: from the first event id, twice
+
+
+def _values(parameters: object) -> list[object]:
+    """A statement's parameters, whatever the driver's shape (tuple or dict)."""
+    if isinstance(parameters, dict):
+        return list(parameters.values())
+    return list(parameters) if isinstance(parameters, tuple | list) else []
