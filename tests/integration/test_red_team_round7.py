@@ -7,7 +7,12 @@ The steps commit each their credits; what a stream batch changed *while a step r
 (a late touch stored after the step read the touches, before it wrote the credits) is
 set right only by the last step of the same computation (``_credit_again_if_touched``,
 people touched since that computation began). Before the steps, a computation that did
-not reach its end rolled back, and a computation always ran its own last step."""
+not reach its end rolled back, and a computation always ran its own last step.
+
+Held (no test): the click spool's replay (a replay runs only once nothing is held, so
+each spooled click is counted accepted once, and click ids are server-made, so a sender
+cannot send one twice); migration 0031 (one head per branch, upgrade, downgrade of 0031
+and of 0012 through its ``depends_on``, and back, on SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
