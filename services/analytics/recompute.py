@@ -26,9 +26,10 @@ from services.analytics.credit_rows import (
     model_weights,
     weight_of,
 )
-from services.analytics.stage_map import save_stage_map, version_in_force
+from services.analytics.stage_map import save_stage_map, stage_map_version, version_in_force
 from services.config import Settings
 from services.db import models
+from services.db.models_consent import ErasedPseudonym
 from services.db.models_journeys import IdentityMerge
 from services.db.upsert import insert_ignore
 from services.db.values import chunks, utc
@@ -85,12 +86,12 @@ def ensure_window(
             windows.mark_read(session, found, window_days, now)
         return 0
     there = found.kept and windows.hold(session, window_days)  # not dropped meanwhile
-    started = datetime.now(UTC)
+    started, map_version = datetime.now(UTC), stage_map_version(session)
     if refresh:
         C = models.Credit
         session.execute(delete(C).where(C.window_days == window_days))
     done = _credit_uncredited(session, window_days, timezone)
-    _credit_again_if_touched(session, window_days, timezone, started)
+    _set_right_what_changed(session, window_days, timezone, started, map_version)
     if kept is not None and not there:
         dropped = windows.make_room(session, window_days, kept)
         if dropped:
@@ -109,16 +110,23 @@ CLOCK_MARGIN = timedelta(minutes=1)
 MERGE_MARGIN = timedelta(hours=1)
 
 
-def _credit_again_if_touched(
-    session: Session, window_days: int, timezone: str, started: datetime
+def _set_right_what_changed(
+    session: Session, window_days: int, timezone: str, started: datetime, map_version: int
 ) -> None:
-    """A stream batch that committed while this window was computed may have stored a
-    late touch after its touches were read: the credits written from them are stale, and
-    a later look (for events *without* credits) would not find them. So, holding off the
-    stream's batches until this transaction ends, the credits of the people who received
-    a touch since the computation began are written again from their touches now."""
-    C, T, M = models.Credit, models.Touch, IdentityMerge
-    version_in_force(session, alone=True)
+    """What committed while this window was computed, after the computation read the
+    events or touches it changed, left credits that a later look (for events *without*
+    credits) would not find. Holding off the stream's batches (and stage-map changes)
+    until this transaction ends, they are set right now:
+
+    * a stage-map change: the window's credits of events that no longer count go, and
+      the others take their event's stage (what the change did to the other windows);
+    * a late touch stored by the stream, an identity merge or its undo, an erasure (a
+      new pseudonym for every row of a person): the credits of the people concerned, and
+      of their events, are written again from their touches now.
+    """
+    if version_in_force(session, alone=True) != map_version:
+        restage_credits(session, window_days)
+    C, E, T, M = models.Credit, models.EngagementEvent, models.Touch, IdentityMerge
     since = started - CLOCK_MARGIN
     # No DISTINCT: with it SQLite walks ix_touches_person_time (sorted by person) in full.
     persons = set(session.scalars(select(T.person).where(T.received_at >= since)))
@@ -130,8 +138,14 @@ def _credit_again_if_touched(
     )
     for visitor, contact in session.execute(merged):
         persons |= {visitor, contact}
+    # An erasure's credits written meanwhile are under the old pseudonym, their events
+    # under the new one (``erased_at``: the API's clock).
+    erased = select(ErasedPseudonym.new_pseudonym).where(ErasedPseudonym.erased_at >= since)
+    persons |= set(session.scalars(erased))
     for chunk in chunks(sorted(persons)):
-        session.execute(delete(C).where(C.window_days == window_days, C.person.in_(chunk)))
+        theirs = select(E.event_id).where(E.person.in_(chunk))
+        session.execute(delete(C).where(
+            C.window_days == window_days, C.person.in_(chunk) | C.event_id.in_(theirs)))  # fmt: skip
         _credit_uncredited(session, window_days, timezone, chunk)
 
 
@@ -279,7 +293,7 @@ def apply_stage_map(
     the stream's batches in flight commit before this goes on, and those begun since wait
     for its commit and then stage with the new map (:mod:`services.analytics.stage_map`).
     """
-    E, C = models.EngagementEvent, models.Credit
+    E = models.EngagementEvent
     save_stage_map(session, stage_map)
     changed = 0
     for stage in Stage:
@@ -295,10 +309,7 @@ def apply_stage_map(
         unmapped = unmapped.where(E.type.not_in(sorted(stage_map.event_types)))
     changed += _count(session.execute(unmapped))
 
-    not_counted = select(E.event_id).where((E.stage.is_(None)) | E.bot.is_(True))
-    deleted = _count(session.execute(delete(C).where(C.event_id.in_(not_counted))))
-    current = select(E.stage).where(E.event_id == C.event_id).scalar_subquery()
-    restaged = _count(session.execute(update(C).where(C.stage != current).values(stage=current)))
+    deleted, restaged = restage_credits(session)
     # Newly counted events lack the stream's credits, even if a read had recorded its
     # window complete (and the stream carried it since): walked, not looked up.
     added = _credit_uncredited(session, window_days, timezone)
@@ -312,6 +323,19 @@ def apply_stage_map(
         "credits_restaged": restaged,
         "events_attributed": added,
     }
+
+
+def restage_credits(session: Session, window_days: int | None = None) -> tuple[int, int]:
+    """Credits (of ``window_days``, or all) in line with their events' stages: those of
+    events that no longer count are deleted, the others take their event's stage
+    (attribution does not depend on it). Returns (deleted, restaged)."""
+    E, C = models.EngagementEvent, models.Credit
+    which = [C.window_days == window_days] if window_days is not None else []
+    not_counted = select(E.event_id).where((E.stage.is_(None)) | E.bot.is_(True))
+    deleted = _count(session.execute(delete(C).where(C.event_id.in_(not_counted), *which)))
+    current = select(E.stage).where(E.event_id == C.event_id).scalar_subquery()
+    restage = update(C).where(C.stage != current, *which).values(stage=current)
+    return deleted, _count(session.execute(restage))
 
 
 def people_per_stage(session: Session) -> dict[str, int]:

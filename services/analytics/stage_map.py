@@ -38,6 +38,11 @@ def save_stage_map(session: Session, stage_map: StageMap) -> None:
     upsert(session, Setting.__table__, [{"key": KEY, "value": stage_map.to_dict()}], ["key"])
 
 
+def stage_map_version(session: Session) -> int:
+    """The stage map's version, unlocked (compared later with :func:`version_in_force`)."""
+    return session.scalar(select(StageMapVersion.version).filter_by(**ROW)) or 0
+
+
 def version_in_force(session: Session, alone: bool = False) -> int:
     """The stage map's version, locked against a change until this transaction ends
     (one statement by primary key; run it first in the transaction). The stream's
