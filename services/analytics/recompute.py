@@ -76,7 +76,8 @@ def ensure_window(
     event's credits by the primary key (events whose credits a late touch dropped are
     found again). With ``kept``, a window new to the table drops the least recently read
     one beyond ``kept.most``. ``refresh=True`` drops this window's credits and
-    recomputes them all.
+    recomputes them all. All in this one transaction (:func:`other_window_ready`
+    computes a window in steps).
     """
     if window_days <= 0:
         raise ValueError(f"window_days must be positive, got {window_days!r}")
@@ -85,23 +86,50 @@ def ensure_window(
         if now is not None:
             windows.mark_read(session, found, window_days, now)
         return 0
-    there = found.kept and windows.hold(session, window_days)  # not dropped meanwhile
-    started, map_version = datetime.now(UTC), stage_map_version(session)
     if refresh:
         C = models.Credit
         session.execute(delete(C).where(C.window_days == window_days))
-    done = _credit_uncredited(session, window_days, timezone)
-    _set_right_what_changed(session, window_days, timezone, started, map_version)
-    if kept is not None and not there:
+    done, _ = _compute(session, window_days, timezone, found, kept=kept, now=now)
+    if refresh:  # answers kept for this window are stale (last: the sink waits on the row)
+        windows.data_changed(session)
+    return done
+
+
+def _compute(
+    session: Session,
+    window_days: int,
+    timezone: str,
+    found: windows.Found,
+    *,
+    kept: windows.Kept | None,
+    now: datetime | None,
+    started: datetime | None = None,
+    after: str = "",
+    most: int | None = None,
+) -> tuple[int, str | None]:
+    """One transaction of ``window_days``' computation: credits at most ``most`` (else
+    every) uncredited events after ``after``. Returns how many, and where the next step
+    goes on from; ``None`` when this transaction finished the window: it walked again
+    from the start if earlier steps did (their cursor passed by events stored since),
+    set right what changed since the computation began (:func:`_set_right_what_changed`)
+    and recorded the window complete for the generation ``found`` read at its start."""
+    computing = windows.begin_computing(
+        session, window_days, started or datetime.now(UTC), stage_map_version(session)
+    )
+    done, last = _credit_uncredited(session, window_days, timezone, after=after, most=most)
+    if most is not None and done >= most:
+        return done, last
+    if after:
+        done += _credit_uncredited(session, window_days, timezone)[0]
+    _set_right_what_changed(session, window_days, timezone, computing)
+    if kept is not None and not found.kept:
         dropped = windows.make_room(session, window_days, kept)
         if dropped:
             log.info("dropped the credits of the least recently read windows %s", dropped)
     windows.mark_computed(session, window_days, found.current, now)
-    if refresh:  # answers kept for this window are stale (last: the sink waits on the row)
-        windows.data_changed(session)
     if done:
         log.info("attributed %d events for a %d-day window", done, window_days)
-    return done
+    return done, None
 
 
 #: How far before a computation began a touch's arrival (the sink's clock) may be and
@@ -111,9 +139,10 @@ MERGE_MARGIN = timedelta(hours=1)
 
 
 def _set_right_what_changed(
-    session: Session, window_days: int, timezone: str, started: datetime, map_version: int
+    session: Session, window_days: int, timezone: str, computing: windows.Computing
 ) -> None:
-    """What committed while this window was computed, after the computation read the
+    """What committed while this window was computed (since ``computing.since``: the
+    earliest unfinished computation's start, even one that stopped), after it read the
     events or touches it changed, left credits that a later look (for events *without*
     credits) would not find. Holding off the stream's batches (and stage-map changes)
     until this transaction ends, they are set right now:
@@ -124,10 +153,10 @@ def _set_right_what_changed(
       new pseudonym for every row of a person): the credits of the people concerned, and
       of their events, are written again from their touches now.
     """
-    if version_in_force(session, alone=True) != map_version:
+    if version_in_force(session, alone=True) != computing.map_version:
         restage_credits(session, window_days)
     C, E, T, M = models.Credit, models.EngagementEvent, models.Touch, IdentityMerge
-    since = started - CLOCK_MARGIN
+    started, since = computing.since, computing.since - CLOCK_MARGIN
     # No DISTINCT: with it SQLite walks ix_touches_person_time (sorted by person) in full.
     persons = set(session.scalars(select(T.person).where(T.received_at >= since)))
     # An identity merge (or its undo) applied meanwhile moved events and touches between
@@ -150,20 +179,27 @@ def _set_right_what_changed(
 
 
 def _credit_uncredited(
-    session: Session, window_days: int, timezone: str, persons: Sequence[str] | None = None
-) -> int:
+    session: Session,
+    window_days: int,
+    timezone: str,
+    persons: Sequence[str] | None = None,
+    *,
+    after: str = "",
+    most: int | None = None,
+) -> tuple[int, str]:
     """Credit every counted stage event without credits in ``window_days`` (of
-    ``persons`` only, if given), in batches."""
+    ``persons`` only, if given), in batches, in event-id order after ``after``; at most
+    ``most`` events. Returns how many, and the last event id."""
     C, E = models.Credit, models.EngagementEvent
-    done, after = 0, ""
+    done = 0
     whose = [E.person.in_(persons)] if persons is not None else []
-    while True:
+    while most is None or done < most:
         stmt = (
             select(E.event_id, E.person, E.occurred_at, E.stage)
             .where(E.event_id > after, E.stage.is_not(None), E.bot.is_(False), *whose)
             .where(~credited(window_days).exists())
             .order_by(E.event_id)
-            .limit(BATCH)
+            .limit(BATCH if most is None else min(BATCH, most - done))
         )
         events = [
             {
@@ -175,7 +211,7 @@ def _credit_uncredited(
             for r in session.execute(stmt)
         ]
         if not events:
-            return done
+            break
         touches = touches_of(session, events, window_days)
         rows = [
             row
@@ -186,18 +222,37 @@ def _credit_uncredited(
             insert_ignore(session, cast(Table, C.__table__), chunk)
         done += len(events)
         after = events[-1]["event_id"]
+    return done, after
 
 
 def other_window_ready(
     sessions: sessionmaker[Session], settings: Settings, window_days: int, now: datetime
 ) -> None:
     """Credits for ``window_days`` when it is not the stream's: computed if missing,
-    keeping at most ``WINWIN_MAX_EXTRA_WINDOWS`` such windows (what every read does)."""
+    keeping at most ``WINWIN_MAX_EXTRA_WINDOWS`` such windows (what every read does).
+
+    A window is computed in steps of :data:`STEP` events, a transaction each (on SQLite
+    each holds the one write lock, and the stream's batches commit in between). Its row
+    keeps since when an unfinished computation's credits may be stale, so whichever
+    computation finishes it (this one, or another read's, after this one stopped) sets
+    right what changed since (:func:`windows.begin_computing`)."""
     if window_days == settings.attribution_window_days:
         return
     kept = windows.Kept(settings.attribution_window_days, settings.max_extra_windows)
-    with sessions() as session, session.begin():
-        ensure_window(session, window_days, settings.timezone, kept=kept, now=now)
+    started = datetime.now(UTC)
+    after: str | None = ""
+    while after is not None:
+        with sessions() as session, session.begin():
+            found = windows.look_up(session, window_days)
+            if found.complete:  # (also: another read finished it)
+                windows.mark_read(session, found, window_days, now)
+                return
+            _, after = _compute(session, window_days, settings.timezone, found, kept=kept,
+                                now=now, started=started, after=after, most=STEP)  # fmt: skip
+
+
+#: Events a computation in steps credits per transaction: about a second's work.
+STEP = 20_000
 
 
 READ_TRIES = 3
@@ -312,7 +367,7 @@ def apply_stage_map(
     deleted, restaged = restage_credits(session)
     # Newly counted events lack the stream's credits, even if a read had recorded its
     # window complete (and the stream carried it since): walked, not looked up.
-    added = _credit_uncredited(session, window_days, timezone)
+    added, _ = _credit_uncredited(session, window_days, timezone)
     facts = rebuild_stage_facts(session, timezone)
     # Newly counted events lack other windows' credits. Last: the sink waits on this row.
     windows.data_changed(session)

@@ -23,10 +23,18 @@ Windows other than the stream's are kept up to a bound (:class:`Kept`,
 ``WINWIN_MAX_EXTRA_WINDOWS``): computing one more drops the least recently read, its
 row first and then its credits (:func:`make_room`). A read records its time at most
 once a minute (:func:`mark_read`). A window being computed holds its row
-(:func:`hold`), so it is dropped only before or after, never halfway; a dropped window
-read again is computed anew, and its generation tag (:func:`generation`) says
-incomplete meanwhile, so no answer kept for it is served from
-:mod:`services.analytics.answers`.
+(:func:`begin_computing`, in each step), so it is dropped only between steps, never
+halfway through one; a dropped window read again is computed anew, and its generation
+tag (:func:`generation`) says incomplete meanwhile, so no answer kept for it is served
+from :mod:`services.analytics.answers`.
+
+A window is computed in steps, a transaction each (a read,
+:func:`~services.analytics.recompute.other_window_ready`). Credits a step committed may
+be stale by the time the window is finished (a late touch, a merge, an erasure or a
+stage-map change that committed while the step ran), and the computation may stop
+before its end. So its row says, until the window is complete, since when and with
+which stage map an unfinished computation wrote credits (the first of them: the
+earliest), and whichever computation finishes the window sets right what changed since.
 """
 
 from __future__ import annotations
@@ -40,17 +48,19 @@ from sqlalchemy.orm import Session
 
 from services.db.models import Credit
 from services.db.models_reads import CreditWindow
-from services.db.upsert import increment, upsert
+from services.db.upsert import increment, upsert, upsert_first
 from services.db.values import utc
 
 __all__ = [
+    "COMPUTING",
     "STORED",
+    "Computing",
     "Found",
     "Kept",
+    "begin_computing",
     "carried",
     "data_changed",
     "generation",
-    "hold",
     "look_up",
     "make_room",
     "mark_computed",
@@ -59,6 +69,7 @@ __all__ = [
 ]
 
 STORED = 0  # the window_days of the row holding the stored data's generation
+COMPUTING = -1  # the generation of a window's row made by its first step: no data's
 READ_EVERY = timedelta(minutes=1)  # a read's time is recorded at most this often
 
 
@@ -81,6 +92,15 @@ class Found:
     read_at: datetime | None
 
 
+@dataclass(frozen=True)
+class Computing:
+    """An unfinished computation of a window (:func:`begin_computing`): since when its
+    credits may be stale, and the stage map's version they were written with."""
+
+    since: datetime
+    map_version: int
+
+
 def data_changed(session: Session) -> int:
     """Counted events may lack credits in some window: every window is to be checked.
     Returns the new generation (this transaction holds its row until it ends)."""
@@ -93,7 +113,7 @@ def recorded(session: Session) -> dict[int, int]:
     """Every window computed so far, with the generation it is complete for, locked
     against being dropped until this transaction ends (PostgreSQL: ``FOR KEY SHARE``,
     which lets other batches carry it too). A window being computed right now holds its
-    row (:func:`hold`) and is passed over: that computation credits it."""
+    row (:func:`begin_computing`) and is passed over: that computation credits it."""
     W = CreditWindow
     stmt = (
         select(W.window_days, W.generation)
@@ -108,7 +128,7 @@ def carried(session: Session, credited: Iterable[int], current: int) -> None:
     ``credited`` too: those complete for the generation before are complete for it."""
     W = CreditWindow
     if days := sorted(credited):
-        # A window being computed holds its row (:func:`hold`): it is passed over, not
+        # A window being computed holds its row (:func:`begin_computing`): it is passed over, not
         # waited for (the stream must not wait on a read), and looked at once more. Other
         # batches' key-share locks (:func:`recorded`) do not stand in the way.
         free = (
@@ -143,12 +163,19 @@ def generation(session: Session, window_days: int) -> tuple[int, bool]:
     return found.current, found.complete
 
 
-def hold(session: Session, window_days: int) -> bool:
-    """Lock ``window_days``' row until commit (PostgreSQL; SQLite has one writer
-    anyway) so that it is not dropped while computed; whether it is still there."""
-    W = CreditWindow
-    stmt = select(W.window_days).where(W.window_days == window_days).with_for_update()
-    return session.execute(stmt).first() is not None
+def begin_computing(
+    session: Session, window_days: int, started: datetime, map_version: int
+) -> Computing:
+    """A step of ``window_days``' computation begins: its row is created (incomplete) if
+    missing and locked until commit (so it is not dropped meanwhile, and the stream's
+    batches pass it over); an earlier, unfinished computation's start and stage-map
+    version stay. Returns them: whoever finishes the window sets right what changed
+    since (:func:`services.analytics.recompute.ensure_window`)."""
+    row = {"window_days": window_days, "generation": COMPUTING, "computing_since": started,
+           "computing_map_version": map_version}  # fmt: skip
+    first = ["computing_since", "computing_map_version"]
+    since, version = upsert_first(session, CreditWindow.__table__, row, ["window_days"], first)
+    return Computing(utc(since), version)
 
 
 def mark_read(session: Session, found: Found, window_days: int, now: datetime) -> None:
@@ -187,7 +214,8 @@ def mark_computed(
 ) -> None:
     """Record that ``window_days`` is complete for the data of generation ``current``
     (and, with ``now``, read then)."""
-    row: dict[str, object] = {"window_days": window_days, "generation": current}
+    row: dict[str, object] = {"window_days": window_days, "generation": current,
+                              "computing_since": None, "computing_map_version": None}  # fmt: skip
     if now is not None:
         row["read_at"] = now
     upsert(session, CreditWindow.__table__, [row], ["window_days"])

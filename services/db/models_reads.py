@@ -29,6 +29,10 @@ class CreditWindow(Base):
     window_days: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     generation: Mapped[int] = mapped_column(BigInteger)
     read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # While a computation in steps is unfinished: the earliest step's start, and the stage
+    # map's version then (migration 0032_window_computing).
+    computing_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    computing_map_version: Mapped[int | None] = mapped_column(Integer)
 
 
 class StageMapVersion(Base):

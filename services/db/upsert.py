@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import FromClause
+from sqlalchemy import FromClause, func
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -64,3 +64,20 @@ def increment(session: Session, table: FromClause, keys: dict[str, Any], column:
     stmt = _insert(session, table).values({**keys, column: 1})
     stmt = stmt.on_conflict_do_update(index_elements=list(keys), set_={column: table.c[column] + 1})
     session.execute(stmt)
+
+
+def upsert_first(
+    session: Session,
+    table: FromClause,
+    row: dict[str, Any],
+    keys: Sequence[str],
+    first: Sequence[str],
+) -> Any:
+    """Insert ``row``, or keep the stored row, setting each column of ``first`` only where
+    it is NULL (the first value stays); returns the stored values of ``first``."""
+    stmt = _insert(session, table).values(row)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=list(keys),
+        set_={c: func.coalesce(table.c[c], stmt.excluded[c]) for c in first},
+    ).returning(*(table.c[c] for c in first))
+    return session.execute(stmt).one()

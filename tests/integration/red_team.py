@@ -3,11 +3,14 @@ webhooks are verified with the key sendgrid-go publishes (so fresh batches can b
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import sqlite3
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import Engine, event
+from sqlalchemy.orm import Session
 
 from services.api import create_app
 from services.bootstrap import Container
@@ -15,7 +18,7 @@ from services.db.migrate import upgrade
 from tests.fakes import sendgrid_artefacts as sg
 from tests.integration.journeys.helpers import TOKEN, Clock, make_container
 
-__all__ = ["STAFF", "client", "container", "journey"]
+__all__ = ["STAFF", "client", "container", "journey", "meanwhile"]
 
 STAFF = {"Authorization": f"Bearer {TOKEN}"}
 
@@ -45,3 +48,21 @@ def journey(delay: str, template_id: str) -> dict[str, object]:
         "action": {"channel": "email", "template_id": template_id},
         "enabled": True,
     }
+
+
+def meanwhile(engine: Engine, write: Callable[[], None]) -> None:
+    """``write`` (another writer: the stream, a staff change) while a transaction on
+    ``engine`` runs, between its reads and its writes. PostgreSQL: at once. SQLite: a
+    window computation's step holds the one write lock from its first statement, so the
+    write is refused at once, and done as the waiting writer's is, right after that
+    transaction commits."""
+    if engine.dialect.name != "sqlite":
+        write()
+        return
+    other = sqlite3.connect(str(engine.url.database), timeout=0.1, isolation_level=None)
+    try:
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            other.execute("BEGIN IMMEDIATE")
+    finally:
+        other.close()
+    event.listen(Session, "after_commit", lambda _: write(), once=True)

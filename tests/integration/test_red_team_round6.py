@@ -29,6 +29,7 @@ from services.journeys.recount import apply_changes
 from tests.integration.analytics.conftest import event as record
 from tests.integration.analytics.conftest import person, touch
 from tests.integration.analytics.test_read_paths import recomputed, window_credits
+from tests.integration.red_team import meanwhile
 
 MAY = datetime(2019, 5, 1, tzinfo=UTC)
 WHO = person(61)
@@ -71,7 +72,8 @@ def test_a_late_touch_while_a_window_is_computed_is_not_lost_for_that_window(eng
     def late_touch_meanwhile(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
         if "FROM touches" in statement and not ran:
             ran.append(True)  # ensure_window read the touches: the stream commits now
-            sink.write([], [touch("r6-late", MAY - timedelta(days=1), WHO, "c4")])
+            late = touch("r6-late", MAY - timedelta(days=1), WHO, "c4")
+            meanwhile(engine, lambda: sink.write([], [late]))
 
     with sessions() as s, s.begin():
         event.listen(engine, "after_cursor_execute", late_touch_meanwhile)

@@ -43,6 +43,7 @@ from services.privacy import erase
 from tests.integration.analytics.conftest import event as record
 from tests.integration.analytics.conftest import person, touch
 from tests.integration.analytics.test_read_paths import recomputed, recorded, window_credits
+from tests.integration.red_team import meanwhile
 
 MAY = datetime(2019, 5, 1, tzinfo=UTC)
 WHO = person(71)
@@ -78,6 +79,7 @@ class Clock:
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[type[Clock]]:
     monkeypatch.setattr(recompute, "datetime", Clock.Now)
+    monkeypatch.setattr(recompute, "STEP", 1)  # one event a step: r7-a, then r7-b
     Clock.ahead = timedelta(0)
     yield Clock
     Clock.ahead = timedelta(0)
@@ -92,7 +94,8 @@ def late_touch_in_the_first_step(engine: Engine, sessions: sessionmaker[Session]
     def late_touch(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
         if "FROM touches" in statement and not ran:
             ran.append(True)
-            sink.write([], [touch("r7-late", MAY - timedelta(days=1), WHO, "c4")])
+            late = touch("r7-late", MAY - timedelta(days=1), WHO, "c4")
+            meanwhile(engine, lambda: sink.write([], [late]))
 
     event.listen(engine, "after_cursor_execute", late_touch)
     return ran
@@ -201,8 +204,11 @@ def test_a_stage_map_change_while_a_step_runs_leaves_no_credit_of_an_uncounted_e
     def stage_map_change(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
         if "FROM touches" in statement and not changed:
             changed.append(True)
-            with sessions() as s, s.begin():
-                apply_stage_map(s, StageMap.from_dict(unmapped))
+            meanwhile(engine, change)
+
+    def change() -> None:
+        with sessions() as s, s.begin():
+            apply_stage_map(s, StageMap.from_dict(unmapped))
 
     event.listen(engine, "after_cursor_execute", stage_map_change)
     clock.ahead = LATER  # the data were stored before this read began, as they are
@@ -238,8 +244,11 @@ def test_an_erasure_while_a_step_runs_leaves_no_credit_under_the_old_pseudonym(
     def erasure(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
         if "FROM touches" in statement and not erased:
             erased.append(True)
-            with sessions() as s, s.begin():
-                erase(s, b"r7-secret", "r7-ext", Clock.Now.now(UTC))  # as the API: now
+            meanwhile(engine, erasure_now)
+
+    def erasure_now() -> None:
+        with sessions() as s, s.begin():
+            erase(s, b"r7-secret", "r7-ext", Clock.Now.now(UTC))  # as the API: now
 
     event.listen(engine, "after_cursor_execute", erasure)
     clock.ahead = LATER  # the data were stored before this read began, as they are

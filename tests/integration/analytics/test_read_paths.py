@@ -13,17 +13,20 @@ from sqlalchemy import Engine, delete, event, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from services.analytics import windows
+from services.analytics import recompute, windows
 from services.analytics.metrics import (
     attribution,
     campaign_attribution,
     ensure_window,
     stage_metrics,
 )
+from services.analytics.recompute import other_window_ready
 from services.analytics.sink import AttributionSink
 from services.analytics.windows import Kept, generation
-from services.db.models import Credit
+from services.config import Settings
+from services.db.models import Credit, EngagementEvent
 from services.db.session import make_sessionmaker
+from services.db.values import utc
 from tests.integration.analytics.conftest import (
     Dataset,
     person,
@@ -298,3 +301,52 @@ def test_a_window_is_carried_while_another_batch_holds_it_too(engine, sessions):
         moment = datetime(2019, 5, 1, tzinfo=UTC)
         AttributionSink(sessions).write([record("new-3", "resource.use", moment, person(5))], [])
     assert_complete_with_one_lookup(engine, sessions, 7)
+
+
+def test_a_new_window_is_computed_in_steps_and_the_stream_writes_between_them(
+    database_url, engine, sessions, monkeypatch
+):
+    """A new window's first read credited every event in one transaction: on SQLite it
+    held the one write lock all along (over two minutes at 1M events) and the stream's
+    batches waited. It is credited in steps of ``STEP`` events now, a transaction each,
+    and a batch commits between two of them: a new event behind the steps' cursor, and
+    a late touch just before an event the first step credited. The last step finds the
+    first (it walks again) and credits the second's person again: exact."""
+    monkeypatch.setattr(recompute, "STEP", 40)
+    reader = make_sessionmaker(engine)  # the read's sessions; the stream has its own
+    credited_per_commit: list[int] = []
+    stream: list[tuple[str, str]] = []
+
+    def after_commit(session: Session) -> None:
+        with sessions() as s:
+            credited_per_commit.append(len(s.scalars(select(Credit.event_id).where(
+                Credit.window_days == 7)).all()))  # fmt: skip
+        if len(credited_per_commit) == 2:  # between the first steps: the stream writes
+            event_id, who, at = credited_event(sessions)
+            early = record("0-early", "resource.use", at, person(999_999))  # no touch
+            late = touch("late-9", at - timedelta(hours=1), who, "c4")
+            AttributionSink(sessions).write([early], [late])
+            stream.append((event_id, who))
+
+    event.listen(reader, "after_commit", after_commit)
+    other_window_ready(reader, Settings(database_url=database_url), 7, datetime.now(UTC))
+    steps = [n for n in credited_per_commit if n]
+    assert len(steps) >= 4 and steps == sorted(steps), credited_per_commit  # several commits
+    [(touched_event, _)] = stream
+    with sessions() as s:
+        assert windows.generation(s, 7)[1]  # complete
+        of = s.execute(select(Credit.event_id, Credit.touch_id).where(
+            Credit.event_id.in_(("0-early", touched_event)), Credit.window_days == 7)).all()  # fmt: skip
+    assert {e for e, _ in of} == {"0-early", touched_event}
+    assert (touched_event, "late-9") in of
+    assert window_credits(sessions, 7) == recomputed(sessions, 7)
+
+
+def credited_event(sessions: sessionmaker[Session]) -> tuple[str, str, datetime]:
+    """An event the first step credited in window 7: its id, person and time."""
+    E = EngagementEvent
+    with sessions() as s:
+        credited = select(Credit.event_id).where(Credit.window_days == 7)
+        row = s.execute(select(E.event_id, E.person, E.occurred_at).where(
+            E.event_id.in_(credited)).order_by(E.event_id).limit(1)).one()  # fmt: skip
+    return row.event_id, row.person, utc(row.occurred_at)
