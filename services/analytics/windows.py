@@ -150,7 +150,7 @@ def look_up(session: Session, window_days: int) -> Found:
     rows = {r.window_days: r for r in session.execute(stmt)}
     current = rows[STORED].generation if STORED in rows else 0
     row = rows.get(window_days) if window_days != STORED else None
-    if row is None:
+    if row is None or row.generation == COMPUTING:  # never finished: not kept yet
         return Found(current, False, False, None)
     read_at = utc(row.read_at) if row.read_at is not None else None
     return Found(current, True, row.generation == current, read_at)
@@ -164,15 +164,23 @@ def generation(session: Session, window_days: int) -> tuple[int, bool]:
 
 
 def begin_computing(
-    session: Session, window_days: int, started: datetime, map_version: int
+    session: Session,
+    window_days: int,
+    started: datetime,
+    map_version: int,
+    now: datetime | None = None,
 ) -> Computing:
-    """A step of ``window_days``' computation begins: its row is created (incomplete) if
-    missing and locked until commit (so it is not dropped meanwhile, and the stream's
-    batches pass it over); an earlier, unfinished computation's start and stage-map
-    version stay. Returns them: whoever finishes the window sets right what changed
-    since (:func:`services.analytics.recompute.ensure_window`)."""
+    """A step of ``window_days``' computation begins: its row is created (incomplete,
+    read ``now``: not the first to drop) if missing and locked until commit, once the
+    stream's batches that credit it have committed (PostgreSQL: ``FOR UPDATE``; they
+    hold it ``FOR KEY SHARE``; those begun since pass it over, so no batch writes its
+    credits meanwhile, and it is not dropped meanwhile). An earlier, unfinished
+    computation's start and stage-map version stay. Returns them: whoever finishes the
+    window sets right what changed since (:func:`services.analytics.recompute`)."""
+    W = CreditWindow
+    session.execute(select(W.window_days).where(W.window_days == window_days).with_for_update())
     row = {"window_days": window_days, "generation": COMPUTING, "computing_since": started,
-           "computing_map_version": map_version}  # fmt: skip
+           "computing_map_version": map_version, "read_at": now}  # fmt: skip
     first = ["computing_since", "computing_map_version"]
     since, version = upsert_first(session, CreditWindow.__table__, row, ["window_days"], first)
     return Computing(utc(since), version)

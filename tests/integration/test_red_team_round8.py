@@ -23,6 +23,7 @@ from services.db.session import make_engine, make_sessionmaker
 from tests.integration.analytics.conftest import event as record
 from tests.integration.analytics.conftest import person, touch
 from tests.integration.analytics.test_read_paths import recomputed, window_credits
+from tests.pg_cluster import PostgresServer
 
 MAY = datetime(2019, 5, 1, tzinfo=UTC)
 NOW = MAY + timedelta(days=30)
@@ -91,17 +92,23 @@ def after_commits(sessions: sessionmaker[Session], n: int, then: Callable[[], No
 
 
 @pytest.fixture
-def pg_engine(postgres_url: str) -> Iterator[Engine]:
+def pg_url(postgres_server: PostgresServer) -> str:
+    """A database of this test's own (``postgres_url`` is the session's, shared)."""
+    return postgres_server.create_database()
+
+
+@pytest.fixture
+def pg_engine(pg_url: str) -> Iterator[Engine]:
     from services.db.migrate import upgrade
 
-    upgrade(postgres_url)
-    engine = make_engine(postgres_url)
+    upgrade(pg_url)
+    engine = make_engine(pg_url)
     yield engine
     engine.dispose()
 
 
 @pytest.mark.postgres
-def test_a_stream_batch_and_a_windows_last_step_do_not_deadlock(postgres_url, pg_engine):
+def test_a_stream_batch_and_a_windows_last_step_do_not_deadlock(pg_url, pg_engine):
     """Window 7's computation stopped after its first step (r8-a credited; its row
     COMPUTING, unlocked). A stream batch with a late touch for r8-b's person begins: it
     holds the stage map's version shared and finds window 7 among the recorded windows
@@ -113,14 +120,15 @@ def test_a_stream_batch_and_a_windows_last_step_do_not_deadlock(postgres_url, pg
     key waits for the read's uncommitted row. PostgreSQL breaks the cycle by failing one
     of them ("deadlock detected"): the read's request fails (500), or the batch is
     retried. ``version_in_force`` says to run it first in the transaction; the last step
-    runs it after its inserts."""
-    settings = Settings(database_url=postgres_url)
+    runs it after its inserts. Fixed: each step takes its row ``FOR UPDATE`` first, so it
+    waits for the batches that hold it key-shared, and those begun since pass it over."""
+    settings = Settings(database_url=pg_url)
     sessions = stored(pg_engine)
     with sessions() as s, s.begin():  # a first step that stopped: r8-a credited in 7
         found = windows.look_up(s, 7)
         recompute._compute(s, 7, "UTC", found, kept=None, now=None, most=1)
     assert kept_rows(sessions) == {7}
-    batch_ready, batch_go, step_inserted = threading.Event(), threading.Event(), threading.Event()
+    batch_ready, batch_go = threading.Event(), threading.Event()
     errors: list[BaseException] = []
 
     def pause(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
@@ -128,8 +136,6 @@ def test_a_stream_batch_and_a_windows_last_step_do_not_deadlock(postgres_url, pg
         if me == "batch" and "SKIP LOCKED" in statement:  # windows.recorded
             batch_ready.set()
             batch_go.wait(30)
-        if me == "read" and statement.startswith("INSERT INTO credits"):
-            step_inserted.set()
 
     def run(name: str, work: Callable[[], object]) -> threading.Thread:
         def target() -> None:
@@ -145,10 +151,12 @@ def test_a_stream_batch_and_a_windows_last_step_do_not_deadlock(postgres_url, pg
     event.listen(pg_engine, "after_cursor_execute", pause)
     late = touch("r8-late", MAY - timedelta(days=1), person(82), "c2")
     batch = run("batch", lambda: AttributionSink(sessions).write([], [late]))
-    assert batch_ready.wait(30)
+    assert batch_ready.wait(30), errors
     read = run("read", lambda: other_window_ready(sessions, settings, 7, NOW))
-    assert step_inserted.wait(30)
-    waiting_for_a_lock(pg_engine)  # the last step, for the stage map's version
+    # The last step waits for a lock: (found) for the stage map's version after its
+    # inserts, a deadlock once the batch goes on; (fixed) for its row, before them, until
+    # the batch that holds it key-shared commits.
+    waiting_for_a_lock(pg_engine, read)
     batch_go.set()
     batch.join(60)
     read.join(60)
@@ -157,18 +165,18 @@ def test_a_stream_batch_and_a_windows_last_step_do_not_deadlock(postgres_url, pg
     assert window_credits(sessions, 7) == recomputed(sessions, 7)
 
 
-def waiting_for_a_lock(engine: Engine) -> None:
-    """Until another connection waits for a lock (bounded: 30 s)."""
+def waiting_for_a_lock(engine: Engine, read: threading.Thread) -> None:
+    """Until another connection waits for a lock, or the read is done (bounded: 30 s)."""
     waiting = text(
         "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
         " AND datname = current_database()"
     )
     with engine.connect() as conn:
         for _ in range(300):
-            if conn.execute(waiting).scalar_one():
+            if conn.execute(waiting).scalar_one() or not read.is_alive():
                 return
             threading.Event().wait(0.1)
-    raise AssertionError("the last step never waited")
+    raise AssertionError("the read neither waited nor ended")
 
 
 # --- 2. the bound on kept windows holds only for windows computed in one step -------------
