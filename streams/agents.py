@@ -24,7 +24,7 @@ from typing import Any
 import faust
 from sqlalchemy.orm import Session, sessionmaker
 
-from services.analytics.recompute import MODEL_NAMES, NO_TOUCH, model_weights
+from services.analytics.credit_rows import MODEL_NAMES, NO_TOUCH, model_weights
 from services.analytics.sink import BatchResult
 from services.bus import envelopes, topics
 from services.db.models import WorkerHeartbeat

@@ -23,8 +23,9 @@ import faust
 from sqlalchemy import Table
 from sqlalchemy.orm import Session, sessionmaker
 
-from services.analytics.recompute import credit_rows, touches_of
+from services.analytics.credit_rows import credit_rows
 from services.analytics.stage_map import load_stage_map
+from services.analytics.window_credits import touches_of
 from services.bus import envelopes, topics
 from services.config import Settings
 from services.db import models

@@ -32,7 +32,7 @@ from starlette.concurrency import run_in_threadpool
 from services import access, audit, auth, sessions, signin
 from services.analytics import panels, sharing
 from services.analytics.metrics import QueryError
-from services.analytics.recompute import read_window
+from services.analytics.window_credits import read_window
 from services.auth import SESSION_COOKIE, Authorized
 from services.bootstrap import AppDep, Container
 from services.console.pages import SECURITY_HEADERS, header_html

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from services.analytics import metrics, panels, sharing
 from services.analytics.dashboard import FromMonth, ToMonth, month_range, snapshot
 from services.analytics.metrics import QueryError
-from services.analytics.recompute import read_window
+from services.analytics.window_credits import read_window
 from services.auth import Authorized
 from services.bootstrap import AppDep, Container
 from services.domain.attribution import DEFAULT_MODEL, Dimension, Model

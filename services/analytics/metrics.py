@@ -4,7 +4,7 @@ Every answer is one ``GROUP BY`` over facts the stream sink wrote with unique ke
 (``stage_facts`` for unfiltered counts, ``credits`` for everything attributed), so the
 numbers are exact unique people whatever the delivery history (DESIGN.md, Measurement
 semantics). These functions only read; credits for a window other than the stream's are
-made by :func:`services.analytics.recompute.ensure_window` (re-exported here), which the
+made by :func:`services.analytics.window_credits.ensure_window` (re-exported here), which the
 caller runs first.
 """
 
@@ -18,7 +18,9 @@ from sqlalchemy.orm import Session
 
 from services.analytics.answers import kept
 from services.analytics.charts import RuleSet, p_charts, run_chart
-from services.analytics.recompute import NO_TOUCH, apply_stage_map, ensure_window, weight_of
+from services.analytics.credit_rows import NO_TOUCH, weight_of
+from services.analytics.recompute import apply_stage_map
+from services.analytics.window_credits import ensure_window
 from services.db import models
 from services.domain.attribution import (
     DEFAULT_MODEL,

@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from services.analytics import metrics, sharing
 from services.analytics.metrics import QueryError
-from services.analytics.recompute import other_window_ready, read_window
+from services.analytics.window_credits import other_window_ready, read_window
 from services.config import Settings
 from services.db.migrate import upgrade
 from services.db.session import make_engine, make_sessionmaker

@@ -13,13 +13,9 @@ from fastapi import APIRouter, Body, HTTPException, Path, Query, Request, Respon
 
 from services.analytics import metrics, sharing
 from services.analytics.metrics import QueryError
-from services.analytics.recompute import (
-    apply_stage_map,
-    people_per_stage,
-    read_window,
-    stage_map_changes,
-)
+from services.analytics.recompute import apply_stage_map, people_per_stage, stage_map_changes
 from services.analytics.stage_map import load_stage_map
+from services.analytics.window_credits import read_window
 from services.auth import Authorized, role_of
 from services.bootstrap import AppDep, Container
 from services.domain.attribution import DEFAULT_MODEL, Dimension, Model

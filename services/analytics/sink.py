@@ -16,7 +16,7 @@ window someone has read stays complete as the stream goes on; the sink bumps the
 data's generation whenever it changes credits and carries those windows on to it
 (:mod:`services.analytics.windows`). A window recorded while a batch ran is left behind
 and its next read looks for what it lacks
-(:func:`~services.analytics.recompute.ensure_window`).
+(:func:`~services.analytics.window_credits.ensure_window`).
 
 Each touch is stored with when the sink received it: of two touches of one instant, the
 one received first is the earlier (:func:`services.domain.attribution.touch_order`).
@@ -37,9 +37,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from services.analytics import windows
 from services.analytics.bulk import BulkInsert
+from services.analytics.credit_rows import credit_rows
 from services.analytics.erased import rekey_late
-from services.analytics.recompute import credit_rows, touches_of
 from services.analytics.stage_map import load_stage_map, version_in_force
+from services.analytics.window_credits import touches_of
 from services.db import models
 from services.db.values import chunks, utc
 from services.domain.attribution import Touch

@@ -4,7 +4,7 @@ The stored data has a generation (``credit_windows`` row 0). Whatever can leave 
 counted stage event without credits in some window bumps it, in the same transaction:
 the stream's sink when it stores stage events or drops credits a late touch made
 wrong (:meth:`~services.analytics.sink.AttributionSink.write`), and a stage-map change.
-:func:`~services.analytics.recompute.ensure_window` reads the generation *before* it
+:func:`~services.analytics.window_credits.ensure_window` reads the generation *before* it
 looks for uncredited events and records it for the window when done: a window whose
 generation is current is complete, and checking that is one primary-key lookup.
 
@@ -29,7 +29,7 @@ tag (:func:`generation`) says incomplete meanwhile, so no answer kept for it is 
 from :mod:`services.analytics.answers`.
 
 A window is computed in steps, a transaction each (a read,
-:func:`~services.analytics.recompute.other_window_ready`). Credits a step committed may
+:func:`~services.analytics.window_credits.other_window_ready`). Credits a step committed may
 be stale by the time the window is finished (a late touch, a merge, an erasure or a
 stage-map change that committed while the step ran), and the computation may stop
 before its end. So its row says, until the window is complete, since when and with

@@ -285,7 +285,7 @@ class Credit(Base):
     week: Mapped[str] = mapped_column(String(10))
     day: Mapped[str] = mapped_column(String(10))
     # One weight per attribution model (services.domain.attribution.Model), its name
-    # prefixed with w_ (services.analytics.recompute.WEIGHT_COLUMNS).
+    # prefixed with w_ (services.analytics.credit_rows.WEIGHT_COLUMNS).
     w_last_touch: Mapped[float | None] = mapped_column(Float)
     w_first_touch: Mapped[float | None] = mapped_column(Float)
     w_linear: Mapped[float | None] = mapped_column(Float)

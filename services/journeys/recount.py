@@ -25,8 +25,9 @@ from sqlalchemy import Table, delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.analytics import windows
-from services.analytics.recompute import credit_rows, stored_touch, touch_columns
+from services.analytics.credit_rows import credit_rows
 from services.analytics.stage_map import version_in_force
+from services.analytics.window_credits import stored_touch, touch_columns
 from services.db.models import Credit, EngagementEvent, StageFact, Touch
 from services.db.models_journeys import IdentityMerge, MergedRow
 from services.db.upsert import insert_ignore

@@ -67,14 +67,14 @@ def main() -> None:
         upgrade(url)
         print(ingest(url, build_network(args.build, args.build // 10, 24), MAX_RECORDS))
         return
-    from services.analytics import recompute
+    from services.analytics import window_credits as computing
     from services.config import Settings
     from services.db.migrate import upgrade
     from services.db.session import make_engine, make_sessionmaker
 
     upgrade(url)
     steps: list[float] = []
-    compute = recompute._compute
+    compute = computing._compute
 
     def timed(*a: Any, **k: Any) -> Any:
         began = time.perf_counter()
@@ -83,14 +83,14 @@ def main() -> None:
         finally:
             steps.append(time.perf_counter() - began)
 
-    recompute._compute = timed  # type: ignore[assignment]
+    computing._compute = timed  # type: ignore[assignment]
     stop, out = mp.Event(), mp.Queue()
     writer = mp.Process(target=stream, args=(url, stop, out))
     writer.start()
     time.sleep(3)
     began = time.perf_counter()
     sessions = make_sessionmaker(make_engine(url))
-    recompute.other_window_ready(sessions, Settings(database_url=url), args.window,
+    computing.other_window_ready(sessions, Settings(database_url=url), args.window,
                                  datetime.now(UTC))  # fmt: skip
     took = time.perf_counter() - began
     time.sleep(2)

@@ -26,7 +26,7 @@ def test_an_analyst_reads_did_it_work_by_keyboard(console, browser):
     c = app.state.container
     # Arms are drawn by a keyed hash of the campaign's id, new in each run: with 78 people the
     # control arm (mean 16) fell under 11 in about 7 % of runs, and both arms were then
-    # withheld. With 198 (control mean 40), that is about one run in ten million.
+    # withheld. With 198 (control mean 40), about one run in 600 million.
     add_contacts(c, [f"fam-{i}" for i in range(2, 200)])
     api = TestClient(app, headers={"Authorization": f"Bearer {TOKEN}"})
     body = {"name": "Winter tips", "channel": "email", "template_id": add_template(c),

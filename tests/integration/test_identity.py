@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import delete, select, update
 
 import schemas
-from services.analytics.recompute import model_weights
+from services.analytics.credit_rows import model_weights
 from services.analytics.sink import AttributionSink
 from services.api import create_app
 from services.bus.outbox import prune_stored

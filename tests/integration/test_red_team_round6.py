@@ -17,8 +17,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from services.analytics import answers
 from services.analytics.metrics import attribution, ensure_window, stage_metrics
-from services.analytics.recompute import apply_stage_map, other_window_ready, read_window
+from services.analytics.recompute import apply_stage_map
 from services.analytics.sink import AttributionSink
+from services.analytics.window_credits import other_window_ready, read_window
 from services.config import Settings
 from services.db.migrate import upgrade
 from services.db.models import Credit

@@ -9,7 +9,7 @@ split that transaction. Findings 3 and 4 were older than the steps (a stage-map 
 an erasure committing while a window is computed, after it read the events): the
 computation's last step, holding the stage map's version exclusively, now re-stages the
 window's credits when the version moved, and credits again the people erased meanwhile
-(``recompute._set_right_what_changed``).
+(``window_credits._set_right_what_changed``).
 
 The steps commit each their credits; what a stream batch changed *while a step ran*
 (a late touch stored after the step read the touches, before it wrote the credits) is
@@ -31,10 +31,12 @@ import pytest
 from sqlalchemy import Engine, delete, event, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from services.analytics import recompute, windows
+from services.analytics import window_credits as computing
+from services.analytics import windows
 from services.analytics.metrics import attribution
-from services.analytics.recompute import apply_stage_map, other_window_ready
+from services.analytics.recompute import apply_stage_map
 from services.analytics.sink import AttributionSink
+from services.analytics.window_credits import other_window_ready
 from services.config import Settings
 from services.db.models import Contact, Credit
 from services.db.session import make_sessionmaker
@@ -66,7 +68,7 @@ def sessions(engine: Engine) -> sessionmaker[Session]:
 
 
 class Clock:
-    """``recompute``'s clock, moved on by ``ahead`` (a computation that began later)."""
+    """``window_credits``' clock, moved on by ``ahead`` (a computation that began later)."""
 
     ahead = timedelta(0)
 
@@ -78,8 +80,8 @@ class Clock:
 
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[type[Clock]]:
-    monkeypatch.setattr(recompute, "datetime", Clock.Now)
-    monkeypatch.setattr(recompute, "STEP", 1)  # one event a step: r7-a, then r7-b
+    monkeypatch.setattr(computing, "datetime", Clock.Now)
+    monkeypatch.setattr(computing, "STEP", 1)  # one event a step: r7-a, then r7-b
     Clock.ahead = timedelta(0)
     yield Clock
     Clock.ahead = timedelta(0)

@@ -13,9 +13,10 @@ import pytest
 from sqlalchemy import Engine, event, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from services.analytics import recompute, windows
-from services.analytics.recompute import other_window_ready, read_window
+from services.analytics import window_credits as computing
+from services.analytics import windows
 from services.analytics.sink import AttributionSink
+from services.analytics.window_credits import other_window_ready, read_window
 from services.config import Settings
 from services.db.models import Credit
 from services.db.models_reads import CreditWindow
@@ -47,7 +48,7 @@ def sessions(engine: Engine) -> sessionmaker[Session]:
 
 @pytest.fixture
 def one_event_a_step(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(recompute, "STEP", 1)  # r8-a, r8-b, r8-c: a step each, then the last
+    monkeypatch.setattr(computing, "STEP", 1)  # r8-a, r8-b, r8-c: a step each, then the last
 
 
 def in_one_step(read: Callable[[], None]) -> Callable[[], None]:
@@ -55,11 +56,11 @@ def in_one_step(read: Callable[[], None]) -> Callable[[], None]:
     is computed in one transaction, as any window of fewer events is."""
 
     def one_step() -> None:
-        step, recompute.STEP = recompute.STEP, 20_000
+        step, computing.STEP = computing.STEP, 20_000
         try:
             read()
         finally:
-            recompute.STEP = step
+            computing.STEP = step
 
     return one_step
 
@@ -110,7 +111,7 @@ def test_a_stream_batch_and_a_windows_last_step_do_not_deadlock(database_url, en
     sessions = stored(engine)
     with sessions() as s, s.begin():  # a first step that stopped: r8-a credited in 7
         found = windows.look_up(s, 7)
-        recompute._compute(s, 7, "UTC", found, kept=None, now=None, most=1)
+        computing._compute(s, 7, "UTC", found, kept=None, now=None, most=1)
     assert kept_rows(sessions) == {7}
     batch_ready, batch_go = threading.Event(), threading.Event()
     errors: list[BaseException] = []
@@ -263,7 +264,7 @@ def test_a_window_dropped_between_steps_is_not_credited_whole_in_its_last_step(
     settings = Settings(database_url=database_url, max_extra_windows=1)
     reader = make_sessionmaker(engine)
     per_transaction: list[int] = []
-    compute = recompute._compute
+    compute = computing._compute
 
     def counted(session: Session, window_days: int, *args, **kwargs):  # type: ignore[no-untyped-def]
         done, last = compute(session, window_days, *args, **kwargs)
@@ -271,10 +272,10 @@ def test_a_window_dropped_between_steps_is_not_credited_whole_in_its_last_step(
             per_transaction.append(done)
         return done, last
 
-    monkeypatch.setattr(recompute, "_compute", counted)
+    monkeypatch.setattr(computing, "_compute", counted)
     b_reads_14 = in_one_step(lambda: other_window_ready(sessions, settings, 14, NOW))
     after_commits(reader, len(EVENTS), b_reads_14)
     other_window_ready(reader, settings, 7, NOW)
     assert kept_rows(sessions) == {7}
-    assert max(per_transaction) <= recompute.STEP, per_transaction  # is [1, 1, 1, 3]
+    assert max(per_transaction) <= computing.STEP, per_transaction  # is [1, 1, 1, 3]
     assert window_credits(sessions, 7) == recomputed(sessions, 7)

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import delete, func, select
 
+from services.analytics.credit_rows import model_weights
 from services.analytics.metrics import (
     QueryError,
     attribution,
@@ -17,7 +18,6 @@ from services.analytics.metrics import (
     ensure_window,
     stage_metrics,
 )
-from services.analytics.recompute import model_weights
 from services.analytics.sink import AttributionSink
 from services.db.models import CREDIT_WEIGHTS, Credit
 from services.domain import MAX_TOUCHES, NO_VALUE, UNATTRIBUTED, Model, period_of

@@ -11,8 +11,8 @@ from sqlalchemy import select
 
 from services.analytics import windows
 from services.analytics.metrics import attribution, campaign_attribution, stage_metrics
-from services.analytics.recompute import ensure_window
 from services.analytics.sink import AttributionSink
+from services.analytics.window_credits import ensure_window
 from services.db.migrate import upgrade
 from services.db.models_reads import CreditWindow
 from services.db.session import make_engine, make_sessionmaker

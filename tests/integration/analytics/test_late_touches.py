@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from services.analytics.credit_rows import model_weights, weight_of
 from services.analytics.metrics import attribution, ensure_window
-from services.analytics.recompute import model_weights, weight_of
 from services.analytics.sink import AttributionSink
 from services.db.migrate import upgrade
 from services.db.models import Credit

@@ -13,15 +13,16 @@ from sqlalchemy import Engine, delete, event, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from services.analytics import recompute, windows
+from services.analytics import window_credits as computing
+from services.analytics import windows
 from services.analytics.metrics import (
     attribution,
     campaign_attribution,
     ensure_window,
     stage_metrics,
 )
-from services.analytics.recompute import other_window_ready
 from services.analytics.sink import AttributionSink
+from services.analytics.window_credits import other_window_ready
 from services.analytics.windows import Kept, generation
 from services.config import Settings
 from services.db.models import Credit, EngagementEvent
@@ -312,7 +313,7 @@ def test_a_new_window_is_computed_in_steps_and_the_stream_writes_between_them(
     and a batch commits between two of them: a new event behind the steps' cursor, and
     a late touch just before an event the first step credited. The last step finds the
     first (it walks again) and credits the second's person again: exact."""
-    monkeypatch.setattr(recompute, "STEP", 40)
+    monkeypatch.setattr(computing, "STEP", 40)
     reader = make_sessionmaker(engine)  # the read's sessions; the stream has its own
     credited_per_commit: list[int] = []
     stream: list[tuple[str, str]] = []

@@ -7,8 +7,8 @@ from __future__ import annotations
 from alembic import command
 from sqlalchemy import select, text
 
+from services.analytics.credit_rows import model_weights
 from services.analytics.metrics import attribution
-from services.analytics.recompute import model_weights
 from services.db.migrate import alembic_config, upgrade
 from services.db.models import Credit
 from services.db.session import make_engine, make_sessionmaker

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from services.analytics.recompute import model_weights
+from services.analytics.credit_rows import model_weights
 from services.analytics.sink import AttributionSink
 from services.db.models import Credit, EngagementEvent, Touch
 from streams.peer import write_record

@@ -4,7 +4,7 @@ Revision ID: 0031_touch_arrival_index
 Revises: 0030_window_reads (and needs 0012_touch_arrival, which added the column)
 
 The last step of a window's computation credits again the people who received a touch
-while it ran (services/analytics/recompute.py, ``_credit_again_if_touched``), and it
+while it ran (services/analytics/window_credits.py, ``_set_right_what_changed``), and it
 holds off the stream's batches while it does: its ``received_at >= :since`` read was a
 full scan of ``touches``. Now it reads this index.
 """
