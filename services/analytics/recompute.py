@@ -15,6 +15,7 @@ from services.analytics import windows
 from services.analytics.stage_map import save_stage_map
 from services.analytics.window_credits import BATCH, credit_uncredited, restage_credits
 from services.db import models
+from services.db.session import changed
 from services.db.upsert import insert_ignore
 from services.db.values import chunks, utc
 from services.domain.periods import PeriodKind, period_of
@@ -38,7 +39,7 @@ def apply_stage_map(
     """
     E = models.EngagementEvent
     save_stage_map(session, stage_map)
-    changed = 0
+    moved = 0
     for stage in Stage:
         for chunk in chunks(sorted(stage_map.types_of(stage))):
             stmt = (
@@ -46,11 +47,11 @@ def apply_stage_map(
                 .where(E.type.in_(chunk), (E.stage.is_(None)) | (E.stage != stage.value))
                 .values(stage=stage.value)
             )
-            changed += _count(session.execute(stmt))
+            moved += changed(session, stmt)
     unmapped = update(E).where(E.stage.is_not(None)).values(stage=None)
     if stage_map.event_types:
         unmapped = unmapped.where(E.type.not_in(sorted(stage_map.event_types)))
-    changed += _count(session.execute(unmapped))
+    moved += changed(session, unmapped)
 
     deleted, restaged = restage_credits(session)
     # Newly counted events lack the stream's credits, even if a read had recorded its
@@ -60,7 +61,7 @@ def apply_stage_map(
     # Newly counted events lack other windows' credits. Last: the sink waits on this row.
     windows.data_changed(session)
     return {
-        "events": changed,
+        "events": moved,
         "stage_facts": facts,
         "credits_deleted": deleted,
         "credits_restaged": restaged,
@@ -123,8 +124,3 @@ def rebuild_stage_facts(session: Session, timezone: str = "UTC") -> int:
             insert_ignore(session, cast(Table, F.__table__), chunk)
         after = rows[-1].event_id
     return session.execute(select(func.count()).select_from(F)).scalar_one()
-
-
-def _count(result: Any) -> int:
-    """Rows an UPDATE or DELETE touched."""
-    return int(getattr(result, "rowcount", 0) or 0)
